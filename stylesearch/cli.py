@@ -1,0 +1,257 @@
+"""The ``stylesearch`` command. The only module that configures logging or prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import EmbedConfig, IndexConfig, RunConfig
+from .errors import ConfigError, StyleSearchError
+
+log = logging.getLogger("stylesearch")
+DEFAULT_INDEX = os.environ.get("STYLESEARCH_INDEX", "indexes/default")
+
+
+def _key_values(pairs: Sequence[str] | None, what: str) -> dict[str, Any]:
+    """``["a=1", "a=2", "b=3"]`` → ``{"a": ["1", "2"], "b": "3"}``."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{what} {pair!r} must look like KEY=VALUE")
+        if key in out:
+            out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [value]
+        else:
+            out[key] = value
+    return out
+
+
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(
+        device=args.device,
+        batch_size=getattr(args, "batch_size", 64),
+        workers=getattr(args, "workers", 1),
+        progress=None if not args.json else False,
+    )
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(text)
+
+
+def _fmt_attrs(attrs: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in attrs.items())
+
+
+def _fmt_hits(hits: Sequence[Any], indent: str = "  ") -> str:
+    lines = []
+    for rank, h in enumerate(hits, 1):
+        extra = f"  {_fmt_attrs(h.attributes)}" if h.attributes else ""
+        lines.append(f"{indent}{rank:>2}. {h.score:6.3f}  {h.id:<32} {h.label or '-':<16}{extra}")
+    return "\n".join(lines) if lines else f"{indent}(no matching items)"
+
+
+def _fmt_classification(c: Any) -> str:
+    scores = ", ".join(f"{k} {v:.2f}" for k, v in list(c.scores.items())[:5])
+    label = c.label if c.label is not None else "unknown"
+    return f"{c.image}\n  style: {label} (confidence {c.confidence:.2f}; {scores})\n  evidence:\n{_fmt_hits(c.neighbors[:5], '    ')}"
+
+
+def _fmt_report(report: Any, verb: str) -> str:
+    lines = [f"{verb} {report.added} images into {report.index_dir} in {report.seconds:.1f} s "
+             f"({report.images_per_second:.1f} images/s); the index holds {report.items} items"]
+    if report.labels:
+        lines.append("labels: " + ", ".join(f"{k} ({v})" for k, v in report.labels.items()))
+    if report.skipped:
+        lines.append(f"skipped {len(report.skipped)} file(s):")
+        lines += [f"  {s.path}: {s.reason}" for s in report.skipped]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .engine import index_catalog
+
+    layers = tuple(x for x in args.layers.split(",") if x) if args.layers else None
+    embed = EmbedConfig(backbone=args.backbone, weights=args.weights, layers=layers, pool_layer=args.pool_layer,
+                        recipe=args.recipe, dim=args.dim, image_size=args.image_size)
+    options = IndexConfig(vector_dtype=args.vector_dtype, pca_sample=args.pca_sample, seed=args.seed)
+    report = index_catalog(args.catalog, args.index, manifest=args.manifest, embed=embed,
+                           run=_run_config(args), options=options)
+    _emit(args, report.to_dict(), _fmt_report(report, "indexed"))
+    return 0
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from .engine import StyleSearch
+
+    return StyleSearch.open(args.index, run=_run_config(args))
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    where = _key_values(args.where, "--where")
+    with _open(args) as engine:
+        results = engine.query(list(args.images), k=args.k, where=where or None)
+    text = "\n".join(f"{r.image}\n{_fmt_hits(r.results)}" for r in results)
+    _emit(args, [r.to_dict() for r in results], text)
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    where = _key_values(args.where, "--where")
+    with _open(args) as engine:
+        results = engine.classify(list(args.images), k=args.k, where=where or None, min_confidence=args.min_confidence)
+    _emit(args, [c.to_dict() for c in results], "\n".join(_fmt_classification(c) for c in results))
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    attrs = _key_values(args.attr, "--attr")
+    if any(isinstance(v, list) for v in attrs.values()):
+        raise ConfigError("--attr names the same key twice")
+    ids = args.id if args.id else None
+    with _open(args) as engine:
+        report = engine.add(list(args.images), labels=args.label, ids=ids, attributes=attrs)
+    _emit(args, report.to_dict(), _fmt_report(report, "added"))
+    return 0 if report.added else 1
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with _open(args) as engine:
+        removed = engine.remove(list(args.ids))
+        items = len(engine)
+    _emit(args, {"removed": removed, "items": items}, f"removed {removed} item(s); the index holds {items} items")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _open(args) as engine:
+        info = engine.info()
+    embed = info["embed"]
+    text = "\n".join([
+        f"index:      {info['index']} ({info['generation']})",
+        f"items:      {info['items']}",
+        "labels:     " + (", ".join(f"{k} ({v})" for k, v in info["labels"].items()) or "none"),
+        "attributes: " + (", ".join(info["attributes"]) or "none"),
+        f"model:      {embed['backbone']} [{info['weights_id']}], recipe {embed['recipe']}, "
+        f"{embed['image_size']} px, {info['raw_dim']} -> {info['dim']} dims ({info['projection']['kind']})",
+        f"search:     {info['index_key']} on {info['search_backend']}; vectors {info['vector_dtype']}",
+        f"device:     {info['device']}",
+        f"updated:    {info['updated']} (created {info['created']})",
+    ])
+    _emit(args, info, text)
+    return 0
+
+
+def cmd_backbones(args: argparse.Namespace) -> int:
+    from .model.backbones import describe_backbones
+
+    found = describe_backbones()
+    _emit(args, found, "\n".join(f"{k:<20} {v}" for k, v in found.items()))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(Path(args.dir), Path(args.index) if args.index else None, per_cell=args.per_cell,
+                       run=_run_config(args), out=None if args.json else print)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stylesearch", description="Find and classify products by visual style.")
+    parser.add_argument("--version", action="version", version=f"stylesearch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", default=DEFAULT_INDEX, help="index folder (default: %(default)s)")
+    common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    common.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+
+    def add(name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("index", "build an index from a catalog folder or manifest", cmd_index)
+    p.add_argument("catalog", help="folder (one sub-folder per label, or unlabeled images) or a .csv/.jsonl manifest")
+    p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
+    p.add_argument("--backbone", default="efficientnet_lite0", help="see 'stylesearch backbones' (default: %(default)s)")
+    p.add_argument("--weights", default="imagenet", help="imagenet | none | PATH to a state-dict file")
+    p.add_argument("--recipe", default="gram", help="gram | meanstd | gap | gmp, or combined with '+' (default: gram)")
+    p.add_argument("--layers", help="comma-separated backbone layers for gram/meanstd (default: the backbone's)")
+    p.add_argument("--pool-layer", help="layer pooled by gap/gmp (default: the backbone's last)")
+    p.add_argument("--dim", type=int, default=256, help="style vector size; 0 keeps raw statistics (default: 256)")
+    p.add_argument("--image-size", type=int, default=128, help="input size in px (default: 128)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=1, help="image-decoding processes (default: 1)")
+    p.add_argument("--vector-dtype", default="float32", choices=["float32", "float16"], help="raw vectors on disk")
+    p.add_argument("--pca-sample", type=int, default=20000, help="images used to fit the PCA projection")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("query", "find items in the same style as images", cmd_query)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-k", type=int, default=10, help="results per image (default: 10)")
+    p.add_argument("--where", action="append", metavar="KEY=VALUE", help="keep items whose attribute matches (repeatable)")
+
+    p = add("classify", "predict the style of images by kNN vote", cmd_classify)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-k", type=int, default=10, help="neighbours that vote (default: 10)")
+    p.add_argument("--where", action="append", metavar="KEY=VALUE", help="vote only among matching items (repeatable)")
+    p.add_argument("--min-confidence", type=float, default=None, help="below it the label is unknown (default: 0.35)")
+
+    p = add("add", "add images to an index", cmd_add)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--label", help="style label of all the images")
+    p.add_argument("--attr", action="append", metavar="KEY=VALUE", help="attribute of all the images (repeatable)")
+    p.add_argument("--id", action="append", help="item id, once per image in order (default: file name stem)")
+
+    p = add("remove", "remove items by id", cmd_remove)
+    p.add_argument("ids", nargs="+", metavar="ID")
+
+    add("info", "describe an index", cmd_info)
+    add("backbones", "list the available backbones", cmd_backbones)
+
+    p = add("demo", "generate the demo catalog, index it and show results", cmd_demo)
+    p.add_argument("dir", nargs="?", default="demo-catalog", help="where to write the catalog (default: %(default)s)")
+    p.add_argument("--per-cell", type=int, default=4, help="images per (product, style) pair (default: 4)")
+    p.set_defaults(index=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except StyleSearchError as exc:
+        print(f"stylesearch: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stylesearch: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

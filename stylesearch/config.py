@@ -1,0 +1,106 @@
+"""Frozen configuration dataclasses, saved in an index's manifest and read back from it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+
+POOLINGS = ("gram", "meanstd", "gap", "gmp")
+
+
+def parse_recipe(recipe: str) -> tuple[str, ...]:
+    """``"gram+gap"`` → ``("gram", "gap")``; raises :class:`ConfigError` on unknown parts."""
+    parts = tuple(p.strip() for p in recipe.split("+") if p.strip())
+    unknown = [p for p in parts if p not in POOLINGS]
+    if not parts or unknown:
+        raise ConfigError(
+            f"unknown style recipe {recipe!r}: use one of {', '.join(POOLINGS)} or a combination "
+            "joined with '+', e.g. 'gram+gap'"
+        )
+    if len(set(parts)) != len(parts):
+        raise ConfigError(f"style recipe {recipe!r} names a pooling twice")
+    return parts
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Everything that decides what a style vector is. Two indexes whose EmbedConfig differ
+    hold vectors that must not be compared.
+
+    - ``backbone``: registry name (see ``list_backbones()``).
+    - ``weights``: ``"imagenet"`` (the backbone's pretrained weights), ``"none"`` (random
+      init, for tests) or a path to a local state-dict file.
+    - ``layers``: backbone blocks whose feature maps feed the style statistics; ``None`` means
+      the backbone's default.
+    - ``pool_layer``: the block that ``gap``/``gmp`` pool; ``None`` means the backbone's last
+      feature block (what most image-search tools index).
+    - ``recipe``: ``gram`` | ``meanstd`` | ``gap`` | ``gmp`` or a ``+``-joined combination.
+      ``gram``/``meanstd`` use ``layers``; ``gap``/``gmp`` use ``pool_layer``.
+    - ``dim``: size of the projected style vector (``0`` keeps the raw statistics).
+    - ``image_size``: square input size in pixels.
+    """
+
+    backbone: str = "efficientnet_lite0"
+    weights: str = "imagenet"
+    layers: tuple[str, ...] | None = None
+    pool_layer: str | None = None
+    recipe: str = "gram"
+    dim: int = 256
+    image_size: int = 128
+
+    def __post_init__(self) -> None:
+        parse_recipe(self.recipe)
+        if self.dim < 0:
+            raise ConfigError(f"dim must be >= 0 (0 keeps the raw statistics), got {self.dim}")
+        if not 32 <= self.image_size <= 1024:
+            raise ConfigError(f"image size must be between 32 and 1024 px, got {self.image_size}")
+        if self.layers is not None:
+            object.__setattr__(self, "layers", tuple(str(x) for x in self.layers))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["layers"] = list(self.layers) if self.layers is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EmbedConfig:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if kwargs.get("layers") is not None:
+            kwargs["layers"] = tuple(kwargs["layers"])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How to compute (not what): these never change the vectors beyond float noise."""
+
+    device: str = "auto"
+    batch_size: int = 64
+    workers: int = 1
+    progress: bool | None = None  # None: show a bar when stderr is a terminal
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Index-side settings; ``pca_sample`` caps how many catalog items fit the PCA projection."""
+
+    metric: str = "ip"
+    vector_dtype: str = "float32"
+    pca_sample: int = 20000
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.vector_dtype not in ("float16", "float32"):
+            raise ConfigError(f"vector dtype must be float16 or float32, got {self.vector_dtype!r}")

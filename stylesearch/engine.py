@@ -1,0 +1,613 @@
+"""StyleSearch: the one place that joins catalog, model and index.
+
+``index_catalog`` builds an index from a catalog; :class:`StyleSearch` opens one and answers
+same-style queries, kNN style classification, and adds / removes items with crash-safe writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+from PIL import Image
+
+from . import __version__
+from .catalog import Catalog, Item, Skipped, load_catalog
+from .config import EmbedConfig, IndexConfig, RunConfig
+from .errors import CatalogError, ConfigError, ImageError, IndexCorruptError, IndexMismatchError
+from .images import ImageInput
+from .index import IndexDir, MetadataStore, Record, VectorStore, faiss_backend, knn_vote
+from .index.layout import MANIFEST_FILE, write_json
+from .index.metadata import METADATA_FILE, WhereValue
+from .index.store import DEFAULT_INDEX_KEY
+from .model.embed import Embedder
+from .model.style import Projection
+
+log = logging.getLogger(__name__)
+
+FORMAT = "stylesearch-index"
+FORMAT_VERSION = 1
+PROJECTION_FILE = "model/projection.npz"
+DEFAULT_INDEX_DIR = Path("indexes/default")
+DEFAULT_MIN_CONFIDENCE = 0.35
+Where = Mapping[str, WhereValue] | None
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Hit:
+    """One indexed item returned by a search; ``score`` is cosine similarity."""
+
+    id: str
+    score: float
+    label: str | None
+    path: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class QueryResult:
+    image: str
+    results: list[Hit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image": self.image, "results": [h.to_dict() for h in self.results]}
+
+
+@dataclass
+class Classification:
+    """``label`` is ``None`` when the vote's ``confidence`` is below the threshold."""
+
+    image: str
+    label: str | None
+    confidence: float
+    scores: dict[str, float]
+    neighbors: list[Hit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "label": self.label,
+            "confidence": self.confidence,
+            "scores": self.scores,
+            "neighbors": [h.to_dict() for h in self.neighbors],
+        }
+
+
+@dataclass
+class IndexReport:
+    """What ``index_catalog`` / ``StyleSearch.add`` did: item counts, skipped files, speed."""
+
+    index_dir: str
+    added: int
+    skipped: list[Skipped]
+    items: int
+    labels: dict[str, int]
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return (self.added + len(self.skipped)) / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index_dir,
+            "added": self.added,
+            "items": self.items,
+            "labels": self.labels,
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 2),
+            "skipped": [asdict(s) for s in self.skipped],
+        }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _describe(image: ImageInput, position: int) -> str:
+    if isinstance(image, (str, os.PathLike)):
+        return str(image)
+    return f"<image {position + 1}>"
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _embed_catalog(embedder: Embedder, items: Sequence[Item], options: IndexConfig) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
+    """Embed ``items`` streaming; the projection is fitted on a seeded random sample that is
+    embedded first. Returns (ok positions int64 [M] in catalog order, vectors float32 [M, D],
+    failures)."""
+    n = len(items)
+    order = np.random.default_rng(options.seed).permutation(n)
+    fit_n = n if embedder.config.dim == 0 else min(n, options.pca_sample)
+    vectors: np.ndarray | None = None
+    ok = np.zeros(n, bool)
+    failures: list[tuple[int, str]] = []
+    fit_positions: list[int] = []
+    fit_raw: list[np.ndarray] = []
+    seen = 0
+
+    def store(positions: Sequence[int], projected: np.ndarray) -> None:
+        nonlocal vectors
+        if vectors is None:
+            vectors = np.zeros((n, projected.shape[1]), np.float32)
+        vectors[list(positions)] = projected
+        ok[list(positions)] = True
+
+    for batch in embedder.iter_raw([items[i].path for i in order]):
+        catalog_positions = [int(order[p]) for p in batch.positions]
+        failures += [(int(order[p]), reason) for p, reason in batch.failures]
+        seen += len(batch.positions) + len(batch.failures)
+        if embedder.projection is None:
+            fit_positions += catalog_positions
+            fit_raw.append(batch.raw)
+            if seen >= fit_n:
+                _fit_projection(embedder, fit_raw)
+                store(fit_positions, embedder.project(np.concatenate(fit_raw)))
+                fit_raw.clear()
+        elif catalog_positions:
+            store(catalog_positions, embedder.project(batch.raw))
+    if embedder.projection is None and fit_raw:
+        _fit_projection(embedder, fit_raw)
+        store(fit_positions, embedder.project(np.concatenate(fit_raw)))
+    if vectors is None:
+        raise CatalogError(f"none of the {n} catalog images could be read; see the skipped list for the reasons")
+    positions = np.flatnonzero(ok)
+    return positions, vectors[positions], sorted(failures)
+
+
+def _fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
+    raw = np.concatenate(raw_batches)
+    dim = embedder.config.dim
+    if dim == 0:
+        embedder.projection = Projection.identity(raw.shape[1])
+        return
+    t0 = time.perf_counter()
+    embedder.projection = Projection.fit_pca(raw, dim)
+    if embedder.projection.dim < dim:
+        log.info("only %d images to fit the projection: style vectors have %d dims, not %d",
+                    raw.shape[0], embedder.projection.dim, dim)
+    log.info("fitted PCA %d -> %d on %d images in %.1f s", raw.shape[1], embedder.projection.dim,
+             raw.shape[0], time.perf_counter() - t0)
+
+
+def _manifest(embedder: Embedder, options: IndexConfig, store: VectorStore, meta: MetadataStore,
+              created: str | None = None) -> dict[str, Any]:
+    assert embedder.projection is not None
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "stylesearch_version": __version__,
+        "embed": embedder.config.to_dict(),
+        "weights_id": embedder.weights_id,
+        "raw_dim": embedder.raw_dim,
+        "dim": embedder.projection.dim,
+        "projection": {"kind": embedder.projection.kind, "file": PROJECTION_FILE},
+        "metric": "inner_product",
+        "normalized": True,
+        "index_key": store.index_key,
+        "vector_dtype": str(store.vector_dtype),
+        "items": len(store),
+        "labels": meta.label_counts(),
+        "created": created or _now(),
+        "updated": _now(),
+    }
+
+
+def _write_generation(gen: Path, embedder: Embedder, options: IndexConfig, store: VectorStore,
+                      meta: MetadataStore, created: str | None = None) -> dict[str, Any]:
+    """Write everything but the metadata (already at ``gen/metadata.sqlite``) into ``gen``."""
+    assert embedder.projection is not None
+    (gen / PROJECTION_FILE).parent.mkdir(parents=True, exist_ok=True)
+    embedder.projection.save(gen / PROJECTION_FILE)
+    store.save(gen)
+    if meta.count() != len(store):
+        raise IndexCorruptError(f"internal error: {meta.count()} metadata rows for {len(store)} vectors; nothing was written")
+    manifest = _manifest(embedder, options, store, meta, created)
+    write_json(gen / MANIFEST_FILE, manifest)
+    return manifest
+
+
+def index_catalog(
+    catalog: Catalog | str | os.PathLike[str],
+    index_dir: str | os.PathLike[str] = DEFAULT_INDEX_DIR,
+    *,
+    manifest: str | os.PathLike[str] | None = None,
+    embed: EmbedConfig | None = None,
+    run: RunConfig | None = None,
+    options: IndexConfig | None = None,
+) -> IndexReport:
+    """Embed every image of ``catalog`` and publish a new index generation at ``index_dir``.
+
+    Unreadable images are skipped and reported. A failure before publishing leaves any
+    index already at ``index_dir`` exactly as it was.
+    """
+    t0 = time.perf_counter()
+    embed = embed or EmbedConfig()
+    options = options or IndexConfig()
+    if not isinstance(catalog, Catalog):
+        catalog = load_catalog(catalog, manifest)
+    embedder = Embedder(embed, run)
+    positions, vectors, failures = _embed_catalog(embedder, catalog.items, options)
+    skipped = list(catalog.skipped) + [
+        Skipped(_relative(catalog.items[p].path, catalog.root), reason) for p, reason in failures
+    ]
+    store = VectorStore(vectors.shape[1], vector_dtype=options.vector_dtype, index_key=DEFAULT_INDEX_KEY)
+    store.add(np.arange(len(positions), dtype=np.int64), vectors)
+    records = [
+        Record(vid, catalog.items[p].id, str(catalog.items[p].path), catalog.items[p].label, catalog.items[p].attributes)
+        for vid, p in enumerate(positions.tolist())
+    ]
+    folder = IndexDir(index_dir)
+    with folder.lock(), folder.new_generation() as gen:
+        meta = MetadataStore(gen / METADATA_FILE)
+        try:
+            meta.add(records)
+            _write_generation(gen, embedder, options, store, meta)
+            labels = meta.label_counts()
+        finally:
+            meta.close()
+    return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class _State:
+    """Everything read from one generation; swapped as a whole after a write."""
+
+    gen: Path
+    manifest: dict[str, Any]
+    store: VectorStore
+    meta: MetadataStore
+
+
+class StyleSearch:
+    """An opened index. Use :meth:`open`."""
+
+    def __init__(self, index_dir: Path, embedder: Embedder, state: _State) -> None:
+        self.index_dir = IndexDir(index_dir)
+        self.embedder = embedder
+        self._state = state
+        self._write_lock = threading.Lock()
+        self.min_confidence = DEFAULT_MIN_CONFIDENCE
+
+    # ---------------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | os.PathLike[str] = DEFAULT_INDEX_DIR,
+        *,
+        run: RunConfig | None = None,
+        expect: EmbedConfig | None = None,
+    ) -> StyleSearch:
+        """Open the live generation of ``index_dir``. ``expect``: the embedding config the
+        caller means to use; a different one in the index raises :class:`IndexMismatchError`."""
+        folder = IndexDir(index_dir)
+        gen = folder.current()
+        manifest = folder.manifest(gen)
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"{str(index_dir)!r} holds index format {manifest.get('format')!r} v{manifest.get('format_version')}, "
+                f"this stylesearch reads {FORMAT} v{FORMAT_VERSION}: rebuild it with 'stylesearch index'"
+            )
+        try:
+            config = EmbedConfig.from_dict(manifest["embed"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexCorruptError(f"manifest of {str(index_dir)!r} has no valid 'embed' section; rebuild the index") from exc
+        if expect is not None and expect != config:
+            diff = {k: (v, getattr(config, k)) for k, v in expect.to_dict().items() if config.to_dict()[k] != v}
+            detail = ", ".join(f"{k}: asked {a!r}, index has {b!r}" for k, (a, b) in diff.items())
+            raise IndexMismatchError(
+                f"index {str(index_dir)!r} was built with another style model ({detail}); "
+                "use the index's own settings or rebuild it"
+            )
+        projection = Projection.load(gen / PROJECTION_FILE)
+        embedder = Embedder(config, run, projection)
+        if embedder.weights_id != manifest.get("weights_id"):
+            raise IndexMismatchError(
+                f"index {str(index_dir)!r} was built with weights {manifest.get('weights_id')!r} but "
+                f"{config.backbone} now loads {embedder.weights_id!r}; rebuild the index"
+            )
+        if projection.in_dim != embedder.raw_dim or projection.dim != manifest.get("dim"):
+            raise IndexMismatchError(
+                f"projection of {str(index_dir)!r} maps {projection.in_dim} -> {projection.dim} but the model "
+                f"gives {embedder.raw_dim} statistics and the manifest says dim {manifest.get('dim')}; rebuild the index"
+            )
+        return cls(Path(index_dir), embedder, cls._read_state(gen, manifest))
+
+    @staticmethod
+    def _read_state(gen: Path, manifest: dict[str, Any]) -> _State:
+        store = VectorStore.load(
+            gen, dim=int(manifest["dim"]), vector_dtype=manifest.get("vector_dtype", "float32"),
+            index_key=manifest.get("index_key", DEFAULT_INDEX_KEY),
+        )
+        meta = MetadataStore(gen / METADATA_FILE)
+        if meta.count() != len(store):
+            raise IndexCorruptError(f"{gen} has {meta.count()} metadata rows but {len(store)} vectors; rebuild the index")
+        return _State(gen, manifest, store, meta)
+
+    def close(self) -> None:
+        self._state.meta.close()
+
+    def __enter__(self) -> StyleSearch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self._state.store)
+
+    # ---------------------------------------------------------------- searching
+
+    def embed(self, images: Sequence[ImageInput]) -> np.ndarray:
+        """Style vectors of ``images``: float32 [N, D], L2-normalised."""
+        return self.embedder.embed(images)
+
+    def _allowed(self, where: Where, labelled: bool) -> np.ndarray | None:
+        return self._state.meta.vids_where(where, labelled=labelled)
+
+    def _search(self, vectors: np.ndarray, k: int, where: Where, *, labelled: bool = False,
+                exclude: Sequence[int] = ()) -> list[list[Hit]]:
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        state = self._state
+        allowed = self._allowed(where, labelled)
+        if exclude:
+            base = state.store.ids if allowed is None else allowed
+            allowed = base[~np.isin(base, np.asarray(exclude, np.int64))]
+        scores, vids = state.store.search(vectors, k, allowed)
+        records = state.meta.by_vids(vids.ravel().tolist())
+        out: list[list[Hit]] = []
+        for row_scores, row_vids in zip(scores, vids):
+            hits = []
+            for score, vid in zip(row_scores.tolist(), row_vids.tolist()):
+                rec = records.get(vid)
+                if rec is not None:
+                    hits.append(Hit(rec.id, round(float(score), 6), rec.label, rec.path, rec.attributes))
+            out.append(hits)
+        return out
+
+    @overload
+    def query(self, images: ImageInput, k: int = ..., where: Where = ...) -> QueryResult: ...
+    @overload
+    def query(self, images: Sequence[ImageInput], k: int = ..., where: Where = ...) -> list[QueryResult]: ...
+
+    def query(self, images, k=10, where=None):  # type: ignore[no-untyped-def]
+        """Same-style items for one image or a list (paths, bytes or PIL images); ``where``
+        keeps items whose attributes (or ``label`` / ``id``) match."""
+        single, batch = _as_batch(images)
+        hits = self._search(self.embed(batch), k, where)
+        results = [QueryResult(_describe(img, i), h) for i, (img, h) in enumerate(zip(batch, hits))]
+        return results[0] if single else results
+
+    def similar(self, item_id: str, k: int = 10, where: Where = None) -> list[Hit]:
+        """Items in the style of an indexed item (the item itself left out)."""
+        state = self._state
+        rec = state.meta.by_ids([item_id])[0]
+        vector = state.store.get(np.array([rec.vid]))
+        return self._search(vector, k, where, exclude=[rec.vid])[0]
+
+    def get(self, item_id: str) -> Hit:
+        rec = self._state.meta.by_ids([item_id])[0]
+        return Hit(rec.id, 1.0, rec.label, rec.path, rec.attributes)
+
+    @overload
+    def classify(self, images: ImageInput, k: int = ..., where: Where = ..., min_confidence: float | None = ...) -> Classification: ...
+    @overload
+    def classify(self, images: Sequence[ImageInput], k: int = ..., where: Where = ..., min_confidence: float | None = ...) -> list[Classification]: ...
+
+    def classify(self, images, k=10, where=None, min_confidence=None):  # type: ignore[no-untyped-def]
+        """kNN style vote over the ``k`` nearest *labelled* items (within ``where``). Below
+        ``min_confidence`` (default :attr:`min_confidence`) the label is ``None``."""
+        single, batch = _as_batch(images)
+        out = self.classify_vectors(self.embed(batch), k, where, min_confidence)
+        for i, (img, c) in enumerate(zip(batch, out)):
+            c.image = _describe(img, i)
+        return out[0] if single else out
+
+    def classify_vectors(self, vectors: np.ndarray, k: int = 10, where: Where = None,
+                         min_confidence: float | None = None) -> list[Classification]:
+        """:meth:`classify` for style vectors already computed (float32 [N, D])."""
+        threshold = self.min_confidence if min_confidence is None else min_confidence
+        out = []
+        for hits in self._search(vectors, k, where, labelled=True):
+            vote = knn_vote([h.label or "" for h in hits], np.array([h.score for h in hits]), threshold)
+            out.append(Classification("", vote.label, round(vote.confidence, 6),
+                                      {k_: round(v, 6) for k_, v in vote.scores.items()}, hits))
+        return out
+
+    # ---------------------------------------------------------------- writing
+
+    def add(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        labels: str | None | Sequence[str | None] = None,
+        ids: Sequence[str] | None = None,
+        attributes: Mapping[str, str] | Sequence[Mapping[str, str]] | None = None,
+    ) -> IndexReport:
+        """Embed and add images (a label, ids and attributes for all or one per image).
+
+        Undecodable images are skipped and reported; the rest is published as a new
+        generation. Items with a new label are classifiable at once (kNN, no retraining).
+        """
+        t0 = time.perf_counter()
+        _, batch = _as_batch(images)
+        n = len(batch)
+        label_list = _per_item(labels, n, "labels")
+        attr_list = [dict(a) for a in _per_item(attributes or {}, n, "attributes")]
+        id_list = list(ids) if ids is not None else [_default_id(img) for img in batch]
+        if len(id_list) != n:
+            raise ConfigError(f"{len(id_list)} ids for {n} images")
+        if len(set(id_list)) != n:
+            raise ConfigError("item ids of one add must be different; pass ids explicitly")
+        taken = self._state.meta.existing_ids(id_list)
+        if taken:
+            raise CatalogError(f"item id {taken[0]!r} is already in the index: pass another id or remove it first")
+
+        good: list[int] = []
+        tensors_vectors: list[np.ndarray] = []
+        skipped: list[Skipped] = []
+        for i, img in enumerate(batch):
+            try:
+                tensors_vectors.append(self.embedder.embed([img]))
+                good.append(i)
+            except ImageError as exc:
+                skipped.append(Skipped(_describe(img, i), str(exc).split(": ", 1)[-1]))
+        if not good:
+            raise ImageError("no image could be added: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped))
+        vectors = np.concatenate(tensors_vectors)
+
+        with self._write_lock, self.index_dir.lock():
+            self._refresh_if_stale()
+            state = self._state
+            start = max(state.meta.max_vid(), int(state.store.ids[-1]) if len(state.store) else -1) + 1
+            records = []
+            for j, i in enumerate(good):
+                path = self._keep_media(batch[i], id_list[i])
+                records.append(Record(start + j, id_list[i], path, label_list[i], attr_list[i]))
+            store = _copy_store(state.store)
+            store.add(np.arange(start, start + len(good), dtype=np.int64), vectors)
+            self._publish(store, lambda meta: meta.add(records))
+        return IndexReport(str(self.index_dir.root), len(good), skipped, len(self), self._state.manifest["labels"],
+                           time.perf_counter() - t0)
+
+    def remove(self, ids: Sequence[str]) -> int:
+        """Remove items by id (all or none: an unknown id raises). Returns how many."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self._write_lock, self.index_dir.lock():
+            self._refresh_if_stale()
+            records = self._state.meta.by_ids(ids)
+            store = _copy_store(self._state.store)
+            store.remove(np.array([r.vid for r in records], np.int64))
+            self._publish(store, lambda meta: meta.remove(ids))
+        return len(records)
+
+    def _refresh_if_stale(self) -> None:
+        """Another process may have published since we opened: read the live generation."""
+        gen = self.index_dir.current()
+        if gen != self._state.gen:
+            old = self._state
+            self._state = self._read_state(gen, self.index_dir.manifest(gen))
+            old.meta.close()
+
+    def _publish(self, store: VectorStore, change_metadata: Any) -> None:
+        old = self._state
+        with self.index_dir.new_generation() as gen:
+            old.meta.backup_to(gen / METADATA_FILE)
+            meta = MetadataStore(gen / METADATA_FILE)
+            try:
+                change_metadata(meta)
+                manifest = _write_generation(gen, self.embedder, IndexConfig(), store, meta, old.manifest.get("created"))
+            except BaseException:
+                meta.close()
+                raise
+        final = self.index_dir.current()
+        meta.close()
+        self._state = _State(final, manifest, store, MetadataStore(final / METADATA_FILE))
+        old.meta.close()
+
+    def _keep_media(self, image: ImageInput, item_id: str) -> str:
+        """Path recorded for an added image: the file itself, or a copy under ``media/`` for
+        in-memory images (bytes or PIL)."""
+        if isinstance(image, (str, os.PathLike)):
+            return str(Path(image).resolve())
+        media = self.index_dir.root / "media"
+        media.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha1(item_id.encode()).hexdigest()[:16]
+        if isinstance(image, bytes):
+            path = media / f"{name}.img"
+            path.write_bytes(image)
+        else:
+            path = media / f"{name}.png"
+            image.save(path, format="PNG")
+        return str(path.resolve())
+
+    # ---------------------------------------------------------------- describing
+
+    def labels(self) -> dict[str, int]:
+        return self._state.meta.label_counts()
+
+    def info(self) -> dict[str, Any]:
+        state = self._state
+        m = state.manifest
+        return {
+            "index": str(self.index_dir.root),
+            "generation": state.gen.name,
+            "items": len(state.store),
+            "labels": state.meta.label_counts(),
+            "attributes": state.meta.attribute_keys(),
+            "dim": m["dim"],
+            "raw_dim": m.get("raw_dim"),
+            "embed": m["embed"],
+            "weights_id": m.get("weights_id"),
+            "projection": m.get("projection"),
+            "index_key": m.get("index_key"),
+            "vector_dtype": m.get("vector_dtype"),
+            "search_backend": faiss_backend(),
+            "device": str(self.embedder.device),
+            "created": m.get("created"),
+            "updated": m.get("updated"),
+            "stylesearch_version": __version__,
+        }
+
+
+def _copy_store(store: VectorStore) -> VectorStore:
+    """A private copy to change, so readers of the live store are never disturbed."""
+    copy = VectorStore(store.dim, vector_dtype=str(store.vector_dtype), index_key=store.index_key)
+    copy.index = store.faiss.clone_index(store.index)
+    copy.ids, copy.vectors = store.ids.copy(), store.vectors.copy()
+    return copy
+
+
+def _as_batch(images: Any) -> tuple[bool, list[ImageInput]]:
+    if isinstance(images, (str, os.PathLike, bytes, Image.Image)):
+        return True, [images]
+    batch = list(images)
+    if not batch:
+        raise ConfigError("no images given")
+    return False, batch
+
+
+def _per_item(value: Any, n: int, what: str) -> list[Any]:
+    if value is None or isinstance(value, (str, Mapping)):
+        return [value] * n
+    values = list(value)
+    if len(values) != n:
+        raise ConfigError(f"{len(values)} {what} for {n} images: give one for all or one per image")
+    return values
+
+
+def _default_id(image: ImageInput) -> str:
+    if isinstance(image, (str, os.PathLike)):
+        return Path(image).stem
+    data = image if isinstance(image, bytes) else image.tobytes()
+    return "img-" + hashlib.sha1(data).hexdigest()[:12]

@@ -1,0 +1,40 @@
+"""Classification and retrieval metrics (numpy only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def macro_f1(truth: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str] | None = None) -> float:
+    """Mean F1 over ``labels`` (default: the labels present in ``truth``). A ``None``
+    prediction ("unknown") counts as wrong for its true label."""
+    labels = sorted(set(truth)) if labels is None else list(labels)
+    scores = []
+    for label in labels:
+        tp = sum(t == label and p == label for t, p in zip(truth, predicted))
+        fp = sum(t != label and p == label for t, p in zip(truth, predicted))
+        fn = sum(t == label and p != label for t, p in zip(truth, predicted))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def accuracy(truth: Sequence[str], predicted: Sequence[str | None]) -> float:
+    return float(np.mean([t == p for t, p in zip(truth, predicted)])) if truth else 0.0
+
+
+def map_at_r(relevant: np.ndarray, r: Sequence[int]) -> float:
+    """Mean average precision at R (Musgrave et al., 2020).
+
+    ``relevant`` bool [Q, K] marks which ranked results share the query's label (K ≥ max R);
+    ``r[q]`` is how many relevant items the index holds for query q.
+    """
+    values = []
+    for row, rq in zip(relevant, r):
+        if rq <= 0:
+            continue
+        hits = row[:rq].astype(np.float64)
+        precision_at_i = np.cumsum(hits) / np.arange(1, rq + 1)
+        values.append(float((precision_at_i * hits).sum() / rq))
+    return float(np.mean(values)) if values else 0.0

@@ -1,0 +1,176 @@
+"""Safe image decoding and the tensors the model reads.
+
+Every image goes through :func:`load_image`: a byte limit, a pixel limit checked from the
+header *before* decoding (decompression bombs), EXIF orientation, the first frame of an
+animation, transparency flattened onto white, and any mode converted to 8-bit RGB. Anything it
+cannot do raises :class:`~stylesearch.errors.ImageError` with the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+ImageInput = Union[str, os.PathLike, bytes, Image.Image]
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_PIXELS = 60_000_000
+ALLOWED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"})
+_WHITE = (255, 255, 255)
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def _describe(source: ImageInput) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return "<uploaded image>" if isinstance(source, bytes) else "<PIL image>"
+
+
+def _open(source: ImageInput, max_bytes: int) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, bytes):
+        if not source:
+            raise ImageError("empty file (0 bytes): upload a JPEG, PNG, WebP, GIF, BMP or TIFF image")
+        if len(source) > max_bytes:
+            raise ImageError(f"file is {len(source)} bytes, over the {max_bytes}-byte limit: send a smaller image")
+        return Image.open(io.BytesIO(source))
+    path = Path(source)
+    if path.is_dir():
+        raise ImageError("is a folder, not an image file")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ImageError(f"cannot read file ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise ImageError("empty file (0 bytes)")
+    if size > max_bytes:
+        raise ImageError(f"file is {size} bytes, over the {max_bytes}-byte limit")
+    return Image.open(path)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray(np.clip(arr * 255.0 if arr.max() <= 1.0 else arr, 0, 255).astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _WHITE + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def load_image(
+    source: ImageInput,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    max_bytes: int = MAX_FILE_BYTES,
+    draft_size: int | None = None,
+) -> Image.Image:
+    """Decode ``source`` (a path, raw bytes or a PIL image) into an 8-bit RGB PIL image.
+
+    ``draft_size`` lets JPEG decoding scale down by 2/4/8 while staying at least that large.
+    Raises :class:`ImageError` for anything that is not a safe, decodable image.
+    """
+    what = _describe(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = _open(source, max_bytes)
+            if im.format is not None and im.format not in ALLOWED_FORMATS:
+                raise ImageError(f"unsupported image format {im.format}: use JPEG, PNG, WebP, GIF, BMP or TIFF")
+            width, height = im.size
+            if width < 1 or height < 1:
+                raise ImageError("image has no pixels")
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"image declares {width}x{height} pixels, over the {max_pixels}-pixel limit "
+                    "(possible decompression bomb): resize it first"
+                )
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)
+            if draft_size and im.format == "JPEG":
+                im.draft("RGB", (draft_size, draft_size))
+            im.load()
+            im = ImageOps.exif_transpose(im) or im
+            return _to_rgb(im)
+    except ImageError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{what}: not a recognised image (JPEG, PNG, WebP, GIF, BMP or TIFF)") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{what}: too many pixels (possible decompression bomb)") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, TypeError) as exc:
+        raise ImageError(f"{what}: cannot decode ({exc}); the file may be truncated or corrupt") from exc
+
+
+def to_tensor(im: Image.Image, size: int) -> torch.Tensor:
+    """RGB PIL image → uint8 tensor [3, size, size] (resized, aspect ratio not kept).
+
+    Product photos are framed around the product; squashing keeps all of it, and the style
+    statistics are per-position averages that tolerate the change of aspect ratio.
+    """
+    resized = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    arr = np.asarray(resized, dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def load_tensor(source: ImageInput, size: int) -> torch.Tensor:
+    """:func:`load_image` then :func:`to_tensor`: uint8 [3, size, size]."""
+    return to_tensor(load_image(source, draft_size=size), size)
+
+
+@dataclass
+class Batch:
+    """A collated batch: ``positions`` index the dataset; ``failures`` are (position, reason)."""
+
+    positions: list[int]
+    images: torch.Tensor  # uint8 [B, 3, S, S]; B may be 0
+    failures: list[tuple[int, str]]
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Decodes images in DataLoader workers; a failure is returned, never raised."""
+
+    def __init__(self, sources: Sequence[ImageInput], size: int) -> None:
+        self.sources = sources
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, position: int) -> tuple[int, torch.Tensor | None, str | None]:
+        try:
+            return position, load_tensor(self.sources[position], self.size), None
+        except ImageError as exc:
+            reason = str(exc)
+            prefix = _describe(self.sources[position]) + ": "
+            return position, None, reason[len(prefix):] if reason.startswith(prefix) else reason
+
+
+def collate(samples: list[tuple[int, torch.Tensor | None, str | None]]) -> Batch:
+    good = [(p, t) for p, t, _ in samples if t is not None]
+    failures = [(p, e or "unknown error") for p, t, e in samples if t is None]
+    if good:
+        images = torch.stack([t for _, t in good])
+    else:
+        images = torch.empty((0, 3, 1, 1), dtype=torch.uint8)
+    return Batch([p for p, _ in good], images, failures)

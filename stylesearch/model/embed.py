@@ -1,0 +1,164 @@
+"""From images to style vectors: backbone → style statistics → projection.
+
+:class:`Embedder` is what the engine talks to. It computes raw statistics in batches
+(``raw``), streams them for a whole list of images with decoding in DataLoader workers
+(``iter_raw``), and projects them (``project``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import EmbedConfig, RunConfig, parse_recipe
+from ..errors import ConfigError, ImageError
+from ..images import Batch, ImageDataset, ImageInput, collate, load_tensor
+from .backbones import Backbone, create_backbone
+from .style import Projection, StyleStatistics
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is visible: use --device cpu or auto")
+    return torch.device(device)
+
+
+def cpu_micro_batch(image_size: int) -> int:
+    """Images per forward pass on CPU. Measured on a 2-core x86 machine, per-image speed
+    peaks near 16 images at 128 px and falls by half or more with 32+ images at 224 px
+    (the activations no longer fit in cache), so keep about 16×128² pixels per pass."""
+    return max(1, (16 * 128 * 128) // (image_size * image_size))
+
+
+class StyleModel(nn.Module):
+    """uint8 RGB [B, 3, S, S] → raw style statistics float32 [B, R]."""
+
+    def __init__(self, backbone: Backbone, config: EmbedConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        parts = parse_recipe(config.recipe)
+        self.style_layers = tuple(config.layers or backbone.default_style_layers)
+        self.pool_layer = config.pool_layer or backbone.default_pool_layer
+        self.uses_style = any(p in ("gram", "meanstd") for p in parts)
+        self.uses_pool = any(p in ("gap", "gmp") for p in parts)
+        backbone.check_layers(self.style_layers + (self.pool_layer,))
+        self.stats = StyleStatistics(config.recipe, [backbone.channels(n) for n in self.style_layers])
+        self.raw_dim = self.stats.dims(backbone.channels(self.pool_layer))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        layers = (self.style_layers if self.uses_style else ()) + ((self.pool_layer,) if self.uses_pool else ())
+        maps = self.backbone.features(images, layers)
+        style_maps = maps[: len(self.style_layers)] if self.uses_style else []
+        pool_map = maps[-1] if self.uses_pool else None
+        return self.stats(style_maps, pool_map)
+
+
+@dataclass
+class RawBatch:
+    positions: list[int]
+    raw: np.ndarray  # float32 [B, R]
+    failures: list[tuple[int, str]]
+
+
+class Embedder:
+    """Holds the style model on its device and an optional projection."""
+
+    def __init__(self, config: EmbedConfig, run: RunConfig | None = None, projection: Projection | None = None) -> None:
+        self.config = config
+        self.run = run or RunConfig()
+        self.device = resolve_device(self.run.device)
+        backbone = create_backbone(config.backbone, config.weights)
+        # channels_last is faster on CUDA and, measured, ~20% faster on CPU too.
+        self.model = StyleModel(backbone, config).to(self.device).eval().to(memory_format=torch.channels_last)
+        self.projection = projection
+        self.micro_batch = self.run.batch_size if self.device.type == "cuda" else cpu_micro_batch(config.image_size)
+
+    @property
+    def weights_id(self) -> str:
+        return self.model.backbone.weights_id
+
+    @property
+    def raw_dim(self) -> int:
+        return self.model.raw_dim
+
+    @property
+    def dim(self) -> int:
+        if self.projection is None:
+            raise ConfigError("this embedder has no projection yet: fit one on the catalog first")
+        return self.projection.dim
+
+    def _autocast(self):  # type: ignore[no-untyped-def]
+        if self.device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return nullcontext()
+
+    @torch.inference_mode()
+    def raw(self, images: torch.Tensor) -> np.ndarray:
+        """uint8 [B, 3, S, S] → raw statistics float32 [B, R]."""
+        if images.shape[0] == 0:
+            return np.zeros((0, self.raw_dim), np.float32)
+        outs = []
+        for chunk in images.split(self.micro_batch):
+            x = chunk.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                outs.append(self.model(x).float().cpu())
+        return torch.cat(outs).numpy()
+
+    def project(self, raw: np.ndarray) -> np.ndarray:
+        """float32 [N, R] → style vectors float32 [N, D], L2-normalised."""
+        if self.projection is None:
+            raise ConfigError("this embedder has no projection yet: fit one on the catalog first")
+        return self.projection.apply(raw)
+
+    def iter_raw(self, sources: Sequence[ImageInput], *, desc: str = "embedding") -> Iterator[RawBatch]:
+        """Decode (in ``run.workers`` processes) and compute raw statistics batch by batch.
+        Images that fail to decode come back in ``failures`` with the reason."""
+        dataset = ImageDataset(sources, self.config.image_size)
+        workers = min(self.run.workers, max(1, len(sources) // self.run.batch_size))
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.run.batch_size,
+            shuffle=False,
+            num_workers=workers,
+            collate_fn=collate,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=4 if workers else None,
+            persistent_workers=False,
+        )
+        show = self.run.progress if self.run.progress is not None else sys.stderr.isatty()
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(sources), desc=desc, unit="img", disable=not show, leave=False) as bar:
+            batch: Batch
+            for batch in loader:
+                yield RawBatch(batch.positions, self.raw(batch.images), batch.failures)
+                bar.update(len(batch.positions) + len(batch.failures))
+
+    def embed(self, images: Sequence[ImageInput]) -> np.ndarray:
+        """Decode and embed in-memory inputs (paths, bytes or PIL images) in the calling
+        process: float32 [N, D]. Raises :class:`ImageError` naming the first bad input."""
+        out: list[np.ndarray] = []
+        size = self.config.image_size
+        for start in range(0, len(images), self.run.batch_size):
+            chunk = images[start : start + self.run.batch_size]
+            tensors = []
+            for i, image in enumerate(chunk):
+                try:
+                    tensors.append(load_tensor(image, size))
+                except ImageError as exc:
+                    raise ImageError(f"image {start + i + 1} of {len(images)}: {exc}") from exc
+            out.append(self.project(self.raw(torch.stack(tensors))))
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)

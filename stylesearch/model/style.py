@@ -1,0 +1,166 @@
+"""Style statistics of feature maps, and the projection that makes them compact.
+
+For each block's feature map ``F`` (float [B, C, H, W]):
+
+- ``gram``: ``G = F Fᵀ / (H·W)`` (channels reduced to at most ``MAX_GRAM_CHANNELS`` by a fixed,
+  seeded random projection first), upper triangle, signed square root, L2 per block.
+- ``meanstd``: per-channel mean and standard deviation, signed square root, L2 per block.
+- ``gap`` / ``gmp``: global average / max pooling of the pool block, L2.
+
+Blocks (and poolings) are concatenated into raw statistics ``float32 [B, R]``; a
+:class:`Projection` (PCA fitted on the catalog, later a trained one) maps them to ``[B, D]``,
+and vectors are L2-normalised so that inner product is cosine similarity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import parse_recipe
+from ..errors import IndexCorruptError
+
+MAX_GRAM_CHANNELS = 256
+EPS = 1e-12
+
+
+def signed_sqrt(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.sqrt(torch.abs(x) + EPS)
+
+
+def gram_upper(fmap: torch.Tensor) -> torch.Tensor:
+    """float [B, C, H, W] → upper triangle of the Gram matrix, float [B, C(C+1)/2]."""
+    b, c, h, w = fmap.shape
+    flat = fmap.reshape(b, c, h * w)
+    gram = torch.bmm(flat, flat.transpose(1, 2)) / float(h * w)
+    rows, cols = torch.triu_indices(c, c, device=fmap.device)
+    return gram[:, rows, cols]
+
+
+def mean_std(fmap: torch.Tensor) -> torch.Tensor:
+    """float [B, C, H, W] → per-channel mean and std, float [B, 2C]."""
+    flat = fmap.flatten(2)
+    return torch.cat([flat.mean(-1), flat.std(-1, unbiased=False)], dim=1)
+
+
+class StyleStatistics(nn.Module):
+    """Feature maps → raw style statistics, float32 [B, R] (each part L2-normalised)."""
+
+    def __init__(self, recipe: str, style_channels: Sequence[int], seed: int = 0) -> None:
+        super().__init__()
+        self.parts = parse_recipe(recipe)
+        self.style_channels = tuple(style_channels)
+        # Fixed random channel reductions for wide blocks keep Gram statistics compact.
+        gen = torch.Generator().manual_seed(seed)
+        reducers = []
+        for c in self.style_channels:
+            if c > MAX_GRAM_CHANNELS and "gram" in self.parts:
+                q, _ = torch.linalg.qr(torch.randn(c, MAX_GRAM_CHANNELS, generator=gen))
+                reducers.append(q.T.contiguous())
+            else:
+                reducers.append(torch.empty(0))
+        self.reducers = nn.ParameterList([nn.Parameter(r, requires_grad=False) for r in reducers])
+
+    def dims(self, pool_channels: int) -> int:
+        total = 0
+        for part in self.parts:
+            if part == "gram":
+                total += sum(min(c, MAX_GRAM_CHANNELS) * (min(c, MAX_GRAM_CHANNELS) + 1) // 2 for c in self.style_channels)
+            elif part == "meanstd":
+                total += sum(2 * c for c in self.style_channels)
+            else:
+                total += pool_channels
+        return total
+
+    def forward(self, style_maps: Sequence[torch.Tensor], pool_map: torch.Tensor | None) -> torch.Tensor:
+        out: list[torch.Tensor] = []
+        for part in self.parts:
+            if part in ("gram", "meanstd"):
+                for fmap, reducer in zip(style_maps, self.reducers):
+                    fmap = fmap.float()
+                    if part == "gram":
+                        if reducer.numel():
+                            fmap = torch.einsum("rc,bchw->brhw", reducer, fmap)
+                        stat = signed_sqrt(gram_upper(fmap))
+                    else:
+                        stat = signed_sqrt(mean_std(fmap))
+                    out.append(F.normalize(stat, dim=1))
+            else:
+                assert pool_map is not None
+                pooled = pool_map.float().flatten(2)
+                stat = pooled.mean(-1) if part == "gap" else pooled.amax(-1)
+                out.append(F.normalize(stat, dim=1))
+        return torch.cat(out, dim=1)
+
+
+@dataclass
+class Projection:
+    """Affine map of raw statistics to style vectors: ``normalize((x - mean) @ matrix)``.
+
+    ``mean`` float32 [R], ``matrix`` float32 [R, D]. ``kind`` records where it came from
+    (``pca``, ``identity``, later ``trained``).
+    """
+
+    mean: np.ndarray
+    matrix: np.ndarray | None
+    kind: str
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1]) if self.matrix is not None else int(self.mean.shape[0])
+
+    @property
+    def in_dim(self) -> int:
+        return int(self.mean.shape[0])
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """float32 [N, R] → float32 [N, D], L2-normalised."""
+        x = raw.astype(np.float32, copy=False) - self.mean
+        if self.matrix is not None:
+            x = x @ self.matrix
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        return (x / np.maximum(norms, EPS)).astype(np.float32, copy=False)
+
+    @classmethod
+    def identity(cls, in_dim: int) -> Projection:
+        return cls(np.zeros(in_dim, np.float32), None, "identity")
+
+    @classmethod
+    def fit_pca(cls, raw: np.ndarray, dim: int, seed: int = 0) -> Projection:
+        """PCA of float32 [N, R] to ``min(dim, N-1, R)`` components (randomised SVD)."""
+        n, r = raw.shape
+        k = max(1, min(dim, n - 1, r))
+        x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
+        mean = x.mean(0)
+        centered = x - mean
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if k + 10 < min(n, r):
+                _, _, v = torch.pca_lowrank(centered, q=k + 10, center=False, niter=4)
+            else:
+                _, _, vh = torch.linalg.svd(centered, full_matrices=False)
+                v = vh.T
+        matrix = v[:, :k].contiguous().numpy().astype(np.float32)
+        return cls(mean.numpy().astype(np.float32), matrix, "pca")
+
+    def save(self, path: Path) -> None:
+        arrays = {"mean": self.mean, "kind": np.array(self.kind)}
+        if self.matrix is not None:
+            arrays["matrix"] = self.matrix
+        with path.open("wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> Projection:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                matrix = data["matrix"] if "matrix" in data.files else None
+                return cls(data["mean"], matrix, str(data["kind"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise IndexCorruptError(f"cannot read projection {str(path)!r} ({exc}); rebuild the index") from exc

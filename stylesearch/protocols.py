@@ -1,0 +1,160 @@
+"""The fashion-usage evaluation protocols (FU4 and FUW), as defined in the data set's README.
+
+``FU4``: style across products — 400 train photos per class (Casual, Sports, Ethnic, Formal)
+indexed, 150 test photos per class queried, kNN k=10 similarity-weighted, macro-F1 and MAP@R.
+``FUW``: style within one product type — per articleType, balanced usages, neighbours
+restricted to the query's articleType.
+Sampling is seeded and draws from rows sorted by id.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import EmbedConfig, IndexConfig, RunConfig
+from .engine import StyleSearch, index_catalog
+from .evaluate import macro_f1, map_at_r
+
+FU4_CLASSES = ("Casual", "Sports", "Ethnic", "Formal")
+FUW_TYPES = (
+    "Tshirts", "Shirts", "Tops", "Belts", "Socks", "Shorts", "Trousers", "Earrings", "Track Pants",
+    "Sweatshirts", "Caps", "Ties", "Jackets", "Watches", "Backpacks", "Leggings", "Capris",
+)
+DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "fashion-usage"
+
+
+def dataset_root() -> Path:
+    """``$STYLESEARCH_FASHION_USAGE`` or ``../shared/datasets/fashion-usage`` beside the repo."""
+    return Path(os.environ.get("STYLESEARCH_FASHION_USAGE", DEFAULT_ROOT))
+
+
+Row = dict[str, str]
+
+
+def read_rows(root: Path) -> list[Row]:
+    with (root / "metadata.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return sorted(rows, key=lambda r: int(r["id"]))
+
+
+def _sample(rows: list[Row], n: int, rng: np.random.Generator) -> list[Row]:
+    if n >= len(rows):
+        return list(rows)
+    picks = sorted(rng.choice(len(rows), size=n, replace=False).tolist())
+    return [rows[i] for i in picks]
+
+
+def fu4_split(rows: list[Row], n_index: int = 400, n_query: int = 150, seed: int = 0) -> tuple[list[Row], list[Row]]:
+    rng = np.random.default_rng(seed)
+    index, query = [], []
+    for usage in FU4_CLASSES:
+        index += _sample([r for r in rows if r["usage"] == usage and r["split"] == "train"], n_index, rng)
+        query += _sample([r for r in rows if r["usage"] == usage and r["split"] == "test"], n_query, rng)
+    return index, query
+
+
+def fuw_split(rows: list[Row], seed: int = 0) -> tuple[list[Row], list[Row]]:
+    rng = np.random.default_rng(seed)
+    index, query = [], []
+    for article in FUW_TYPES:
+        by_usage: dict[str, dict[str, list[Row]]] = defaultdict(lambda: {"train": [], "test": []})
+        for r in rows:
+            if r["articleType"] == article and r["usage"] in FU4_CLASSES:
+                by_usage[r["usage"]][r["split"]].append(r)
+        usages = [u for u in FU4_CLASSES if len(by_usage[u]["train"]) >= 20 and len(by_usage[u]["test"]) >= 5]
+        if len(usages) < 2:
+            continue
+        n = min(150, min(len(by_usage[u]["train"]) for u in usages))
+        m = min(40, min(len(by_usage[u]["test"]) for u in usages))
+        for u in usages:
+            index += _sample(by_usage[u]["train"], n, rng)
+            query += _sample(by_usage[u]["test"], m, rng)
+    return index, query
+
+
+def write_manifest(rows: Sequence[Row], root: Path, path: Path) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "path", "label", "articleType"])
+        for r in rows:
+            writer.writerow([r["id"], str(root / r["path"]), r["usage"], r["articleType"]])
+    return path
+
+
+@dataclass
+class ProtocolResult:
+    protocol: str
+    recipe: str
+    macro_f1: float
+    map_at_r: float | None
+    indexed: int
+    queries: int
+    index_seconds: float
+    images_per_second: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def run_protocol(
+    protocol: str,
+    embed: EmbedConfig | None = None,
+    run: RunConfig | None = None,
+    *,
+    root: Path | None = None,
+    k: int = 10,
+    seed: int = 0,
+    workdir: Path | None = None,
+) -> ProtocolResult:
+    """Index the protocol's train sample with ``embed``, classify its queries, score them."""
+    root = root or dataset_root()
+    embed = embed or EmbedConfig()
+    rows = read_rows(root)
+    if protocol == "FU4":
+        index_rows, query_rows = fu4_split(rows, seed=seed)
+    elif protocol == "FUW":
+        index_rows, query_rows = fuw_split(rows, seed=seed)
+    else:
+        raise ValueError(f"unknown protocol {protocol!r}: FU4 or FUW")
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        tmp_path = Path(tmp)
+        manifest = write_manifest(index_rows, root, tmp_path / "index.csv")
+        report = index_catalog(manifest, tmp_path / "index", embed=embed, run=run, options=IndexConfig(seed=seed))
+        with StyleSearch.open(tmp_path / "index", run=run) as engine:
+            vectors = _embed_paths(engine, [str(root / r["path"]) for r in query_rows])
+            truth = [r["usage"] for r in query_rows]
+            if protocol == "FU4":
+                preds = [c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0)]
+                r_counts = {u: sum(r["usage"] == u for r in index_rows) for u in FU4_CLASSES}
+                kmax = max(r_counts.values())
+                hits = engine._search(vectors, kmax, None)
+                relevant = np.array([[h.label == t for h in row] + [False] * (kmax - len(row)) for row, t in zip(hits, truth)])
+                mapr: float | None = map_at_r(relevant, [r_counts[t] for t in truth])
+            else:
+                preds = []
+                for vec, r in zip(vectors, query_rows):
+                    c = engine.classify_vectors(vec[None], k, {"articleType": r["articleType"]}, min_confidence=0.0)[0]
+                    preds.append(c.label)
+                mapr = None
+    return ProtocolResult(protocol, embed.recipe, round(macro_f1(truth, preds), 4),
+                          None if mapr is None else round(mapr, 4), report.added, len(query_rows),
+                          round(report.seconds, 1), round(report.images_per_second, 1))
+
+
+def _embed_paths(engine: StyleSearch, paths: list[str]) -> np.ndarray:
+    """Embed files with the DataLoader pipeline (decoding in worker processes)."""
+    out = np.zeros((len(paths), engine.embedder.dim), np.float32)
+    for batch in engine.embedder.iter_raw(paths, desc="queries"):
+        if batch.failures:
+            raise RuntimeError(f"query images failed to decode: {batch.failures[:3]}")
+        out[batch.positions] = engine.embedder.project(batch.raw)
+    return out
