@@ -41,10 +41,6 @@ def _row(row: tuple) -> Record:  # type: ignore[type-arg]
     return Record(int(row[0]), row[1], row[2], row[3], json.loads(row[4]))
 
 
-def _json_path(key: str) -> str:
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 class MetadataStore:
     """A SQLite ``items`` table. Thread-safe (one connection behind a lock)."""
 
@@ -133,13 +129,16 @@ class MetadataStore:
         clauses: list[str] = []
         params: list[str] = []
         for key, value in (where or {}).items():
-            values = [value] if isinstance(value, str) else list(value)
+            values = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
             if not values or not all(isinstance(v, str) for v in values):
                 raise ConfigError(f"filter {key!r} needs a string or a list of strings")
-            column = key if key in ("label", "id") else "json_extract(attributes, ?)"
-            if column != key:
-                params.append(_json_path(key))
-            clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+            marks = ",".join("?" * len(values))
+            if key in ("label", "id"):
+                clauses.append(f"{key} IN ({marks})")
+            else:
+                # json_each matches any key exactly (no JSON-path quoting rules to get wrong)
+                clauses.append(f"EXISTS (SELECT 1 FROM json_each(items.attributes) AS j WHERE j.key = ? AND j.value IN ({marks}))")
+                params.append(key)
             params += values
         if labelled:
             clauses.append("label IS NOT NULL")

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stylesearch.errors import ConfigError, DuplicateItemError, ItemNotFoundError
+from stylesearch.index import MetadataStore, Record
+
+
+@pytest.fixture
+def meta(tmp_path: Path) -> MetadataStore:
+    m = MetadataStore(tmp_path / "m.sqlite")
+    m.add([
+        Record(0, "a", "/a.jpg", "boho", {"category": "dress", "odd \"key\"": "x"}),
+        Record(1, "b", "/b.jpg", "minimal", {"category": "mug"}),
+        Record(2, "c", "/c.jpg", None, {"category": "dress"}),
+    ])
+    return m
+
+
+def test_filters(meta: MetadataStore) -> None:
+    assert meta.vids_where(None) is None
+    assert meta.vids_where({"category": "dress"}).tolist() == [0, 2]
+    assert meta.vids_where({"category": "dress"}, labelled=True).tolist() == [0]
+    assert meta.vids_where({"category": ["dress", "mug"], "label": "minimal"}).tolist() == [1]
+    assert meta.vids_where({'odd "key"': "x"}).tolist() == [0]
+    assert meta.vids_where({"nope": "x"}).tolist() == []
+    with pytest.raises(ConfigError):
+        meta.vids_where({"category": 3})  # type: ignore[dict-item]
+
+
+def test_lookup_remove_and_duplicates(meta: MetadataStore) -> None:
+    assert meta.by_ids(["b"])[0].attributes == {"category": "mug"}
+    assert meta.label_counts() == {"boho": 1, "minimal": 1}
+    assert meta.attribute_keys() == ["category", 'odd "key"']
+    with pytest.raises(DuplicateItemError, match="'a'"):
+        meta.add([Record(7, "z", "/z", None), Record(8, "a", "/a2", None)])
+    assert meta.count() == 3  # the failed insert added nothing
+    with pytest.raises(ItemNotFoundError, match="'q'"):
+        meta.remove(["a", "q"])
+    assert meta.count() == 3
+    assert meta.remove(["a", "c"]) == [0, 2] and meta.vids().tolist() == [1] and meta.max_vid() == 1

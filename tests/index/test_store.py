@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stylesearch.errors import IndexCorruptError
+from stylesearch.index import VectorStore
+
+
+def _unit(n: int, d: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_search_is_exact_inner_product() -> None:
+    x, q = _unit(300, 16), _unit(7, 16, seed=1)
+    store = VectorStore(16)
+    store.add(np.arange(100, 400), x)
+    scores, ids = store.search(q, 5)
+    expected = np.argsort(-(q @ x.T), axis=1)[:, :5] + 100
+    assert np.array_equal(ids, expected)
+    assert np.allclose(scores, np.take_along_axis(q @ x.T, expected - 100, axis=1), atol=1e-5)
+
+
+def test_filtered_search_returns_k_where_that_many_match() -> None:
+    x = _unit(200, 8)
+    store = VectorStore(8)
+    store.add(np.arange(200), x)
+    allowed = np.arange(0, 200, 10)
+    scores, ids = store.search(x[:3], 5, allowed)
+    assert np.isin(ids, allowed).all() and (ids >= 0).all()
+    scores, ids = store.search(x[:1], 5, np.array([3, 4]))
+    assert ids[0].tolist()[:2] == sorted([3, 4], key=lambda i: -float(x[0] @ x[i])) and ids[0, 2:].tolist() == [-1] * 3
+    assert np.isneginf(scores[0, 2:]).all()
+    _, ids = store.search(x[:1], 3, np.array([], np.int64))
+    assert (ids == -1).all()
+
+
+def test_remove_get_and_id_order() -> None:
+    x = _unit(10, 4)
+    store = VectorStore(4, vector_dtype="float16")
+    store.add(np.arange(10), x)
+    assert store.remove(np.array([2, 5, 99])) == 2 and len(store) == 8
+    _, ids = store.search(x[2:3], 10)
+    assert 2 not in ids and 5 not in ids
+    assert np.allclose(store.get(np.array([3])), x[3], atol=1e-3)
+    with pytest.raises(KeyError):
+        store.get(np.array([5]))
+    with pytest.raises(ValueError, match="increasing"):
+        store.add(np.array([4]), x[:1])
+    with pytest.raises(ValueError, match="shape"):
+        store.add(np.array([20]), np.zeros((1, 3), np.float32))
+
+
+def test_save_load_round_trip_and_corruption(tmp_path: Path) -> None:
+    x = _unit(50, 8)
+    store = VectorStore(8)
+    store.add(np.arange(50), x)
+    store.save(tmp_path)
+    again = VectorStore.load(tmp_path, dim=8, vector_dtype="float32")
+    assert np.array_equal(again.search(x[:4], 3)[1], store.search(x[:4], 3)[1])
+    np.save(tmp_path / "ids.npy", np.arange(49))
+    with pytest.raises(IndexCorruptError, match="disagree"):
+        VectorStore.load(tmp_path, dim=8, vector_dtype="float32")
+    (tmp_path / "index.faiss").write_bytes(b"garbage")
+    with pytest.raises(IndexCorruptError):
+        VectorStore.load(tmp_path, dim=8, vector_dtype="float32")

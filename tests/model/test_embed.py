@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stylesearch.config import EmbedConfig, RunConfig
+from stylesearch.errors import ConfigError, ImageError
+from stylesearch.model.embed import Embedder, cpu_micro_batch
+from stylesearch.model.style import Projection
+
+from ..conftest import RUN, SMALL, noise, solid
+
+
+def test_iter_raw_reports_failures_and_keeps_positions(tmp_path: Path) -> None:
+    paths = [noise(tmp_path / f"{i}.png", i) for i in range(5)]
+    (tmp_path / "bad.jpg").write_text("not an image")
+    paths.insert(2, tmp_path / "bad.jpg")
+    emb = Embedder(SMALL, RunConfig(device="cpu", batch_size=4, workers=1, progress=False))
+    batches = list(emb.iter_raw(paths))
+    positions = [p for b in batches for p in b.positions]
+    assert positions == [0, 1, 3, 4, 5]
+    assert [f[0] for b in batches for f in b.failures] == [2]
+    raw = np.concatenate([b.raw for b in batches])
+    assert raw.shape == (5, emb.raw_dim) and np.isfinite(raw).all()
+
+
+def test_embed_is_deterministic_and_normalised(tmp_path: Path) -> None:
+    paths = [solid(tmp_path / "a.png", (200, 30, 30)), noise(tmp_path / "b.png", 3)]
+    emb = Embedder(SMALL, RUN)
+    raw = np.concatenate([b.raw for b in emb.iter_raw(paths)])
+    emb.projection = Projection.identity(raw.shape[1])
+    v1, v2 = emb.embed(paths), emb.embed(paths)
+    assert np.allclose(v1, v2) and np.allclose(np.linalg.norm(v1, axis=1), 1, atol=1e-5)
+    assert float(v1[0] @ v1[1]) < 0.99
+    with pytest.raises(ImageError, match="image 2 of 2"):
+        emb.embed([paths[0], b"junk"])
+
+
+def test_cpu_micro_batches_and_device_checks() -> None:
+    assert cpu_micro_batch(128) == 16 and cpu_micro_batch(224) == 5 and cpu_micro_batch(1024) == 1
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA"):
+            Embedder(EmbedConfig(image_size=64), RunConfig(device="cuda"))

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stylesearch.config import EmbedConfig
+from stylesearch.errors import ConfigError
+from stylesearch.model.style import MAX_GRAM_CHANNELS, Projection, StyleStatistics, gram_upper, mean_std
+
+
+def test_gram_upper_matches_definition() -> None:
+    f = torch.randn(2, 3, 4, 5)
+    flat = f.reshape(2, 3, 20)
+    g = flat @ flat.transpose(1, 2) / 20
+    up = gram_upper(f)
+    assert up.shape == (2, 6)
+    assert torch.allclose(up[:, 0], g[:, 0, 0]) and torch.allclose(up[:, 1], g[:, 0, 1]) and torch.allclose(up[:, 5], g[:, 2, 2])
+    ms = mean_std(f)
+    assert torch.allclose(ms[:, :3], flat.mean(-1)) and torch.allclose(ms[:, 3:], flat.std(-1, unbiased=False))
+
+
+@pytest.mark.parametrize("recipe", ["gram", "meanstd", "gap", "gmp", "gram+gap", "meanstd+gmp"])
+def test_statistics_dims_and_per_block_norms(recipe: str) -> None:
+    channels = [8, 300]
+    stats = StyleStatistics(recipe, channels)
+    maps = [torch.randn(3, c, 6, 6) for c in channels]
+    pool = torch.randn(3, 16, 2, 2)
+    out = stats(maps, pool)
+    assert out.shape == (3, stats.dims(16))
+    parts = len(recipe.split("+"))
+    n_blocks = sum(2 if p in ("gram", "meanstd") else 1 for p in recipe.split("+"))
+    assert parts >= 1
+    assert torch.allclose(out.norm(dim=1), torch.full((3,), float(n_blocks)).sqrt(), atol=1e-4)
+    if "gram" in recipe:
+        assert stats.dims(16) >= MAX_GRAM_CHANNELS * (MAX_GRAM_CHANNELS + 1) // 2  # wide block reduced, not dropped
+
+
+def test_unknown_recipe_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown style recipe"):
+        EmbedConfig(recipe="gram+fancy")
+    with pytest.raises(ConfigError, match="twice"):
+        EmbedConfig(recipe="gap+gap")
+
+
+def test_pca_projection_fit_apply_save(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(5, 40))
+    raw = (rng.normal(size=(200, 5)) * [10, 5, 3, 2, 1]) @ basis + rng.normal(0, 0.01, (200, 40))
+    proj = Projection.fit_pca(raw.astype(np.float32), dim=5)
+    assert proj.matrix is not None and proj.matrix.shape == (40, 5) and proj.dim == 5
+    assert np.allclose(proj.matrix.T @ proj.matrix, np.eye(5), atol=1e-4)
+    vec = proj.apply(raw.astype(np.float32))
+    assert vec.dtype == np.float32 and np.allclose(np.linalg.norm(vec, axis=1), 1, atol=1e-5)
+    proj.save(tmp_path / "p.npz")
+    again = Projection.load(tmp_path / "p.npz")
+    assert np.array_equal(again.apply(raw.astype(np.float32)), vec)
+    small = Projection.fit_pca(raw[:10].astype(np.float32), dim=256)
+    assert small.dim == 9

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylesearch.errors import ImageError
+from stylesearch.images import ImageDataset, collate, load_image, load_tensor
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height (a decompression bomb's opening)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def _encode(im: Image.Image, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def test_transparency_is_flattened_on_white() -> None:
+    im = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
+    out = load_image(_encode(im, "PNG"))
+    assert out.mode == "RGB" and out.getpixel((0, 0)) == (255, 255, 255)
+    pal = Image.new("P", (8, 8), 0)
+    pal.putpalette([0, 0, 0, 10, 200, 10] + [0] * 762)
+    pal.info["transparency"] = 0
+    assert load_image(_encode(pal, "PNG", transparency=0)).getpixel((1, 1)) == (255, 255, 255)
+
+
+def test_cmyk_16bit_and_gif_frames_become_rgb() -> None:
+    cmyk = load_image(_encode(Image.new("CMYK", (8, 8), (0, 255, 255, 0)), "JPEG"))
+    assert cmyk.mode == "RGB" and cmyk.getpixel((4, 4))[0] > 200
+    deep = Image.fromarray(np.full((8, 8), 65535, np.uint16))
+    assert load_image(_encode(deep, "PNG")).getpixel((0, 0)) == (255, 255, 255)
+    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 0, 255))]
+    gif = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    r, g, b = load_image(gif).getpixel((4, 4))
+    assert r > 200 and b < 50
+
+
+def test_exif_rotation_is_applied() -> None:
+    im = Image.new("RGB", (40, 20), (0, 128, 0))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    out = load_image(_encode(im, "JPEG", exif=exif))
+    assert out.size == (20, 40)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"<html><body>not an image</body></html>", "not a recognised image"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"/>', "not a recognised image"),
+        (_png_header_only(30000, 30000), "decompression bomb"),
+    ],
+)
+def test_bad_bytes_raise_image_error(data: bytes, message: str) -> None:
+    with pytest.raises(ImageError, match=message):
+        load_image(data)
+
+
+def test_truncated_jpeg_and_folders_are_rejected(tmp_path: Path) -> None:
+    full = _encode(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)), "JPEG")
+    (tmp_path / "cut.jpg").write_bytes(full[: len(full) // 2])
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        load_image(tmp_path / "cut.jpg")
+    (tmp_path / "dir.jpg").mkdir()
+    with pytest.raises(ImageError, match="folder"):
+        load_image(tmp_path / "dir.jpg")
+    with pytest.raises(ImageError, match="bytes, over"):
+        load_image(full, max_bytes=100)
+
+
+def test_tensors_and_dataset_failures(tmp_path: Path) -> None:
+    Image.new("RGB", (30, 50), (10, 20, 30)).save(tmp_path / "ok.png")
+    (tmp_path / "bad.jpg").write_text("nope")
+    t = load_tensor(tmp_path / "ok.png", 48)
+    assert t.shape == (3, 48, 48) and t.dtype == torch.uint8 and int(t[2, 0, 0]) == 30
+    ds = ImageDataset([tmp_path / "ok.png", tmp_path / "bad.jpg"], 32)
+    batch = collate([ds[0], ds[1]])
+    assert batch.positions == [0] and batch.images.shape == (1, 3, 32, 32)
+    assert batch.failures[0][0] == 1 and "not a recognised image" in batch.failures[0][1]
