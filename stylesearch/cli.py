@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=1, help="image-decoding processes (default: 1)")
     p.add_argument("--vector-dtype", default="float32", choices=["float32", "float16"], help="raw vectors on disk")
-    p.add_argument("--pca-sample", type=int, default=20000, help="images used to fit the PCA projection")
+    p.add_argument("--pca-sample", type=int, default=4096, help="images (a seeded random sample) that fit the PCA projection")
     p.add_argument("--seed", type=int, default=0)
 
     p = add("query", "find items in the same style as images", cmd_query)

@@ -6,12 +6,13 @@ same-style queries, kNN style classification, and adds / removes items with cras
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -98,6 +99,7 @@ class IndexReport:
     items: int
     labels: dict[str, int]
     seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def images_per_second(self) -> float:
@@ -111,8 +113,19 @@ class IndexReport:
             "labels": self.labels,
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 2),
+            "stages": {k: round(v, 3) for k, v in self.stages.items()},
             "skipped": [asdict(s) for s in self.skipped],
         }
+
+
+@contextlib.contextmanager
+def _stage(stages: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the block to ``stages[name]`` (seconds)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        stages[name] = stages.get(name, 0.0) + time.perf_counter() - start
 
 
 def _now() -> str:
@@ -128,7 +141,9 @@ def _describe(image: ImageInput, position: int) -> str:
 # --------------------------------------------------------------------------- building
 
 
-def _embed_catalog(embedder: Embedder, items: Sequence[Item], options: IndexConfig) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
+def _embed_catalog(
+    embedder: Embedder, items: Sequence[Item], options: IndexConfig, stages: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
     """Embed ``items`` streaming; the projection is fitted on a seeded random sample that is
     embedded first. Returns (ok positions int64 [M] in catalog order, vectors float32 [M, D],
     failures)."""
@@ -154,18 +169,21 @@ def _embed_catalog(embedder: Embedder, items: Sequence[Item], options: IndexConf
         failures += [(int(order[p]), reason) for p, reason in batch.failures]
         seen += len(batch.positions) + len(batch.failures)
         if embedder.projection is None:
-            fit_positions += catalog_positions
-            fit_raw.append(batch.raw)
-            if seen >= fit_n:
-                _fit_projection(embedder, fit_raw)
+            if catalog_positions:
+                fit_positions += catalog_positions
+                fit_raw.append(batch.raw)
+            if seen >= fit_n and fit_raw:
+                with _stage(stages, "fit_projection"):
+                    _fit_projection(embedder, fit_raw)
                 store(fit_positions, embedder.project(np.concatenate(fit_raw)))
                 fit_raw.clear()
         elif catalog_positions:
             store(catalog_positions, embedder.project(batch.raw))
     if embedder.projection is None and fit_raw:
-        _fit_projection(embedder, fit_raw)
+        with _stage(stages, "fit_projection"):
+            _fit_projection(embedder, fit_raw)
         store(fit_positions, embedder.project(np.concatenate(fit_raw)))
-    if vectors is None:
+    if vectors is None or not ok.any():
         raise CatalogError(f"none of the {n} catalog images could be read; see the skipped list for the reasons")
     positions = np.flatnonzero(ok)
     return positions, vectors[positions], sorted(failures)
@@ -238,23 +256,29 @@ def index_catalog(
     index already at ``index_dir`` exactly as it was.
     """
     t0 = time.perf_counter()
+    stages: dict[str, float] = {}
     embed = embed or EmbedConfig()
     options = options or IndexConfig()
-    if not isinstance(catalog, Catalog):
-        catalog = load_catalog(catalog, manifest)
-    embedder = Embedder(embed, run)
-    positions, vectors, failures = _embed_catalog(embedder, catalog.items, options)
+    with _stage(stages, "catalog"):
+        if not isinstance(catalog, Catalog):
+            catalog = load_catalog(catalog, manifest)
+    with _stage(stages, "load_model"):
+        embedder = Embedder(embed, run)
+    with _stage(stages, "embed"):
+        positions, vectors, failures = _embed_catalog(embedder, catalog.items, options, stages)
+    stages["embed"] -= stages.get("fit_projection", 0.0)
     skipped = list(catalog.skipped) + [
         Skipped(_relative(catalog.items[p].path, catalog.root), reason) for p, reason in failures
     ]
-    store = VectorStore(vectors.shape[1], vector_dtype=options.vector_dtype, index_key=DEFAULT_INDEX_KEY)
-    store.add(np.arange(len(positions), dtype=np.int64), vectors)
+    with _stage(stages, "build_index"):
+        store = VectorStore(vectors.shape[1], vector_dtype=options.vector_dtype, index_key=DEFAULT_INDEX_KEY)
+        store.add(np.arange(len(positions), dtype=np.int64), vectors)
     records = [
         Record(vid, catalog.items[p].id, str(catalog.items[p].path), catalog.items[p].label, catalog.items[p].attributes)
         for vid, p in enumerate(positions.tolist())
     ]
     folder = IndexDir(index_dir)
-    with folder.lock(), folder.new_generation() as gen:
+    with _stage(stages, "write"), folder.lock(), folder.new_generation() as gen:
         meta = MetadataStore(gen / METADATA_FILE)
         try:
             meta.add(records)
@@ -262,7 +286,7 @@ def index_catalog(
             labels = meta.label_counts()
         finally:
             meta.close()
-    return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0)
+    return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0, stages)
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -142,7 +142,7 @@ class Projection:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if k + 10 < min(n, r):
-                _, _, v = torch.pca_lowrank(centered, q=k + 10, center=False, niter=4)
+                _, _, v = torch.pca_lowrank(centered, q=k + 10, center=False, niter=2)
             else:
                 _, _, vh = torch.linalg.svd(centered, full_matrices=False)
                 v = vh.T

@@ -1,0 +1,102 @@
+"""End-to-end indexing throughput vs the bare backbone forward, measured in the same run.
+
+    .venv/bin/python benchmarks/bench_embed.py [--n 1024] [--sizes 128 224] [--workers 1] [--json]
+
+- ``bare forward``: the backbone run on already-decoded uint8 tensors up to the deepest
+  block the style recipe reads, in the same micro-batches the indexer uses (the compute that
+  indexing cannot avoid); ``full forward`` runs the whole classifier network for reference.
+- ``end-to-end``: ``index_catalog`` on real photos from fashion-usage: JPEG decoding in
+  DataLoader workers, forward, Gram statistics, PCA fit and projection, FAISS add, SQLite
+  metadata and the crash-safe write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
+from stylesearch.engine import index_catalog  # noqa: E402
+from stylesearch.images import load_tensor  # noqa: E402
+from stylesearch.model.embed import Embedder  # noqa: E402
+from stylesearch.protocols import dataset_root, read_rows, write_manifest  # noqa: E402
+
+
+def bare_forward(embedder: Embedder, tensors: torch.Tensor, full: bool) -> float:
+    """Images/s of the backbone alone on decoded tensors."""
+    model = embedder.model
+    layers = model.style_layers if model.uses_style else (model.pool_layer,)
+    net = model.backbone
+    with torch.inference_mode():
+        for chunk in tensors[: embedder.micro_batch * 2].split(embedder.micro_batch):  # warm-up
+            net.features(chunk.contiguous(memory_format=torch.channels_last), layers)
+        start = time.perf_counter()
+        for chunk in tensors.split(embedder.micro_batch):
+            x = chunk.contiguous(memory_format=torch.channels_last)
+            if full:
+                net.features(x, (net.stage_names[-1],))
+            else:
+                net.features(x, layers)
+        return len(tensors) / (time.perf_counter() - start)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2048, help="images per measurement")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
+    parser.add_argument("--recipe", default="gram")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    root = dataset_root()
+    rows = [r for r in read_rows(root) if r["split"] == "train"][: args.n]
+    paths = [str(root / r["path"]) for r in rows]
+    table = []
+    for size in args.sizes:
+        config = EmbedConfig(recipe=args.recipe, image_size=size)
+        run = RunConfig(device=args.device, workers=args.workers, progress=False)
+        embedder = Embedder(config, run)
+        tensors = torch.stack([load_tensor(p, size) for p in paths])
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = write_manifest(rows, root, Path(tmp) / "m.csv")
+            index_catalog(manifest, Path(tmp) / "warm", embed=config, run=run)  # warm caches
+            bare = bare_forward(embedder, tensors, full=False)
+            full = bare_forward(embedder, tensors, full=True)
+            report = index_catalog(manifest, Path(tmp) / "idx", embed=config, run=run)
+            bare_after = bare_forward(embedder, tensors, full=False)
+        bare_mean = (bare + bare_after) / 2
+        table.append({
+            "image_size": size,
+            "recipe": args.recipe,
+            "images": len(paths),
+            "bare_forward_img_s": round(bare_mean, 1),
+            "full_forward_img_s": round(full, 1),
+            "end_to_end_img_s": round(report.images_per_second, 1),
+            "end_to_end_vs_bare": round(report.images_per_second / bare_mean, 3),
+            "stages_s": {k: round(v, 2) for k, v in report.stages.items()},
+        })
+    machine = f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}, device {args.device}"
+    print(f"# bench_embed ({machine})\n")
+    print("| px | recipe | bare forward img/s | full forward img/s | end-to-end img/s | end-to-end / bare |")
+    print("|---|---|---|---|---|---|")
+    for r in table:
+        print(f"| {r['image_size']} | {r['recipe']} | {r['bare_forward_img_s']} | {r['full_forward_img_s']} | "
+              f"{r['end_to_end_img_s']} | {r['end_to_end_vs_bare']:.0%} |")
+    if args.json:
+        print(json.dumps(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Quality on real product photos (../shared/datasets/fashion-usage), both protocols of its
+README. Skipped when the data set is absent; takes about 90 s on 2 CPU cores."""
+
+from __future__ import annotations
+
+import pytest
+
+from stylesearch.config import EmbedConfig, RunConfig
+from stylesearch.protocols import dataset_root, run_protocol
+
+pytestmark = [
+    pytest.mark.realdata,
+    pytest.mark.slow,
+    pytest.mark.skipif(not (dataset_root() / "metadata.csv").is_file(), reason="fashion-usage data set not found"),
+]
+RUN = RunConfig(device="cpu", workers=1, progress=False)
+
+
+class TestFashionUsage:
+    def test_fu4_default_recipe_beats_global_average_pooling(self) -> None:
+        gram = run_protocol("FU4", EmbedConfig(), RUN)
+        gap = run_protocol("FU4", EmbedConfig(recipe="gap"), RUN)
+        print(f"FU4 macro-F1: gram {gram.macro_f1:.3f} (MAP@R {gram.map_at_r}), gap {gap.macro_f1:.3f}")
+        assert gram.indexed == 1600 and gram.queries == 600
+        assert gram.macro_f1 >= 0.77
+        assert gram.macro_f1 > gap.macro_f1
+
+    def test_fuw_style_within_product_type(self) -> None:
+        result = run_protocol("FUW", EmbedConfig(), RUN)
+        print(f"FUW macro-F1: gram {result.macro_f1:.3f} on {result.queries} queries")
+        assert 2000 <= result.indexed <= 2500 and 650 <= result.queries <= 800
+        assert result.macro_f1 >= 0.72
