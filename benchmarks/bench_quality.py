@@ -33,15 +33,25 @@ def main() -> int:
         config = EmbedConfig(backbone=args.backbone, recipe=recipe, dim=dim, image_size=args.image_size)
         fu4 = run_protocol("FU4", config, run)
         fuw = run_protocol("FUW", config, run)
-        rows.append({"recipe": recipe, "dim": dim or "raw", "image_size": args.image_size,
-                     "fu4_macro_f1": fu4.macro_f1, "fu4_map_at_r": fu4.map_at_r, "fuw_macro_f1": fuw.macro_f1,
-                     "fu4_index_img_s": fu4.images_per_second})
+        rows.append(
+            {
+                "recipe": recipe,
+                "dim": dim or "raw",
+                "image_size": args.image_size,
+                "fu4_macro_f1": fu4.macro_f1,
+                "fu4_map_at_r": fu4.map_at_r,
+                "fuw_macro_f1": fuw.macro_f1,
+                "fu4_index_img_s": fu4.images_per_second,
+            }
+        )
         print(f"done {recipe}", file=sys.stderr, flush=True)
-    print(f"| recipe | dim | px | FU4 macro-F1 | FU4 MAP@R | FUW macro-F1 | FU4 index img/s |")
+    print("| recipe | dim | px | FU4 macro-F1 | FU4 MAP@R | FUW macro-F1 | FU4 index img/s |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['recipe']} | {r['dim']} | {r['image_size']} | {r['fu4_macro_f1']:.3f} | {r['fu4_map_at_r']:.3f} | "
-              f"{r['fuw_macro_f1']:.3f} | {r['fu4_index_img_s']} |")
+        print(
+            f"| {r['recipe']} | {r['dim']} | {r['image_size']} | {r['fu4_macro_f1']:.3f} | {r['fu4_map_at_r']:.3f} | "
+            f"{r['fuw_macro_f1']:.3f} | {r['fu4_index_img_s']} |"
+        )
     if args.json:
         print(json.dumps(rows))
     return 0

@@ -9,7 +9,21 @@ from .errors import StyleSearchError  # noqa: E402
 from .model.backbones import create_backbone, list_backbones, register_backbone  # noqa: E402
 
 __all__ = [
-    "Catalog", "Classification", "EmbedConfig", "Hit", "IndexConfig", "IndexReport", "Item", "QueryResult",
-    "RunConfig", "StyleSearch", "StyleSearchError", "__version__", "create_backbone", "index_catalog",
-    "list_backbones", "load_catalog", "register_backbone",
+    "Catalog",
+    "Classification",
+    "EmbedConfig",
+    "Hit",
+    "IndexConfig",
+    "IndexReport",
+    "Item",
+    "QueryResult",
+    "RunConfig",
+    "StyleSearch",
+    "StyleSearchError",
+    "__version__",
+    "create_backbone",
+    "index_catalog",
+    "list_backbones",
+    "load_catalog",
+    "register_backbone",
 ]

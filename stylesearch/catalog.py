@@ -71,9 +71,7 @@ def load_catalog(source: str | os.PathLike[str], manifest: str | os.PathLike[str
     if not src.exists():
         raise CatalogError(f"catalog folder {str(src)!r} does not exist: pass a folder of images or a manifest")
     if not src.is_dir():
-        raise CatalogError(
-            f"{str(src)!r} is not a folder: pass a folder of images, or a .csv/.jsonl manifest"
-        )
+        raise CatalogError(f"{str(src)!r} is not a folder: pass a folder of images, or a .csv/.jsonl manifest")
     if manifest is not None:
         return _from_manifest(src.resolve(), Path(manifest))
     return _from_folder(src.resolve())
@@ -183,14 +181,11 @@ def _from_manifest(root: Path, manifest: Path) -> Catalog:
         item_id = str(row.get("id") or "").strip() or _item_id(Path(raw_path))
         if item_id in seen:
             raise CatalogError(
-                f"manifest {manifest.name}: id {item_id!r} appears on lines {seen[item_id]} and {line}; "
-                "ids must be unique"
+                f"manifest {manifest.name}: id {item_id!r} appears on lines {seen[item_id]} and {line}; ids must be unique"
             )
         seen[item_id] = line
         label = str(row.get("label") or "").strip() or None
-        attributes = {
-            str(k): str(v) for k, v in row.items() if k not in RESERVED_COLUMNS and v not in (None, "")
-        }
+        attributes = {str(k): str(v) for k, v in row.items() if k not in RESERVED_COLUMNS and v not in (None, "")}
         if path.is_dir():
             skipped.append(Skipped(raw_path, "is a folder, not an image file"))
             continue
@@ -199,8 +194,7 @@ def _from_manifest(root: Path, manifest: Path) -> Catalog:
         shown = ", ".join(repr(m) for m in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise CatalogError(
-            f"manifest {manifest.name} names {len(missing)} missing file(s): {shown}{more}; "
-            f"paths are relative to {str(root)!r}"
+            f"manifest {manifest.name} names {len(missing)} missing file(s): {shown}{more}; paths are relative to {str(root)!r}"
         )
     if not items:
         raise CatalogError(f"manifest {manifest.name} lists no usable images")

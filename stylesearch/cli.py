@@ -37,7 +37,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         device=args.device,
         batch_size=getattr(args, "batch_size", 64),
-        workers=getattr(args, "workers", 1),
+        workers=getattr(args, "workers", -1),
         progress=None if not args.json else False,
     )
 
@@ -64,12 +64,15 @@ def _fmt_hits(hits: Sequence[Any], indent: str = "  ") -> str:
 def _fmt_classification(c: Any) -> str:
     scores = ", ".join(f"{k} {v:.2f}" for k, v in list(c.scores.items())[:5])
     label = c.label if c.label is not None else "unknown"
-    return f"{c.image}\n  style: {label} (confidence {c.confidence:.2f}; {scores})\n  evidence:\n{_fmt_hits(c.neighbors[:5], '    ')}"
+    evidence = _fmt_hits(c.neighbors[:5], "    ")
+    return f"{c.image}\n  style: {label} (confidence {c.confidence:.2f}; {scores})\n  evidence:\n{evidence}"
 
 
 def _fmt_report(report: Any, verb: str) -> str:
-    lines = [f"{verb} {report.added} images into {report.index_dir} in {report.seconds:.1f} s "
-             f"({report.images_per_second:.1f} images/s); the index holds {report.items} items"]
+    lines = [
+        f"{verb} {report.added} images into {report.index_dir} in {report.seconds:.1f} s "
+        f"({report.images_per_second:.1f} images/s); the index holds {report.items} items"
+    ]
     if report.labels:
         lines.append("labels: " + ", ".join(f"{k} ({v})" for k, v in report.labels.items()))
     if report.skipped:
@@ -85,11 +88,17 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .engine import index_catalog
 
     layers = tuple(x for x in args.layers.split(",") if x) if args.layers else None
-    embed = EmbedConfig(backbone=args.backbone, weights=args.weights, layers=layers, pool_layer=args.pool_layer,
-                        recipe=args.recipe, dim=args.dim, image_size=args.image_size)
+    embed = EmbedConfig(
+        backbone=args.backbone,
+        weights=args.weights,
+        layers=layers,
+        pool_layer=args.pool_layer,
+        recipe=args.recipe,
+        dim=args.dim,
+        image_size=args.image_size,
+    )
     options = IndexConfig(vector_dtype=args.vector_dtype, pca_sample=args.pca_sample, seed=args.seed)
-    report = index_catalog(args.catalog, args.index, manifest=args.manifest, embed=embed,
-                           run=_run_config(args), options=options)
+    report = index_catalog(args.catalog, args.index, manifest=args.manifest, embed=embed, run=_run_config(args), options=options)
     _emit(args, report.to_dict(), _fmt_report(report, "indexed"))
     return 0
 
@@ -140,17 +149,19 @@ def cmd_info(args: argparse.Namespace) -> int:
     with _open(args) as engine:
         info = engine.info()
     embed = info["embed"]
-    text = "\n".join([
-        f"index:      {info['index']} ({info['generation']})",
-        f"items:      {info['items']}",
-        "labels:     " + (", ".join(f"{k} ({v})" for k, v in info["labels"].items()) or "none"),
-        "attributes: " + (", ".join(info["attributes"]) or "none"),
-        f"model:      {embed['backbone']} [{info['weights_id']}], recipe {embed['recipe']}, "
-        f"{embed['image_size']} px, {info['raw_dim']} -> {info['dim']} dims ({info['projection']['kind']})",
-        f"search:     {info['index_key']} on {info['search_backend']}; vectors {info['vector_dtype']}",
-        f"device:     {info['device']}",
-        f"updated:    {info['updated']} (created {info['created']})",
-    ])
+    text = "\n".join(
+        [
+            f"index:      {info['index']} ({info['generation']})",
+            f"items:      {info['items']}",
+            "labels:     " + (", ".join(f"{k} ({v})" for k, v in info["labels"].items()) or "none"),
+            "attributes: " + (", ".join(info["attributes"]) or "none"),
+            f"model:      {embed['backbone']} [{info['weights_id']}], recipe {embed['recipe']}, "
+            f"{embed['image_size']} px, {info['raw_dim']} -> {info['dim']} dims ({info['projection']['kind']})",
+            f"search:     {info['index_key']} on {info['search_backend']}; vectors {info['vector_dtype']}",
+            f"device:     {info['device']}",
+            f"updated:    {info['updated']} (created {info['created']})",
+        ]
+    )
     _emit(args, info, text)
     return 0
 
@@ -166,8 +177,13 @@ def cmd_backbones(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    summary = run_demo(Path(args.dir), Path(args.index) if args.index else None, per_cell=args.per_cell,
-                       run=_run_config(args), out=None if args.json else print)
+    summary = run_demo(
+        Path(args.dir),
+        Path(args.index) if args.index else None,
+        per_cell=args.per_cell,
+        run=_run_config(args),
+        out=None if args.json else print,
+    )
     if args.json:
         print(json.dumps(summary, indent=2))
     return 0
@@ -203,7 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", type=int, default=256, help="style vector size; 0 keeps raw statistics (default: 256)")
     p.add_argument("--image-size", type=int, default=128, help="input size in px (default: 128)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=1, help="image-decoding processes (default: 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=-1,
+        help="decoding processes; 0 decodes with threads between forward passes (default: -1, auto: 0 on CPU)",
+    )
     p.add_argument("--vector-dtype", default="float32", choices=["float32", "float16"], help="raw vectors on disk")
     p.add_argument("--pca-sample", type=int, default=4096, help="images (a seeded random sample) that fit the PCA projection")
     p.add_argument("--seed", type=int, default=0)

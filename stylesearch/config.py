@@ -16,8 +16,7 @@ def parse_recipe(recipe: str) -> tuple[str, ...]:
     unknown = [p for p in parts if p not in POOLINGS]
     if not parts or unknown:
         raise ConfigError(
-            f"unknown style recipe {recipe!r}: use one of {', '.join(POOLINGS)} or a combination "
-            "joined with '+', e.g. 'gram+gap'"
+            f"unknown style recipe {recipe!r}: use one of {', '.join(POOLINGS)} or a combination joined with '+', e.g. 'gram+gap'"
         )
     if len(set(parts)) != len(parts):
         raise ConfigError(f"style recipe {recipe!r} names a pooling twice")
@@ -79,7 +78,7 @@ class RunConfig:
 
     device: str = "auto"
     batch_size: int = 64
-    workers: int = 1
+    workers: int = -1  # -1: auto (decoding threads on CPU, DataLoader processes on CUDA)
     progress: bool | None = None  # None: show a bar when stderr is a terminal
 
     def __post_init__(self) -> None:
@@ -87,8 +86,8 @@ class RunConfig:
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.workers < 0:
-            raise ConfigError(f"workers must be >= 0, got {self.workers}")
+        if self.workers < -1:
+            raise ConfigError(f"workers must be >= 0, or -1 for auto, got {self.workers}")
 
 
 @dataclass(frozen=True)

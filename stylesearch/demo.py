@@ -39,8 +39,21 @@ def _silhouette(product: str, rng: np.random.Generator) -> Image.Image:
     d = ImageDraw.Draw(mask)
     j = lambda v: v + rng.uniform(-8, 8)  # noqa: E731
     if product == "shirt":
-        d.polygon([(j(70), 40), (j(186), 40), (j(236), 90), (j(206), 118), (j(186), 100), (j(186), 220),
-                   (j(70), 220), (j(70), 100), (j(50), 118), (j(20), 90)], fill=255)
+        d.polygon(
+            [
+                (j(70), 40),
+                (j(186), 40),
+                (j(236), 90),
+                (j(206), 118),
+                (j(186), 100),
+                (j(186), 220),
+                (j(70), 220),
+                (j(70), 100),
+                (j(50), 118),
+                (j(20), 90),
+            ],
+            fill=255,
+        )
         d.ellipse((104, 28, 152, 56), fill=0)
     elif product == "dress":
         d.polygon([(j(100), 30), (j(156), 30), (j(166), 110), (j(216), 230), (j(40), 230), (j(90), 110)], fill=255)
@@ -160,8 +173,14 @@ def _vintage(rng: np.random.Generator, s: int) -> Image.Image:
 
 
 FILLS: dict[str, Callable[[np.random.Generator, int], Image.Image]] = {
-    "stripes": _stripes, "polka_dots": _polka, "plaid": _plaid, "floral": _floral,
-    "solid_pastel": _pastel, "neon": _neon, "monochrome": _monochrome, "vintage_faded": _vintage,
+    "stripes": _stripes,
+    "polka_dots": _polka,
+    "plaid": _plaid,
+    "floral": _floral,
+    "solid_pastel": _pastel,
+    "neon": _neon,
+    "monochrome": _monochrome,
+    "vintage_faded": _vintage,
 }
 
 
@@ -221,8 +240,10 @@ def run_demo(
     say = out or (lambda _msg: None)
     index_dir = index_dir or folder / "index"
     manifest, held_out = generate(folder, per_cell)
-    say(f"generated {len(PRODUCTS) * len(STYLES) * per_cell} product images "
-        f"({len(PRODUCTS)} products x {len(STYLES)} styles) in {manifest.parent}")
+    say(
+        f"generated {len(PRODUCTS) * len(STYLES) * per_cell} product images "
+        f"({len(PRODUCTS)} products x {len(STYLES)} styles) in {manifest.parent}"
+    )
     report = index_catalog(manifest, index_dir, run=run)
     say(f"indexed {report.added} images into {index_dir} in {report.seconds:.1f} s")
     summary: dict[str, Any] = {"index": str(index_dir), "indexed": report.added, "examples": []}
@@ -243,6 +264,8 @@ def run_demo(
         same_style = np.mean([[h.label == s for h in r.results] for r, (_, s, _) in zip(other_product, held_out)])
     summary["held_out_accuracy"] = correct / len(held_out)
     summary["precision_at_5"] = float(same_style)
-    say(f"\nstyle of {len(held_out)} held-out images: {correct}/{len(held_out)} classified right by kNN; "
-        f"{same_style:.0%} of their top-5 neighbours share their style")
+    say(
+        f"\nstyle of {len(held_out)} held-out images: {correct}/{len(held_out)} classified right by kNN; "
+        f"{same_style:.0%} of their top-5 neighbours share their style"
+    )
     return summary

@@ -24,7 +24,7 @@ from PIL import Image
 from . import __version__
 from .catalog import Catalog, Item, Skipped, load_catalog
 from .config import EmbedConfig, IndexConfig, RunConfig
-from .errors import CatalogError, ConfigError, ImageError, IndexCorruptError, IndexMismatchError
+from .errors import CatalogError, ConfigError, DuplicateItemError, ImageError, IndexCorruptError, IndexMismatchError
 from .images import ImageInput
 from .index import IndexDir, MetadataStore, Record, VectorStore, faiss_backend, knn_vote
 from .index.layout import MANIFEST_FILE, write_json
@@ -198,14 +198,19 @@ def _fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
     t0 = time.perf_counter()
     embedder.projection = Projection.fit_pca(raw, dim)
     if embedder.projection.dim < dim:
-        log.info("only %d images to fit the projection: style vectors have %d dims, not %d",
-                    raw.shape[0], embedder.projection.dim, dim)
-    log.info("fitted PCA %d -> %d on %d images in %.1f s", raw.shape[1], embedder.projection.dim,
-             raw.shape[0], time.perf_counter() - t0)
+        log.info(
+            "only %d images to fit the projection: style vectors have %d dims, not %d", raw.shape[0], embedder.projection.dim, dim
+        )
+    log.info(
+        "fitted PCA %d -> %d on %d images in %.1f s",
+        raw.shape[1],
+        embedder.projection.dim,
+        raw.shape[0],
+        time.perf_counter() - t0,
+    )
 
 
-def _manifest(embedder: Embedder, options: IndexConfig, store: VectorStore, meta: MetadataStore,
-              created: str | None = None) -> dict[str, Any]:
+def _manifest(embedder: Embedder, store: VectorStore, meta: MetadataStore, created: str | None = None) -> dict[str, Any]:
     assert embedder.projection is not None
     return {
         "format": FORMAT,
@@ -227,8 +232,9 @@ def _manifest(embedder: Embedder, options: IndexConfig, store: VectorStore, meta
     }
 
 
-def _write_generation(gen: Path, embedder: Embedder, options: IndexConfig, store: VectorStore,
-                      meta: MetadataStore, created: str | None = None) -> dict[str, Any]:
+def _write_generation(
+    gen: Path, embedder: Embedder, store: VectorStore, meta: MetadataStore, created: str | None = None
+) -> dict[str, Any]:
     """Write everything but the metadata (already at ``gen/metadata.sqlite``) into ``gen``."""
     assert embedder.projection is not None
     (gen / PROJECTION_FILE).parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +242,7 @@ def _write_generation(gen: Path, embedder: Embedder, options: IndexConfig, store
     store.save(gen)
     if meta.count() != len(store):
         raise IndexCorruptError(f"internal error: {meta.count()} metadata rows for {len(store)} vectors; nothing was written")
-    manifest = _manifest(embedder, options, store, meta, created)
+    manifest = _manifest(embedder, store, meta, created)
     write_json(gen / MANIFEST_FILE, manifest)
     return manifest
 
@@ -267,9 +273,7 @@ def index_catalog(
     with _stage(stages, "embed"):
         positions, vectors, failures = _embed_catalog(embedder, catalog.items, options, stages)
     stages["embed"] -= stages.get("fit_projection", 0.0)
-    skipped = list(catalog.skipped) + [
-        Skipped(_relative(catalog.items[p].path, catalog.root), reason) for p, reason in failures
-    ]
+    skipped = list(catalog.skipped) + [Skipped(_relative(catalog.items[p].path, catalog.root), reason) for p, reason in failures]
     with _stage(stages, "build_index"):
         store = VectorStore(vectors.shape[1], vector_dtype=options.vector_dtype, index_key=DEFAULT_INDEX_KEY)
         store.add(np.arange(len(positions), dtype=np.int64), vectors)
@@ -282,7 +286,7 @@ def index_catalog(
         meta = MetadataStore(gen / METADATA_FILE)
         try:
             meta.add(records)
-            _write_generation(gen, embedder, options, store, meta)
+            _write_generation(gen, embedder, store, meta)
             labels = meta.label_counts()
         finally:
             meta.close()
@@ -367,7 +371,9 @@ class StyleSearch:
     @staticmethod
     def _read_state(gen: Path, manifest: dict[str, Any]) -> _State:
         store = VectorStore.load(
-            gen, dim=int(manifest["dim"]), vector_dtype=manifest.get("vector_dtype", "float32"),
+            gen,
+            dim=int(manifest["dim"]),
+            vector_dtype=manifest.get("vector_dtype", "float32"),
             index_key=manifest.get("index_key", DEFAULT_INDEX_KEY),
         )
         meta = MetadataStore(gen / METADATA_FILE)
@@ -396,8 +402,9 @@ class StyleSearch:
     def _allowed(self, where: Where, labelled: bool) -> np.ndarray | None:
         return self._state.meta.vids_where(where, labelled=labelled)
 
-    def _search(self, vectors: np.ndarray, k: int, where: Where, *, labelled: bool = False,
-                exclude: Sequence[int] = ()) -> list[list[Hit]]:
+    def _search(
+        self, vectors: np.ndarray, k: int, where: Where, *, labelled: bool = False, exclude: Sequence[int] = ()
+    ) -> list[list[Hit]]:
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
         state = self._state
@@ -442,9 +449,13 @@ class StyleSearch:
         return Hit(rec.id, 1.0, rec.label, rec.path, rec.attributes)
 
     @overload
-    def classify(self, images: ImageInput, k: int = ..., where: Where = ..., min_confidence: float | None = ...) -> Classification: ...
+    def classify(
+        self, images: ImageInput, k: int = ..., where: Where = ..., min_confidence: float | None = ...
+    ) -> Classification: ...
     @overload
-    def classify(self, images: Sequence[ImageInput], k: int = ..., where: Where = ..., min_confidence: float | None = ...) -> list[Classification]: ...
+    def classify(
+        self, images: Sequence[ImageInput], k: int = ..., where: Where = ..., min_confidence: float | None = ...
+    ) -> list[Classification]: ...
 
     def classify(self, images, k=10, where=None, min_confidence=None):  # type: ignore[no-untyped-def]
         """kNN style vote over the ``k`` nearest *labelled* items (within ``where``). Below
@@ -455,15 +466,19 @@ class StyleSearch:
             c.image = _describe(img, i)
         return out[0] if single else out
 
-    def classify_vectors(self, vectors: np.ndarray, k: int = 10, where: Where = None,
-                         min_confidence: float | None = None) -> list[Classification]:
+    def classify_vectors(
+        self, vectors: np.ndarray, k: int = 10, where: Where = None, min_confidence: float | None = None
+    ) -> list[Classification]:
         """:meth:`classify` for style vectors already computed (float32 [N, D])."""
         threshold = self.min_confidence if min_confidence is None else min_confidence
         out = []
         for hits in self._search(vectors, k, where, labelled=True):
             vote = knn_vote([h.label or "" for h in hits], np.array([h.score for h in hits]), threshold)
-            out.append(Classification("", vote.label, round(vote.confidence, 6),
-                                      {k_: round(v, 6) for k_, v in vote.scores.items()}, hits))
+            out.append(
+                Classification(
+                    "", vote.label, round(vote.confidence, 6), {k_: round(v, 6) for k_, v in vote.scores.items()}, hits
+                )
+            )
         return out
 
     # ---------------------------------------------------------------- writing
@@ -493,20 +508,12 @@ class StyleSearch:
             raise ConfigError("item ids of one add must be different; pass ids explicitly")
         taken = self._state.meta.existing_ids(id_list)
         if taken:
-            raise CatalogError(f"item id {taken[0]!r} is already in the index: pass another id or remove it first")
+            raise DuplicateItemError(f"item id {taken[0]!r} is already in the index: pass another id or remove it first")
 
-        good: list[int] = []
-        tensors_vectors: list[np.ndarray] = []
-        skipped: list[Skipped] = []
-        for i, img in enumerate(batch):
-            try:
-                tensors_vectors.append(self.embedder.embed([img]))
-                good.append(i)
-            except ImageError as exc:
-                skipped.append(Skipped(_describe(img, i), str(exc).split(": ", 1)[-1]))
+        good, vectors, failures = self.embedder.embed_lenient(batch)
+        skipped = [Skipped(_describe(batch[i], i), reason) for i, reason in failures]
         if not good:
             raise ImageError("no image could be added: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped))
-        vectors = np.concatenate(tensors_vectors)
 
         with self._write_lock, self.index_dir.lock():
             self._refresh_if_stale()
@@ -519,8 +526,9 @@ class StyleSearch:
             store = _copy_store(state.store)
             store.add(np.arange(start, start + len(good), dtype=np.int64), vectors)
             self._publish(store, lambda meta: meta.add(records))
-        return IndexReport(str(self.index_dir.root), len(good), skipped, len(self), self._state.manifest["labels"],
-                           time.perf_counter() - t0)
+        return IndexReport(
+            str(self.index_dir.root), len(good), skipped, len(self), self._state.manifest["labels"], time.perf_counter() - t0
+        )
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove items by id (all or none: an unknown id raises). Returns how many."""
@@ -539,9 +547,8 @@ class StyleSearch:
         """Another process may have published since we opened: read the live generation."""
         gen = self.index_dir.current()
         if gen != self._state.gen:
-            old = self._state
+            # The old state is left to the garbage collector: a reader may still be using it.
             self._state = self._read_state(gen, self.index_dir.manifest(gen))
-            old.meta.close()
 
     def _publish(self, store: VectorStore, change_metadata: Any) -> None:
         old = self._state
@@ -550,14 +557,14 @@ class StyleSearch:
             meta = MetadataStore(gen / METADATA_FILE)
             try:
                 change_metadata(meta)
-                manifest = _write_generation(gen, self.embedder, IndexConfig(), store, meta, old.manifest.get("created"))
+                manifest = _write_generation(gen, self.embedder, store, meta, old.manifest.get("created"))
             except BaseException:
                 meta.close()
                 raise
         final = self.index_dir.current()
         meta.close()
+        # Swap in one assignment; readers holding the old state finish on it undisturbed.
         self._state = _State(final, manifest, store, MetadataStore(final / METADATA_FILE))
-        old.meta.close()
 
     def _keep_media(self, image: ImageInput, item_id: str) -> str:
         """Path recorded for an added image: the file itself, or a copy under ``media/`` for

@@ -26,8 +26,23 @@ from .evaluate import macro_f1, map_at_r
 
 FU4_CLASSES = ("Casual", "Sports", "Ethnic", "Formal")
 FUW_TYPES = (
-    "Tshirts", "Shirts", "Tops", "Belts", "Socks", "Shorts", "Trousers", "Earrings", "Track Pants",
-    "Sweatshirts", "Caps", "Ties", "Jackets", "Watches", "Backpacks", "Leggings", "Capris",
+    "Tshirts",
+    "Shirts",
+    "Tops",
+    "Belts",
+    "Socks",
+    "Shorts",
+    "Trousers",
+    "Earrings",
+    "Track Pants",
+    "Sweatshirts",
+    "Caps",
+    "Ties",
+    "Jackets",
+    "Watches",
+    "Backpacks",
+    "Leggings",
+    "Capris",
 )
 DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "fashion-usage"
 
@@ -145,9 +160,16 @@ def run_protocol(
                     c = engine.classify_vectors(vec[None], k, {"articleType": r["articleType"]}, min_confidence=0.0)[0]
                     preds.append(c.label)
                 mapr = None
-    return ProtocolResult(protocol, embed.recipe, round(macro_f1(truth, preds), 4),
-                          None if mapr is None else round(mapr, 4), report.added, len(query_rows),
-                          round(report.seconds, 1), round(report.images_per_second, 1))
+    return ProtocolResult(
+        protocol,
+        embed.recipe,
+        round(macro_f1(truth, preds), 4),
+        None if mapr is None else round(mapr, 4),
+        report.added,
+        len(query_rows),
+        round(report.seconds, 1),
+        round(report.images_per_second, 1),
+    )
 
 
 def _embed_paths(engine: StyleSearch, paths: list[str]) -> np.ndarray:

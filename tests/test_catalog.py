@@ -31,9 +31,7 @@ def test_folder_per_label_and_unlabeled(tmp_path: Path) -> None:
 def test_csv_manifest_with_attributes_and_absolute_paths(tmp_path: Path) -> None:
     solid(tmp_path / "img" / "a.jpg", (1, 2, 3))
     outside = solid(tmp_path.parent / f"{tmp_path.name}-abs.jpg", (4, 5, 6))
-    (tmp_path / "m.csv").write_text(
-        f"path,id,label,category,color\nimg/a.jpg,A,boho,dress,red\n{outside},,,mug,\n"
-    )
+    (tmp_path / "m.csv").write_text(f"path,id,label,category,color\nimg/a.jpg,A,boho,dress,red\n{outside},,,mug,\n")
     cat = load_catalog(tmp_path / "m.csv")
     a, b = cat.items
     assert (a.id, a.label, a.attributes) == ("A", "boho", {"category": "dress", "color": "red"})

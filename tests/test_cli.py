@@ -26,8 +26,9 @@ def test_query_and_classify_json_in_input_order(capsys, built_index: Path, demo_
     data = json.loads(out)
     assert code == 0 and [d["image"] for d in data] == images
     assert len(data[0]["results"]) == 3 and set(data[0]["results"][0]) >= {"id", "score", "label", "attributes"}
-    code, out, _ = run(capsys, "classify", *images, "--index", str(built_index), "--json", "--where", "product=mug",
-                       "--where", "product=bag")
+    code, out, _ = run(
+        capsys, "classify", *images, "--index", str(built_index), "--json", "--where", "product=mug", "--where", "product=bag"
+    )
     data = json.loads(out)
     assert code == 0 and [d["image"] for d in data] == images
     assert set(data[1]) == {"image", "label", "confidence", "scores", "neighbors"}
@@ -61,8 +62,20 @@ def test_index_command_reports_and_usage_errors(capsys, tmp_path: Path) -> None:
     for i, c in enumerate([(200, 0, 0), (0, 200, 0), (0, 0, 200)]):
         solid(tmp_path / "cat" / "plain" / f"{i}.png", c)
     (tmp_path / "cat" / "plain" / "junk.jpg").write_text("<html>")
-    code, out, _ = run(capsys, "index", str(tmp_path / "cat"), "--index", str(tmp_path / "idx"), "--image-size", "64",
-                       "--dim", "4", "--workers", "0", "--json")
+    code, out, _ = run(
+        capsys,
+        "index",
+        str(tmp_path / "cat"),
+        "--index",
+        str(tmp_path / "idx"),
+        "--image-size",
+        "64",
+        "--dim",
+        "4",
+        "--workers",
+        "0",
+        "--json",
+    )
     report = json.loads(out)
     assert code == 0 and report["added"] == 3 and report["skipped"][0]["path"] == "plain/junk.jpg"
     code, _, err = run(capsys, "index", str(tmp_path / "cat"), "--index", str(tmp_path / "idx2"), "--recipe", "fancy")

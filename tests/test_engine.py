@@ -10,7 +10,14 @@ from PIL import Image
 from stylesearch import StyleSearch, index_catalog
 from stylesearch.config import EmbedConfig
 from stylesearch.demo import render
-from stylesearch.errors import CatalogError, ImageError, IndexMismatchError, IndexNotFoundError, ItemNotFoundError
+from stylesearch.errors import (
+    CatalogError,
+    DuplicateItemError,
+    ImageError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    ItemNotFoundError,
+)
 
 from .conftest import RUN, SMALL, noise, solid
 
@@ -85,7 +92,7 @@ def test_add_in_memory_images_and_bad_input_never_damages_the_index(index_copy: 
     before = engine.info()
     with pytest.raises(ImageError, match="no image could be added"):
         engine.add([b"not an image"], ids=["x"])
-    with pytest.raises(CatalogError, match="already in the index"):
+    with pytest.raises(DuplicateItemError, match="already in the index"):
         engine.add([solid(tmp_path / "s.png", (1, 2, 3))], ids=["plaid-mug-0"])
     assert engine.info()["items"] == before["items"] and engine.info()["generation"] == before["generation"]
     report = engine.add([Image.new("RGB", (50, 70), (9, 200, 9)), b"junk"], ids=["pil", "junk"], labels=["green", None])

@@ -16,8 +16,10 @@ from stylesearch.images import ImageDataset, collate, load_image, load_tensor
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header declares width x height (a decompression bomb's opening)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 

@@ -79,7 +79,9 @@ class MetadataStore:
                 self.conn.execute("ROLLBACK")
                 taken = self.existing_ids([r[1] for r in rows])
                 dup = taken[0] if taken else next(iter(_duplicates([r[1] for r in rows])), "?")
-                raise DuplicateItemError(f"item id {dup!r} is already in the index: choose another id or remove it first") from exc
+                raise DuplicateItemError(
+                    f"item id {dup!r} is already in the index: choose another id or remove it first"
+                ) from exc
 
     def existing_ids(self, ids: Sequence[str]) -> list[str]:
         found: list[str] = []
@@ -109,7 +111,9 @@ class MetadataStore:
                 out.update((r.id, r) for r in map(_row, self.conn.execute(q, chunk)))
         missing = [i for i in ids if i not in out]
         if missing:
-            raise ItemNotFoundError(f"no item with id {missing[0]!r} in the index" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            raise ItemNotFoundError(
+                f"no item with id {missing[0]!r} in the index" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
         return [out[i] for i in ids]
 
     def by_vids(self, vids: Iterable[int]) -> dict[int, Record]:
@@ -137,7 +141,9 @@ class MetadataStore:
                 clauses.append(f"{key} IN ({marks})")
             else:
                 # json_each matches any key exactly (no JSON-path quoting rules to get wrong)
-                clauses.append(f"EXISTS (SELECT 1 FROM json_each(items.attributes) AS j WHERE j.key = ? AND j.value IN ({marks}))")
+                clauses.append(
+                    f"EXISTS (SELECT 1 FROM json_each(items.attributes) AS j WHERE j.key = ? AND j.value IN ({marks}))"
+                )
                 params.append(key)
             params += values
         if labelled:

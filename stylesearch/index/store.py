@@ -102,14 +102,16 @@ class VectorStore:
         """Stored vectors of ``ids`` as float32 [N, D]; KeyError for an absent id."""
         ids = np.asarray(ids, dtype=np.int64)
         rows = np.searchsorted(self.ids, ids)
-        ok = (rows < len(self.ids)) & (self.ids[np.minimum(rows, len(self.ids) - 1)] == ids) if len(self.ids) else np.zeros(len(ids), bool)
+        ok = (
+            (rows < len(self.ids)) & (self.ids[np.minimum(rows, len(self.ids) - 1)] == ids)
+            if len(self.ids)
+            else np.zeros(len(ids), bool)
+        )
         if not np.all(ok):
             raise KeyError(f"ids not in the store: {ids[~ok][:5].tolist()}")
         return self.vectors[rows].astype(np.float32)
 
-    def search(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """k nearest by inner product: (scores float32 [Q, k], ids int64 [Q, k]); missing
         results (fewer than k candidates) are id -1. ``allowed`` restricts to those ids."""
         queries = self._check(queries)

@@ -41,9 +41,7 @@ class MBConvBlock(nn.Module):
         if self.has_expand:
             self._expand_conv = nn.Conv2d(c_in, mid, 1, bias=False)
             self._bn0 = _bn(mid)
-        self._depthwise_conv = nn.Conv2d(
-            mid, mid, kernel, stride=stride, padding=(kernel - 1) // 2, groups=mid, bias=False
-        )
+        self._depthwise_conv = nn.Conv2d(mid, mid, kernel, stride=stride, padding=(kernel - 1) // 2, groups=mid, bias=False)
         self._bn1 = _bn(mid)
         self._project_conv = nn.Conv2d(mid, c_out, 1, bias=False)
         self._bn2 = _bn(c_out)
@@ -70,9 +68,7 @@ class EfficientNetLite0(nn.Module):
         blocks: list[nn.Module] = []
         for repeats, kernel, stride, expand, c_in, c_out in STAGES:
             for r in range(repeats):
-                blocks.append(
-                    MBConvBlock(kernel, stride if r == 0 else 1, expand, c_in if r == 0 else c_out, c_out)
-                )
+                blocks.append(MBConvBlock(kernel, stride if r == 0 else 1, expand, c_in if r == 0 else c_out, c_out))
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
         self._bn1 = _bn(1280)
@@ -96,5 +92,5 @@ class EfficientNetLite0(nn.Module):
 def preprocess(x: torch.Tensor) -> torch.Tensor:
     """uint8 or [0, 1] float RGB [B, 3, H, W] → the checkpoint's input scale ``(x*255-127)/128``."""
     if x.dtype == torch.uint8:
-        return (x.float() - 127.0) / 128.0
+        return x.float().sub_(127.0).div_(128.0)
     return (x * 255.0 - 127.0) / 128.0

@@ -15,7 +15,7 @@ and vectors are L2-normalised so that inner product is cosine similarity.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +34,27 @@ def signed_sqrt(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.sqrt(torch.abs(x) + EPS)
 
 
+_TRIU: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def _triu_flat(c: int, device: torch.device) -> torch.Tensor:
+    """Flat indices of the upper triangle (diagonal included) of a c×c matrix, cached."""
+    key = (c, str(device))
+    if key not in _TRIU:
+        rows, cols = torch.triu_indices(c, c, device=device)
+        _TRIU[key] = rows * c + cols
+    return _TRIU[key]
+
+
 def gram_upper(fmap: torch.Tensor) -> torch.Tensor:
-    """float [B, C, H, W] → upper triangle of the Gram matrix, float [B, C(C+1)/2]."""
+    """float [B, C, H, W] → upper triangle of the Gram matrix, float [B, C(C+1)/2].
+
+    Computed as ``Xᵀ X`` with ``X`` the [B, H·W, C] view of the map, which is free (no copy)
+    for the channels-last maps the embedder runs on."""
     b, c, h, w = fmap.shape
-    flat = fmap.reshape(b, c, h * w)
-    gram = torch.bmm(flat, flat.transpose(1, 2)) / float(h * w)
-    rows, cols = torch.triu_indices(c, c, device=fmap.device)
-    return gram[:, rows, cols]
+    positions = fmap.permute(0, 2, 3, 1).reshape(b, h * w, c)
+    gram = torch.bmm(positions.transpose(1, 2), positions) / float(h * w)
+    return gram.reshape(b, c * c)[:, _triu_flat(c, fmap.device)]
 
 
 def mean_std(fmap: torch.Tensor) -> torch.Tensor:
@@ -110,6 +124,7 @@ class Projection:
     mean: np.ndarray
     matrix: np.ndarray | None
     kind: str
+    _torch: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def dim(self) -> int:
@@ -119,13 +134,19 @@ class Projection:
     def in_dim(self) -> int:
         return int(self.mean.shape[0])
 
-    def apply(self, raw: np.ndarray) -> np.ndarray:
-        """float32 [N, R] → float32 [N, D], L2-normalised."""
-        x = raw.astype(np.float32, copy=False) - self.mean
-        if self.matrix is not None:
-            x = x @ self.matrix
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        return (x / np.maximum(norms, EPS)).astype(np.float32, copy=False)
+    def apply(self, raw: np.ndarray | torch.Tensor) -> np.ndarray:
+        """float32 [N, R] → float32 [N, D], L2-normalised. Computed as ``x @ M - mean @ M``
+        with torch (its BLAS is several times faster here than numpy's on [N, 28916] inputs)."""
+        x = torch.as_tensor(raw, dtype=torch.float32)
+        if self.matrix is None:
+            y = x - torch.from_numpy(self.mean)
+        else:
+            if self._torch is None:
+                m = torch.from_numpy(np.ascontiguousarray(self.matrix, dtype=np.float32))
+                self._torch = (m, torch.from_numpy(self.mean.astype(np.float32)) @ m)
+            m, bias = self._torch
+            y = x @ m - bias
+        return F.normalize(y, dim=1, eps=EPS).numpy()
 
     @classmethod
     def identity(cls, in_dim: int) -> Projection:

@@ -11,11 +11,13 @@ from stylesearch.index import MetadataStore, Record
 @pytest.fixture
 def meta(tmp_path: Path) -> MetadataStore:
     m = MetadataStore(tmp_path / "m.sqlite")
-    m.add([
-        Record(0, "a", "/a.jpg", "boho", {"category": "dress", "odd \"key\"": "x"}),
-        Record(1, "b", "/b.jpg", "minimal", {"category": "mug"}),
-        Record(2, "c", "/c.jpg", None, {"category": "dress"}),
-    ])
+    m.add(
+        [
+            Record(0, "a", "/a.jpg", "boho", {"category": "dress", 'odd "key"': "x"}),
+            Record(1, "b", "/b.jpg", "minimal", {"category": "mug"}),
+            Record(2, "c", "/c.jpg", None, {"category": "dress"}),
+        ]
+    )
     return m
 
 
