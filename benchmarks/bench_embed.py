@@ -95,12 +95,16 @@ def main() -> int:
             print(json.dumps(table[-1]), file=sys.stderr, flush=True)
     machine = f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}, device {args.device}"
     print(f"# bench_embed ({machine})\n")
-    print("| px | recipe | bare forward img/s | full forward img/s | end-to-end img/s | end-to-end / bare |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| px | decoding | bare forward img/s | full forward img/s | end-to-end img/s | end-to-end / bare "
+        "| embedding stage img/s | stage / bare | PCA fit s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in table:
         print(
-            f"| {r['image_size']} | {r['recipe']} | {r['bare_forward_img_s']} | {r['full_forward_img_s']} | "
-            f"{r['end_to_end_img_s']} | {r['end_to_end_vs_bare']:.0%} |"
+            f"| {r['image_size']} | {r['workers']} | {r['bare_forward_img_s']} | {r['full_forward_img_s']} | "
+            f"{r['end_to_end_img_s']} | {r['end_to_end_vs_bare']:.0%} | {r['embed_stage_img_s']} | "
+            f"{r['embed_stage_vs_bare']:.0%} | {r['stages_s'].get('fit_projection', 0)} |"
         )
     if args.json:
         print(json.dumps(table))

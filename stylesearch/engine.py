@@ -148,8 +148,10 @@ def _embed_catalog(
     embedded first. Returns (ok positions int64 [M] in catalog order, vectors float32 [M, D],
     failures)."""
     n = len(items)
-    order = np.random.default_rng(options.seed).permutation(n)
     fit_n = n if embedder.config.dim == 0 else min(n, options.pca_sample)
+    # The fit sample first (seeded, spread over the whole catalog), then the rest in catalog order.
+    sample = np.sort(np.random.default_rng(options.seed).choice(n, size=fit_n, replace=False))
+    order = np.concatenate([sample, np.setdiff1d(np.arange(n), sample, assume_unique=True)])
     vectors: np.ndarray | None = None
     ok = np.zeros(n, bool)
     failures: list[tuple[int, str]] = []

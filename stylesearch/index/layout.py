@@ -30,7 +30,8 @@ LOCK_FILE = ".lock"
 KEEP_GENERATIONS = 2
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder's entry list: renames in it become durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -52,12 +53,8 @@ def write_json(path: Path, data: Any) -> None:
 def fsync_tree(folder: Path) -> None:
     for dirpath, _, filenames in os.walk(folder):
         for name in filenames:
-            fd = os.open(Path(dirpath) / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(dirpath))
+            fsync_path(Path(dirpath) / name)
+        fsync_path(Path(dirpath))
 
 
 class IndexDir:
@@ -139,14 +136,14 @@ class IndexDir:
             fsync_tree(tmp)
             final = self.root / f"gen-{number:06d}"
             os.rename(tmp, final)
-            _fsync_dir(self.root)
+            fsync_path(self.root)
             pointer_tmp = self.root / (CURRENT_FILE + ".tmp")
             with pointer_tmp.open("w", encoding="utf-8") as fh:
                 fh.write(final.name + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(pointer_tmp, self.root / CURRENT_FILE)
-            _fsync_dir(self.root)
+            fsync_path(self.root)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

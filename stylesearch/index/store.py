@@ -7,7 +7,6 @@ L2-normalised vectors (cosine similarity).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,6 @@ def faiss_backend() -> str:
     if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
         return "faiss-gpu"
     return "faiss-cpu"
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class VectorStore:
@@ -131,14 +122,11 @@ class VectorStore:
     # ----------------------------------------------------------------- persistence
 
     def save(self, folder: Path) -> None:
-        """Write ``index.faiss``, ``vectors.npy`` and ``ids.npy`` into ``folder`` (fsynced)."""
-        for name, array in ((VECTORS_FILE, self.vectors), (IDS_FILE, self.ids)):
-            with (folder / name).open("wb") as fh:
-                np.save(fh, array)
-                fh.flush()
-                os.fsync(fh.fileno())
+        """Write ``index.faiss``, ``vectors.npy`` and ``ids.npy`` into ``folder`` (a new
+        generation folder: :class:`~stylesearch.index.layout.IndexDir` fsyncs and publishes it)."""
+        np.save(folder / VECTORS_FILE, self.vectors)
+        np.save(folder / IDS_FILE, self.ids)
         self.faiss.write_index(self.index, str(folder / INDEX_FILE))
-        _fsync_file(folder / INDEX_FILE)
 
     @classmethod
     def load(cls, folder: Path, *, dim: int, vector_dtype: str, index_key: str = DEFAULT_INDEX_KEY) -> VectorStore:
