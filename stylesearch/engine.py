@@ -427,11 +427,11 @@ class StyleSearch:
         return out
 
     @overload
-    def query(self, images: ImageInput, k: int = ..., where: Where = ...) -> QueryResult: ...
+    def query(self, images: ImageInput, k: int = ..., where: Where = ...) -> QueryResult: ...  # type: ignore[overload-overlap]
     @overload
     def query(self, images: Sequence[ImageInput], k: int = ..., where: Where = ...) -> list[QueryResult]: ...
 
-    def query(self, images, k=10, where=None):  # type: ignore[no-untyped-def]
+    def query(self, images: Any, k: int = 10, where: Where = None) -> QueryResult | list[QueryResult]:
         """Same-style items for one image or a list (paths, bytes or PIL images); ``where``
         keeps items whose attributes (or ``label`` / ``id``) match."""
         single, batch = _as_batch(images)
@@ -451,7 +451,7 @@ class StyleSearch:
         return Hit(rec.id, 1.0, rec.label, rec.path, rec.attributes)
 
     @overload
-    def classify(
+    def classify(  # type: ignore[overload-overlap]
         self, images: ImageInput, k: int = ..., where: Where = ..., min_confidence: float | None = ...
     ) -> Classification: ...
     @overload
@@ -459,7 +459,9 @@ class StyleSearch:
         self, images: Sequence[ImageInput], k: int = ..., where: Where = ..., min_confidence: float | None = ...
     ) -> list[Classification]: ...
 
-    def classify(self, images, k=10, where=None, min_confidence=None):  # type: ignore[no-untyped-def]
+    def classify(
+        self, images: Any, k: int = 10, where: Where = None, min_confidence: float | None = None
+    ) -> Classification | list[Classification]:
         """kNN style vote over the ``k`` nearest *labelled* items (within ``where``). Below
         ``min_confidence`` (default :attr:`min_confidence`) the label is ``None``."""
         single, batch = _as_batch(images)

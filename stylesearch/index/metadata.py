@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class Record:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
-def _row(row: tuple) -> Record:  # type: ignore[type-arg]
+def _row(row: tuple[Any, ...]) -> Record:
     return Record(int(row[0]), row[1], row[2], row[3], json.loads(row[4]))
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -110,7 +111,7 @@ class Embedder:
             raise ConfigError("this embedder has no projection yet: fit one on the catalog first")
         return self.projection.dim
 
-    def _autocast(self):  # type: ignore[no-untyped-def]
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             return torch.autocast("cuda", dtype=dtype)

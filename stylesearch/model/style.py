@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -171,7 +172,7 @@ class Projection:
         return cls(mean.numpy().astype(np.float32), matrix, "pca")
 
     def save(self, path: Path) -> None:
-        arrays = {"mean": self.mean, "kind": np.array(self.kind)}
+        arrays: dict[str, Any] = {"mean": self.mean, "kind": np.array(self.kind)}
         if self.matrix is not None:
             arrays["matrix"] = self.matrix
         with path.open("wb") as fh:
