@@ -67,3 +67,13 @@ def test_save_load_round_trip_and_corruption(tmp_path: Path) -> None:
     (tmp_path / "index.faiss").write_bytes(b"garbage")
     with pytest.raises(IndexCorruptError):
         VectorStore.load(tmp_path, dim=8, vector_dtype="float32")
+
+
+def test_missing_faiss_names_the_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from stylesearch.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` fail
+    with pytest.raises(MissingDependencyError, match=r"stylesearch\[cpu\].*stylesearch\[gpu\]"):
+        VectorStore(4)
