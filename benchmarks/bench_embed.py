@@ -79,19 +79,21 @@ def main() -> int:
                 bare_after = bare_forward(embedder, tensors, full=False)
             bare_mean = (bare + bare_after) / 2
             steady = len(paths) / report.stages["embed"]
-            table.append({
-                "image_size": size,
-                "recipe": args.recipe,
-                "workers": "auto (threads)" if workers < 0 else f"{workers} process(es)",
-                "images": len(paths),
-                "bare_forward_img_s": round(bare_mean, 1),
-                "full_forward_img_s": round(full, 1),
-                "end_to_end_img_s": round(report.images_per_second, 1),
-                "end_to_end_vs_bare": round(report.images_per_second / bare_mean, 3),
-                "embed_stage_img_s": round(steady, 1),
-                "embed_stage_vs_bare": round(steady / bare_mean, 3),
-                "stages_s": {k: round(v, 2) for k, v in report.stages.items()},
-            })
+            table.append(
+                {
+                    "image_size": size,
+                    "recipe": args.recipe,
+                    "workers": "auto (threads)" if workers < 0 else f"{workers} process(es)",
+                    "images": len(paths),
+                    "bare_forward_img_s": round(bare_mean, 1),
+                    "full_forward_img_s": round(full, 1),
+                    "end_to_end_img_s": round(report.images_per_second, 1),
+                    "end_to_end_vs_bare": round(report.images_per_second / bare_mean, 3),
+                    "embed_stage_img_s": round(steady, 1),
+                    "embed_stage_vs_bare": round(steady / bare_mean, 3),
+                    "stages_s": {k: round(v, 2) for k, v in report.stages.items()},
+                }
+            )
             print(json.dumps(table[-1]), file=sys.stderr, flush=True)
     machine = f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}, device {args.device}"
     print(f"# bench_embed ({machine})\n")

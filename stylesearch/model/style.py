@@ -116,42 +116,49 @@ class StyleStatistics(nn.Module):
 
 @dataclass
 class Projection:
-    """Affine map of raw statistics to style vectors: ``normalize((x - mean) @ matrix)``.
+    """Affine map of raw statistics to style vectors: ``normalize(x @ matrix + bias)``.
 
-    ``mean`` float32 [R], ``matrix`` float32 [R, D]. ``kind`` records where it came from
-    (``pca``, ``identity``, later ``trained``).
+    ``matrix`` float32 [R, D] (``None``: identity, D = R), ``bias`` float32 [D]. ``kind``
+    records where it came from: ``pca`` (fitted on the catalog; ``bias = -mean @ matrix``),
+    ``trained`` (metric learning, :mod:`stylesearch.model.train`) or ``identity``.
     """
 
-    mean: np.ndarray
     matrix: np.ndarray | None
+    bias: np.ndarray
     kind: str
     _torch: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def dim(self) -> int:
-        return int(self.matrix.shape[1]) if self.matrix is not None else int(self.mean.shape[0])
+        return int(self.bias.shape[0])
 
     @property
     def in_dim(self) -> int:
-        return int(self.mean.shape[0])
+        return int(self.matrix.shape[0]) if self.matrix is not None else int(self.bias.shape[0])
+
+    def torch_params(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(matrix [R, D], bias [D]) as float32 tensors (cached)."""
+        if self._torch is None:
+            bias = torch.from_numpy(np.ascontiguousarray(self.bias, dtype=np.float32))
+            matrix = (
+                torch.from_numpy(np.ascontiguousarray(self.matrix, dtype=np.float32))
+                if self.matrix is not None
+                else torch.empty(0)
+            )
+            self._torch = (matrix, bias)
+        return self._torch
 
     def apply(self, raw: np.ndarray | torch.Tensor) -> np.ndarray:
-        """float32 [N, R] → float32 [N, D], L2-normalised. Computed as ``x @ M - mean @ M``
-        with torch (its BLAS is several times faster here than numpy's on [N, 28916] inputs)."""
+        """float32 [N, R] → float32 [N, D], L2-normalised. Computed with torch (its BLAS is
+        several times faster here than numpy's on [N, 28916] inputs)."""
         x = torch.as_tensor(raw, dtype=torch.float32)
-        if self.matrix is None:
-            y = x - torch.from_numpy(self.mean)
-        else:
-            if self._torch is None:
-                m = torch.from_numpy(np.ascontiguousarray(self.matrix, dtype=np.float32))
-                self._torch = (m, torch.from_numpy(self.mean.astype(np.float32)) @ m)
-            m, bias = self._torch
-            y = x @ m - bias
+        matrix, bias = self.torch_params()
+        y = x + bias if self.matrix is None else torch.addmm(bias, x, matrix)
         return F.normalize(y, dim=1, eps=EPS).numpy()
 
     @classmethod
     def identity(cls, in_dim: int) -> Projection:
-        return cls(np.zeros(in_dim, np.float32), None, "identity")
+        return cls(None, np.zeros(in_dim, np.float32), "identity")
 
     @classmethod
     def fit_pca(cls, raw: np.ndarray, dim: int, seed: int = 0) -> Projection:
@@ -168,11 +175,11 @@ class Projection:
             else:
                 _, _, vh = torch.linalg.svd(centered, full_matrices=False)
                 v = vh.T
-        matrix = v[:, :k].contiguous().numpy().astype(np.float32)
-        return cls(mean.numpy().astype(np.float32), matrix, "pca")
+        matrix = v[:, :k].contiguous()
+        return cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
 
     def save(self, path: Path) -> None:
-        arrays: dict[str, Any] = {"mean": self.mean, "kind": np.array(self.kind)}
+        arrays: dict[str, Any] = {"bias": self.bias, "kind": np.array(self.kind)}
         if self.matrix is not None:
             arrays["matrix"] = self.matrix
         with path.open("wb") as fh:
@@ -183,6 +190,6 @@ class Projection:
         try:
             with np.load(path, allow_pickle=False) as data:
                 matrix = data["matrix"] if "matrix" in data.files else None
-                return cls(data["mean"], matrix, str(data["kind"]))
+                return cls(matrix, data["bias"], str(data["kind"]))
         except (OSError, KeyError, ValueError) as exc:
             raise IndexCorruptError(f"cannot read projection {str(path)!r} ({exc}); rebuild the index") from exc
