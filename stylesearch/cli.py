@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import EmbedConfig, IndexConfig, RunConfig
+from .config import HEADS, LOSSES, EmbedConfig, IndexConfig, RunConfig, TrainConfig
 from .errors import ConfigError, StyleSearchError
 
 log = logging.getLogger("stylesearch")
@@ -64,6 +64,10 @@ def _fmt_hits(hits: Sequence[Any], indent: str = "  ") -> str:
 def _fmt_classification(c: Any) -> str:
     scores = ", ".join(f"{k} {v:.2f}" for k, v in list(c.scores.items())[:5])
     label = c.label if c.label is not None else "unknown"
+    methods = "; ".join(
+        f"{name} says {ans['label']} ({ans['confidence']:.2f})" for name, ans in (("kNN", c.knn), ("head", c.linear)) if ans
+    )
+    scores = f"{scores} — {methods}" if c.method == "both" else scores
     evidence = _fmt_hits(c.neighbors[:5], "    ")
     return f"{c.image}\n  style: {label} (confidence {c.confidence:.2f}; {scores})\n  evidence:\n{evidence}"
 
@@ -84,21 +88,32 @@ def _fmt_report(report: Any, verb: str) -> str:
 # --------------------------------------------------------------------------- commands
 
 
+STYLE_OPTIONS = ("backbone", "weights", "layers", "pool_layer", "recipe", "dim", "image_size")
+
+
+def _embed_from_args(args: argparse.Namespace) -> EmbedConfig | None:
+    """The style recipe the options ask for, or ``None`` when none was given."""
+    given = {n: getattr(args, n) for n in STYLE_OPTIONS if getattr(args, n, None) is not None}
+    if not given:
+        return None
+    if "layers" in given:
+        given["layers"] = tuple(x for x in given["layers"].split(",") if x)
+    return EmbedConfig(**given)
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from .engine import index_catalog
 
-    layers = tuple(x for x in args.layers.split(",") if x) if args.layers else None
-    embed = EmbedConfig(
-        backbone=args.backbone,
-        weights=args.weights,
-        layers=layers,
-        pool_layer=args.pool_layer,
-        recipe=args.recipe,
-        dim=args.dim,
-        image_size=args.image_size,
-    )
     options = IndexConfig(vector_dtype=args.vector_dtype, pca_sample=args.pca_sample, seed=args.seed)
-    report = index_catalog(args.catalog, args.index, manifest=args.manifest, embed=embed, run=_run_config(args), options=options)
+    report = index_catalog(
+        args.catalog,
+        args.index,
+        manifest=args.manifest,
+        embed=_embed_from_args(args),
+        run=_run_config(args),
+        options=options,
+        model=args.model,
+    )
     _emit(args, report.to_dict(), _fmt_report(report, "indexed"))
     return 0
 
@@ -121,8 +136,46 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     where = _key_values(args.where, "--where")
     with _open(args) as engine:
-        results = engine.classify(list(args.images), k=args.k, where=where or None, min_confidence=args.min_confidence)
+        results = engine.classify(
+            list(args.images), k=args.k, where=where or None, min_confidence=args.min_confidence, method=args.method
+        )
     _emit(args, [c.to_dict() for c in results], "\n".join(_fmt_classification(c) for c in results))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .model.train import train_model
+
+    cfg = TrainConfig(
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.train_batch_size,
+        m_per_class=args.m_per_class,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        optimizer=args.optimizer,
+        val_fraction=args.val_fraction,
+        patience=args.patience,
+        head=args.head,
+        flip=not args.no_flip,
+        seed=args.seed,
+    )
+    report = train_model(
+        args.catalog,
+        args.out,
+        manifest=args.manifest,
+        embed=_embed_from_args(args),
+        train=cfg,
+        run=_run_config(args),
+        resume=args.resume,
+    )
+    text = (
+        f"trained {report.epochs_run} epochs in {report.seconds:.0f} s ({report.seconds_per_epoch:.1f} s/epoch); "
+        f"best epoch {report.best_epoch}, validation MAP@R {report.best_val_map_at_r}, "
+        f"head validation accuracy {report.head_val_accuracy}\nmodel written to {report.out_dir}; "
+        f"index with: stylesearch index CATALOG --model {report.out_dir}"
+    )
+    _emit(args, {k: v for k, v in report.to_dict().items() if k != "log"}, text)
     return 0
 
 
@@ -203,31 +256,52 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
 
-    def add(name: str, help_: str, func: Any) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help_, description=help_)
+    def add(name: str, help_: str, func: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common, *parents], help=help_, description=help_)
         p.set_defaults(func=func)
         return p
 
-    p = add("index", "build an index from a catalog folder or manifest", cmd_index)
-    p.add_argument("catalog", help="folder (one sub-folder per label, or unlabeled images) or a .csv/.jsonl manifest")
-    p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
-    p.add_argument("--backbone", default="efficientnet_lite0", help="see 'stylesearch backbones' (default: %(default)s)")
-    p.add_argument("--weights", default="imagenet", help="imagenet | none | PATH to a state-dict file")
-    p.add_argument("--recipe", default="gram", help="gram | meanstd | gap | gmp, or combined with '+' (default: gram)")
-    p.add_argument("--layers", help="comma-separated backbone layers for gram/meanstd (default: the backbone's)")
-    p.add_argument("--pool-layer", help="layer pooled by gap/gmp (default: the backbone's last)")
-    p.add_argument("--dim", type=int, default=256, help="style vector size; 0 keeps raw statistics (default: 256)")
-    p.add_argument("--image-size", type=int, default=128, help="input size in px (default: 128)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument(
+    style = argparse.ArgumentParser(add_help=False)
+    style.add_argument("--backbone", help="see 'stylesearch backbones' (default: efficientnet_lite0)")
+    style.add_argument("--weights", help="imagenet | none | PATH to a state-dict file (default: imagenet)")
+    style.add_argument("--recipe", help="gram | meanstd | gap | gmp, or combined with '+' (default: gram)")
+    style.add_argument("--layers", help="comma-separated backbone layers for gram/meanstd (default: the backbone's)")
+    style.add_argument("--pool-layer", help="layer pooled by gap/gmp (default: the backbone's last)")
+    style.add_argument("--dim", type=int, help="style vector size; 0 keeps raw statistics (default: 256)")
+    style.add_argument("--image-size", type=int, help="input size in px (default: 128)")
+    style.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
+    style.add_argument(
         "--workers",
         type=int,
         default=-1,
         help="decoding processes; 0 decodes with threads between forward passes (default: -1, auto: 0 on CPU)",
     )
+
+    p = add("index", "build an index from a catalog folder or manifest", cmd_index, [style])
+    p.add_argument("catalog", help="folder (one sub-folder per label, or unlabeled images) or a .csv/.jsonl manifest")
+    p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
+    p.add_argument("--model", help="a folder from 'stylesearch train': its recipe, trained projection and head")
     p.add_argument("--vector-dtype", default="float32", choices=["float32", "float16"], help="raw vectors on disk")
     p.add_argument("--pca-sample", type=int, default=4096, help="images (a seeded random sample) that fit the PCA projection")
     p.add_argument("--seed", type=int, default=0)
+
+    p = add("train", "tune style vectors on the catalog's labels (metric learning) and train a head", cmd_train, [style])
+    p.add_argument("catalog", help="labelled folder or manifest")
+    p.add_argument("--manifest", help="CSV/JSONL manifest")
+    p.add_argument("--out", required=True, help="folder for the trained model")
+    p.add_argument("--loss", default="multisimilarity", choices=list(LOSSES))
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--train-batch-size", type=int, default=112, help="pairs are mined within these batches")
+    p.add_argument("--m-per-class", type=int, default=16, help="images per label in each batch (MPerClassSampler)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
+    p.add_argument("--val-fraction", type=float, default=0.1, help="labelled images held out for early stopping")
+    p.add_argument("--patience", type=int, default=8, help="epochs without a better validation MAP@R before stopping")
+    p.add_argument("--head", default="linear", choices=list(HEADS))
+    p.add_argument("--no-flip", action="store_true", help="no mirrored views as augmentation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
 
     p = add("query", "find items in the same style as images", cmd_query)
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -239,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="neighbours that vote (default: 10)")
     p.add_argument("--where", action="append", metavar="KEY=VALUE", help="vote only among matching items (repeatable)")
     p.add_argument("--min-confidence", type=float, default=None, help="below it the label is unknown (default: 0.35)")
+    p.add_argument(
+        "--method", default="both", choices=["knn", "linear", "both"], help="kNN vote, trained head, or both (default)"
+    )
 
     p = add("add", "add images to an index", cmd_add)
     p.add_argument("images", nargs="+", metavar="IMAGE")

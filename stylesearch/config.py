@@ -105,3 +105,46 @@ class IndexConfig:
     def __post_init__(self) -> None:
         if self.vector_dtype not in ("float16", "float32"):
             raise ConfigError(f"vector dtype must be float16 or float32, got {self.vector_dtype!r}")
+
+
+LOSSES = ("multisimilarity", "proxyanchor", "triplet", "contrastive")
+HEADS = ("linear", "mlp", "none")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Metric-learning settings (``stylesearch train``).
+
+    The default tunes the style projection (raw Gram statistics → ``dim``) on frozen backbone
+    features with a multi-similarity loss, then fits a linear head on the tuned vectors.
+    """
+
+    loss: str = "multisimilarity"
+    epochs: int = 30
+    batch_size: int = 112
+    m_per_class: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    warmup: float = 0.05
+    val_fraction: float = 0.1
+    patience: int = 8
+    head: str = "linear"
+    head_epochs: int = 60
+    flip: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        if self.head not in HEADS:
+            raise ConfigError(f"unknown head {self.head!r}: choose one of {', '.join(HEADS)}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ConfigError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
+        if self.epochs < 1 or self.batch_size < 2 or self.m_per_class < 1:
+            raise ConfigError("epochs must be >= 1, batch size >= 2 and m per class >= 1")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise ConfigError(f"validation fraction must be in [0, 0.9), got {self.val_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -31,13 +32,16 @@ from .index.layout import MANIFEST_FILE, write_json
 from .index.metadata import METADATA_FILE, WhereValue
 from .index.store import DEFAULT_INDEX_KEY
 from .model.embed import Embedder
+from .model.heads import StyleHead
 from .model.style import Projection
 
 log = logging.getLogger(__name__)
 
 FORMAT = "stylesearch-index"
 FORMAT_VERSION = 1
-PROJECTION_FILE = "model/projection.npz"
+MODEL_DIR = "model"
+PROJECTION_FILE = f"{MODEL_DIR}/projection.npz"
+CLASSIFY_METHODS = ("knn", "linear", "both")
 DEFAULT_INDEX_DIR = Path("indexes/default")
 DEFAULT_MIN_CONFIDENCE = 0.35
 Where = Mapping[str, WhereValue] | None
@@ -71,13 +75,20 @@ class QueryResult:
 
 @dataclass
 class Classification:
-    """``label`` is ``None`` when the vote's ``confidence`` is below the threshold."""
+    """The answer for one image. ``label`` is ``None`` ("unknown") when ``confidence`` is
+    below the threshold. ``method`` says what decided: ``knn``, ``linear`` or ``both``
+    (their scores averaged); with ``both``, a label that only kNN knows (added after the head
+    was trained: a cold-start label) is decided by kNN. ``knn`` / ``linear`` hold each
+    method's own answer when it ran."""
 
     image: str
     label: str | None
     confidence: float
     scores: dict[str, float]
     neighbors: list[Hit]
+    method: str = "knn"
+    knn: dict[str, Any] | None = None
+    linear: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +96,9 @@ class Classification:
             "label": self.label,
             "confidence": self.confidence,
             "scores": self.scores,
+            "method": self.method,
+            "knn": self.knn,
+            "linear": self.linear,
             "neighbors": [h.to_dict() for h in self.neighbors],
         }
 
@@ -235,16 +249,24 @@ def _manifest(embedder: Embedder, store: VectorStore, meta: MetadataStore, creat
 
 
 def _write_generation(
-    gen: Path, embedder: Embedder, store: VectorStore, meta: MetadataStore, created: str | None = None
+    gen: Path,
+    embedder: Embedder,
+    store: VectorStore,
+    meta: MetadataStore,
+    head: StyleHead | None,
+    created: str | None = None,
 ) -> dict[str, Any]:
     """Write everything but the metadata (already at ``gen/metadata.sqlite``) into ``gen``."""
     assert embedder.projection is not None
     (gen / PROJECTION_FILE).parent.mkdir(parents=True, exist_ok=True)
     embedder.projection.save(gen / PROJECTION_FILE)
+    if head is not None:
+        head.save(gen / MODEL_DIR)
     store.save(gen)
     if meta.count() != len(store):
         raise IndexCorruptError(f"internal error: {meta.count()} metadata rows for {len(store)} vectors; nothing was written")
     manifest = _manifest(embedder, store, meta, created)
+    manifest["head"] = None if head is None else {"kind": head.kind, "labels": head.labels}
     write_json(gen / MANIFEST_FILE, manifest)
     return manifest
 
@@ -257,21 +279,30 @@ def index_catalog(
     embed: EmbedConfig | None = None,
     run: RunConfig | None = None,
     options: IndexConfig | None = None,
+    model: str | os.PathLike[str] | None = None,
 ) -> IndexReport:
     """Embed every image of ``catalog`` and publish a new index generation at ``index_dir``.
+
+    ``model``: a folder written by ``stylesearch train``; its style recipe, trained
+    projection and head are used (``embed`` must then be left out or match it).
 
     Unreadable images are skipped and reported. A failure before publishing leaves any
     index already at ``index_dir`` exactly as it was.
     """
     t0 = time.perf_counter()
     stages: dict[str, float] = {}
-    embed = embed or EmbedConfig()
     options = options or IndexConfig()
     with _stage(stages, "catalog"):
         if not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog, manifest)
+    head: StyleHead | None = None
     with _stage(stages, "load_model"):
-        embedder = Embedder(embed, run)
+        if model is not None:
+            embed, projection, head = _load_trained(Path(model), embed)
+            embedder = Embedder(embed, run, projection)
+            _check_weights(embedder, _read_model_json(Path(model)), str(model))
+        else:
+            embedder = Embedder(embed or EmbedConfig(), run)
     with _stage(stages, "embed"):
         positions, vectors, failures = _embed_catalog(embedder, catalog.items, options, stages)
     stages["embed"] -= stages.get("fit_projection", 0.0)
@@ -288,11 +319,47 @@ def index_catalog(
         meta = MetadataStore(gen / METADATA_FILE)
         try:
             meta.add(records)
-            _write_generation(gen, embedder, store, meta)
+            _write_generation(gen, embedder, store, meta, head)
             labels = meta.label_counts()
         finally:
             meta.close()
     return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0, stages)
+
+
+def _read_model_json(folder: Path) -> dict[str, Any]:
+    from .model.train import MODEL_FILE, MODEL_FORMAT
+
+    try:
+        info = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"{str(folder)!r} is not a trained model folder ({exc}): run 'stylesearch train ... --out DIR'"
+        ) from exc
+    if info.get("format") != MODEL_FORMAT:
+        raise ConfigError(f"{str(folder)!r} is not a stylesearch model (format {info.get('format')!r})")
+    return info
+
+
+def _load_trained(folder: Path, embed: EmbedConfig | None) -> tuple[EmbedConfig, Projection, StyleHead | None]:
+    """The recipe, trained projection and head of a ``stylesearch train`` folder."""
+    from .model.train import PROJECTION_FILE as MODEL_PROJECTION
+
+    info = _read_model_json(folder)
+    trained = EmbedConfig.from_dict(info["embed"])
+    if embed is not None and embed != trained:
+        raise IndexMismatchError(
+            f"the model in {str(folder)!r} was trained with {trained.to_dict()}; drop the style options "
+            "or train a model with them"
+        )
+    return trained, Projection.load(folder / MODEL_PROJECTION), StyleHead.load(folder)
+
+
+def _check_weights(embedder: Embedder, info: dict[str, Any], where: str) -> None:
+    if embedder.weights_id != info.get("weights_id"):
+        raise IndexMismatchError(
+            f"{where} was built with weights {info.get('weights_id')!r} but {embedder.config.backbone} now "
+            f"loads {embedder.weights_id!r}; rebuild it"
+        )
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -318,9 +385,10 @@ class _State:
 class StyleSearch:
     """An opened index. Use :meth:`open`."""
 
-    def __init__(self, index_dir: Path, embedder: Embedder, state: _State) -> None:
+    def __init__(self, index_dir: Path, embedder: Embedder, state: _State, head: StyleHead | None = None) -> None:
         self.index_dir = IndexDir(index_dir)
         self.embedder = embedder
+        self.head = head
         self._state = state
         self._write_lock = threading.Lock()
         self.min_confidence = DEFAULT_MIN_CONFIDENCE
@@ -358,17 +426,13 @@ class StyleSearch:
             )
         projection = Projection.load(gen / PROJECTION_FILE)
         embedder = Embedder(config, run, projection)
-        if embedder.weights_id != manifest.get("weights_id"):
-            raise IndexMismatchError(
-                f"index {str(index_dir)!r} was built with weights {manifest.get('weights_id')!r} but "
-                f"{config.backbone} now loads {embedder.weights_id!r}; rebuild the index"
-            )
+        _check_weights(embedder, manifest, f"index {str(index_dir)!r}")
         if projection.in_dim != embedder.raw_dim or projection.dim != manifest.get("dim"):
             raise IndexMismatchError(
                 f"projection of {str(index_dir)!r} maps {projection.in_dim} -> {projection.dim} but the model "
                 f"gives {embedder.raw_dim} statistics and the manifest says dim {manifest.get('dim')}; rebuild the index"
             )
-        return cls(Path(index_dir), embedder, cls._read_state(gen, manifest))
+        return cls(Path(index_dir), embedder, cls._read_state(gen, manifest), StyleHead.load(gen / MODEL_DIR))
 
     @staticmethod
     def _read_state(gen: Path, manifest: dict[str, Any]) -> _State:
@@ -452,35 +516,82 @@ class StyleSearch:
 
     @overload
     def classify(  # type: ignore[overload-overlap]
-        self, images: ImageInput, k: int = ..., where: Where = ..., min_confidence: float | None = ...
+        self, images: ImageInput, k: int = ..., where: Where = ..., min_confidence: float | None = ..., method: str = ...
     ) -> Classification: ...
     @overload
     def classify(
-        self, images: Sequence[ImageInput], k: int = ..., where: Where = ..., min_confidence: float | None = ...
+        self,
+        images: Sequence[ImageInput],
+        k: int = ...,
+        where: Where = ...,
+        min_confidence: float | None = ...,
+        method: str = ...,
     ) -> list[Classification]: ...
 
     def classify(
-        self, images: Any, k: int = 10, where: Where = None, min_confidence: float | None = None
+        self, images: Any, k: int = 10, where: Where = None, min_confidence: float | None = None, method: str = "both"
     ) -> Classification | list[Classification]:
-        """kNN style vote over the ``k`` nearest *labelled* items (within ``where``). Below
-        ``min_confidence`` (default :attr:`min_confidence`) the label is ``None``."""
+        """Style of one image or a list. ``method``: ``knn`` (vote over the ``k`` nearest
+        labelled items within ``where``), ``linear`` (the trained head) or ``both`` (the
+        default; kNN alone when the index has no head). Below ``min_confidence`` (default
+        :attr:`min_confidence`) the label is ``None``."""
         single, batch = _as_batch(images)
-        out = self.classify_vectors(self.embed(batch), k, where, min_confidence)
+        out = self.classify_vectors(self.embed(batch), k, where, min_confidence, method)
         for i, (img, c) in enumerate(zip(batch, out)):
             c.image = _describe(img, i)
         return out[0] if single else out
 
     def classify_vectors(
-        self, vectors: np.ndarray, k: int = 10, where: Where = None, min_confidence: float | None = None
+        self,
+        vectors: np.ndarray,
+        k: int = 10,
+        where: Where = None,
+        min_confidence: float | None = None,
+        method: str = "both",
     ) -> list[Classification]:
         """:meth:`classify` for style vectors already computed (float32 [N, D])."""
+        if method not in CLASSIFY_METHODS:
+            raise ConfigError(f"classification method must be one of {', '.join(CLASSIFY_METHODS)}, got {method!r}")
+        if method == "linear" and self.head is None:
+            raise ConfigError(
+                "this index has no trained head: train one ('stylesearch train') and index with --model, or use --method knn"
+            )
         threshold = self.min_confidence if min_confidence is None else min_confidence
+        probs = self.head.predict(vectors) if self.head is not None and method != "knn" else None
+        neighbours = self._search(vectors, k, where, labelled=True) if method != "linear" else [[] for _ in vectors]
         out = []
-        for hits in self._search(vectors, k, where, labelled=True):
-            vote = knn_vote([h.label or "" for h in hits], np.array([h.score for h in hits]), threshold)
+        for row, hits in enumerate(neighbours):
+            knn_scores: dict[str, float] | None = None
+            linear_scores: dict[str, float] | None = None
+            if method != "linear":
+                knn_scores = knn_vote([h.label or "" for h in hits], np.array([h.score for h in hits]), 0.0).scores
+            if probs is not None and self.head is not None:
+                linear_scores = {self.head.labels[int(i)]: float(probs[row, i]) for i in np.argsort(-probs[row])}
+            if knn_scores is not None and linear_scores is not None:
+                knn_top = next(iter(knn_scores), None)
+                if knn_top is not None and knn_top not in linear_scores:
+                    decided, chosen = "knn", knn_scores  # a cold-start label the head never saw
+                else:
+                    decided = "both"
+                    names = set(knn_scores) | set(linear_scores)
+                    chosen = {n: (knn_scores.get(n, 0.0) + linear_scores.get(n, 0.0)) / 2 for n in names}
+            elif knn_scores is not None:
+                decided, chosen = "knn", knn_scores
+            else:
+                assert linear_scores is not None
+                decided, chosen = "linear", linear_scores
+            scores = dict(sorted(chosen.items(), key=lambda kv: (-kv[1], kv[0])))
+            label, confidence = next(iter(scores.items()), (None, 0.0))
             out.append(
                 Classification(
-                    "", vote.label, round(vote.confidence, 6), {k_: round(v, 6) for k_, v in vote.scores.items()}, hits
+                    "",
+                    label if confidence >= threshold else None,
+                    round(confidence, 6),
+                    _rounded(scores),
+                    hits,
+                    decided,
+                    _answer(knn_scores),
+                    _answer(linear_scores),
                 )
             )
         return out
@@ -561,7 +672,7 @@ class StyleSearch:
             meta = MetadataStore(gen / METADATA_FILE)
             try:
                 change_metadata(meta)
-                manifest = _write_generation(gen, self.embedder, store, meta, old.manifest.get("created"))
+                manifest = _write_generation(gen, self.embedder, store, meta, self.head, old.manifest.get("created"))
             except BaseException:
                 meta.close()
                 raise
@@ -605,6 +716,7 @@ class StyleSearch:
             "embed": m["embed"],
             "weights_id": m.get("weights_id"),
             "projection": m.get("projection"),
+            "head": m.get("head"),
             "index_key": m.get("index_key"),
             "vector_dtype": m.get("vector_dtype"),
             "search_backend": faiss_backend(),
@@ -613,6 +725,18 @@ class StyleSearch:
             "updated": m.get("updated"),
             "stylesearch_version": __version__,
         }
+
+
+def _answer(scores: Mapping[str, float] | None) -> dict[str, Any] | None:
+    """One method's answer: its top label, confidence and scores (highest first)."""
+    if scores is None:
+        return None
+    label, confidence = next(iter(scores.items()), (None, 0.0))
+    return {"label": label, "confidence": round(confidence, 6), "scores": _rounded(scores)}
+
+
+def _rounded(scores: Mapping[str, float]) -> dict[str, float]:
+    return {k: round(float(v), 6) for k, v in scores.items()}
 
 
 def _copy_store(store: VectorStore) -> VectorStore:

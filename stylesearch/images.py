@@ -157,16 +157,18 @@ class Batch:
 class ImageDataset(torch.utils.data.Dataset):
     """Decodes images in DataLoader workers; a failure is returned, never raised."""
 
-    def __init__(self, sources: Sequence[ImageInput], size: int) -> None:
+    def __init__(self, sources: Sequence[ImageInput], size: int, *, flip: bool = False) -> None:
         self.sources = sources
         self.size = size
+        self.flip = flip  # mirror left-right (a style-preserving augmentation)
 
     def __len__(self) -> int:
         return len(self.sources)
 
     def __getitem__(self, position: int) -> tuple[int, torch.Tensor | None, str | None]:
         try:
-            return position, load_tensor(self.sources[position], self.size), None
+            tensor = load_tensor(self.sources[position], self.size)
+            return position, tensor.flip(-1) if self.flip else tensor, None
         except ImageError as exc:
             return position, None, str(exc)
 

@@ -31,7 +31,8 @@ def test_query_and_classify_json_in_input_order(capsys, built_index: Path, demo_
     )
     data = json.loads(out)
     assert code == 0 and [d["image"] for d in data] == images
-    assert set(data[1]) == {"image", "label", "confidence", "scores", "neighbors"}
+    assert set(data[1]) >= {"image", "label", "confidence", "scores", "neighbors", "method"}
+    assert data[1]["method"] == "knn" and data[1]["linear"] is None  # no trained head in this index
     assert all(n["attributes"]["product"] in ("mug", "bag") for n in data[1]["neighbors"])
     code, out, _ = run(capsys, "query", images[0], "--index", str(built_index))
     assert code == 0 and "1." in out

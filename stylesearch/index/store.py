@@ -113,7 +113,10 @@ class VectorStore:
             if len(allowed) == 0 or len(self.ids) == 0:
                 return (np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64))
             params = self.faiss.SearchParameters(sel=self.faiss.IDSelectorBatch(allowed))
-            scores, ids = self.index.search(queries, k, params=params)
+            # faiss.contrib.torch_utils (imported by pytorch-metric-learning) replaces
+            # Index.search with a version without ``params``; the original stays as search_numpy.
+            search = getattr(self.index, "search_numpy", self.index.search)
+            scores, ids = search(queries, k, params=params)
         else:
             scores, ids = self.index.search(queries, k)
         scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)

@@ -135,14 +135,14 @@ class Embedder:
             raise ConfigError("this embedder has no projection yet: fit one on the catalog first")
         return self.projection.apply(raw)
 
-    def iter_raw(self, sources: Sequence[ImageInput], *, desc: str = "embedding") -> Iterator[RawBatch]:
+    def iter_raw(self, sources: Sequence[ImageInput], *, desc: str = "embedding", flip: bool = False) -> Iterator[RawBatch]:
         """Decode and compute raw statistics batch by batch; images that fail to decode come
         back in ``failures`` with the reason. How decoding runs is :meth:`_batches`."""
         show = self.run.progress if self.run.progress is not None else sys.stderr.isatty()
         from tqdm.auto import tqdm
 
         with tqdm(total=len(sources), desc=desc, unit="img", disable=not show, leave=False) as bar:
-            for batch in self._batches(ImageDataset(sources, self.config.image_size)):
+            for batch in self._batches(ImageDataset(sources, self.config.image_size, flip=flip)):
                 yield RawBatch(batch.positions, self.raw(batch.images), batch.failures)
                 bar.update(len(batch.positions) + len(batch.failures))
 

@@ -77,3 +77,13 @@ def test_missing_faiss_names_the_extras(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` fail
     with pytest.raises(MissingDependencyError, match=r"stylesearch\[cpu\].*stylesearch\[gpu\]"):
         VectorStore(4)
+
+
+def test_filtered_search_survives_faiss_torch_utils() -> None:
+    import faiss.contrib.torch_utils  # noqa: F401  (pytorch-metric-learning imports it and patches faiss)
+
+    x = _unit(20, 4)
+    store = VectorStore(4)
+    store.add(np.arange(20), x)
+    _, ids = store.search(x[:1], 3, np.array([1, 2, 3]))
+    assert sorted(ids[0].tolist()) == [1, 2, 3]

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stylesearch import StyleSearch, index_catalog
+from stylesearch.catalog import load_catalog
+from stylesearch.config import EmbedConfig, TrainConfig
+from stylesearch.demo import render
+from stylesearch.errors import CatalogError, ConfigError
+from stylesearch.model import train as train_mod
+from stylesearch.model.style import Projection
+from stylesearch.model.train import train_model
+
+from ..conftest import RUN, SMALL, solid
+
+FAST = TrainConfig(epochs=4, batch_size=32, m_per_class=4, val_fraction=0.25, patience=10, head_epochs=30)
+EMBED = EmbedConfig(image_size=64, dim=32)
+
+
+@pytest.fixture(scope="module")
+def trained(demo_data, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("model")
+    train_model(demo_data[0], out, embed=EMBED, train=FAST, run=RUN)
+    return out
+
+
+def test_training_writes_a_model(trained: Path) -> None:
+    info = json.loads((trained / "model.json").read_text())
+    assert info["format"] == "stylesearch-model" and info["projection"]["kind"] == "trained"
+    assert info["head"]["kind"] == "linear" and len(info["head"]["labels"]) == 8
+    assert info["validation_items"] > 0 and 0 <= info["best_val_map_at_r"] <= 1
+    log = json.loads((trained / "training_log.json").read_text())
+    assert [e["epoch"] for e in log] == [1, 2, 3, 4]
+    assert all("val_mean_average_precision_at_r" in e and e["loss"] >= 0 for e in log)
+    proj = Projection.load(trained / "projection.npz")
+    assert proj.kind == "trained" and proj.dim == 32
+
+
+def test_index_with_a_model_classifies_with_head_and_knn(trained: Path, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    manifest, held_out = demo_data
+    index_catalog(manifest, tmp_path / "idx", run=RUN, model=trained)
+    with StyleSearch.open(tmp_path / "idx", run=RUN) as engine:
+        assert engine.head is not None and engine.info()["projection"]["kind"] == "trained"
+        paths = [p for p, _, _ in held_out]
+        truth = [s for _, s, _ in held_out]
+        for method in ("knn", "linear", "both"):
+            verdicts = engine.classify(paths, k=10, method=method, min_confidence=0.0)
+            accuracy = np.mean([v.label == t for v, t in zip(verdicts, truth)])
+            assert accuracy > 0.6, method
+        both = engine.classify(paths[0], method="both")
+        assert both.method == "both" and both.knn and both.linear
+        assert abs(sum(both.scores.values()) - 1) < 1e-3
+        # cold start: a label the head never saw is decided by kNN at once
+        rng = np.random.default_rng(9)
+        new = []
+        for i in range(6):
+            path = tmp_path / f"inv-{i}.png"
+            render("mug", "stripes", rng).convert("L").point(lambda v: 255 - v).convert("RGB").save(path)
+            new.append(path)
+        engine.add(new[:5], labels="inverted")
+        verdict = engine.classify(new[5], k=5, min_confidence=0.0)
+        assert verdict.label == "inverted" and verdict.method == "knn"
+        with pytest.raises(ConfigError, match="method"):
+            engine.classify(paths[0], method="vote")
+    with StyleSearch.open(tmp_path / "idx", run=RUN) as reopened:  # the head survives writes
+        assert reopened.head is not None and reopened.classify(paths[0], method="linear").linear is not None
+
+
+def test_linear_needs_a_head(built_index: Path, demo_data) -> None:  # type: ignore[no-untyped-def]
+    with StyleSearch.open(built_index, run=RUN) as engine, pytest.raises(ConfigError, match="no trained head"):
+        engine.classify(demo_data[1][0][0], method="linear")
+
+
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(demo_data, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cfg = TrainConfig(epochs=3, batch_size=32, m_per_class=4, val_fraction=0.25, head="none")
+    train_model(demo_data[0], tmp_path / "a", embed=EMBED, train=cfg, run=RUN)
+    calls = {"n": 0}
+    real = train_mod.validation_metrics
+
+    def crash_on_second_epoch(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "validation_metrics", crash_on_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(demo_data[0], tmp_path / "b", embed=EMBED, train=cfg, run=RUN)
+    monkeypatch.setattr(train_mod, "validation_metrics", real)
+    report = train_model(demo_data[0], tmp_path / "b", embed=EMBED, train=cfg, run=RUN, resume=True)
+    assert report.epochs_run == 3
+    a, b = Projection.load(tmp_path / "a" / "projection.npz"), Projection.load(tmp_path / "b" / "projection.npz")
+    assert a.matrix is not None and b.matrix is not None
+    assert np.allclose(a.matrix, b.matrix, atol=1e-5) and np.allclose(a.bias, b.bias, atol=1e-5)
+
+
+def test_bad_training_input_is_a_clear_error(tmp_path: Path) -> None:
+    for i in range(3):
+        solid(tmp_path / "one" / "only" / f"{i}.png", (i * 50, 0, 0))
+    with pytest.raises(CatalogError, match="at least 2 style labels"):
+        train_model(tmp_path / "one", tmp_path / "m1", embed=EMBED, train=FAST, run=RUN)
+    solid(tmp_path / "one" / "lonely" / "x.png", (0, 0, 200))
+    with pytest.raises(CatalogError, match="lonely"):
+        train_model(load_catalog(tmp_path / "one"), tmp_path / "m2", embed=EMBED, train=FAST, run=RUN)
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train_model(tmp_path / "one", tmp_path / "m3", embed=EMBED, train=FAST, run=RUN, resume=True)
+    with pytest.raises(ConfigError, match="unknown loss"):
+        TrainConfig(loss="magic")
+    assert SMALL.image_size == 64
