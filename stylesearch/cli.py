@@ -179,6 +179,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog
+    from .report import run_evaluation
+
+    catalog = load_catalog(args.catalog, args.manifest)
+    index_kwargs = {"embed": _embed_from_args(args), "run": _run_config(args), "model": args.model}
+    report = run_evaluation(
+        catalog,
+        Path(args.out),
+        split_column=args.split_column,
+        gallery_split=args.gallery_split,
+        query_split=args.query_split,
+        k=args.k,
+        group_by=args.group_by,
+        index_kwargs=index_kwargs,
+    )
+    slim = {k: v for k, v in report.items() if k not in ("knn", "linear")}
+    for method in ("knn", "linear"):
+        if method in report:
+            slim[method] = {k: v for k, v in report[method].items() if k != "predictions"}
+    lines = [f"{report['queries']} queries against {report['gallery']} indexed items (k={report['k']})"]
+    for method in ("knn", "linear"):
+        if method in report:
+            lines.append(f"  {method:<6} accuracy {report[method]['accuracy']:.3f}  macro-F1 {report[method]['macro_f1']:.3f}")
+    ret = report["retrieval"]
+    lines.append(
+        f"  retrieval: precision@1 {ret['precision_at_1']:.3f}  MAP@R {ret['map_at_r']:.3f}  recall@k {ret['recall_at_k']}"
+    )
+    lines.append(f"report: {Path(args.out) / 'report.html'}")
+    _emit(args, slim, "\n".join(lines))
+    return 0
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     attrs = _key_values(args.attr, "--attr")
     if any(isinstance(v, list) for v in attrs.values()):
@@ -302,6 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flip", action="store_true", help="no mirrored views as augmentation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+
+    p = add("eval", "measure classification and retrieval on a labelled split", cmd_eval, [style])
+    p.add_argument("catalog", help="folder or manifest whose items carry a split column")
+    p.add_argument("--manifest", help="CSV/JSONL manifest")
+    p.add_argument("--split-column", default="split", help="attribute that says train/test (default: split)")
+    p.add_argument("--gallery-split", default="train", help="value of the split column for indexed items")
+    p.add_argument("--query-split", default="test", help="value of the split column for query items")
+    p.add_argument("--model", help="a folder from 'stylesearch train'")
+    p.add_argument("--group-by", help="restrict neighbours to the query's value of this attribute (e.g. articleType)")
+    p.add_argument("-k", type=int, default=10, help="neighbours that vote (default: 10)")
+    p.add_argument("--out", default="eval-report", help="folder for report.json, PNGs and report.html")
 
     p = add("query", "find items in the same style as images", cmd_query)
     p.add_argument("images", nargs="+", metavar="IMAGE")

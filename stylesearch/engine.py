@@ -490,6 +490,15 @@ class StyleSearch:
             out.append(hits)
         return out
 
+    def search_vectors(self, vectors: np.ndarray, k: int = 10, where: Where = None) -> list[list[Hit]]:
+        """Nearest items to style vectors already computed (float32 [N, D])."""
+        return self._search(vectors, k, where)
+
+    def count(self, where: Where = None) -> int:
+        """How many items match ``where`` (all items for ``None``)."""
+        vids = self._state.meta.vids_where(where)
+        return len(self) if vids is None else len(vids)
+
     @overload
     def query(self, images: ImageInput, k: int = ..., where: Where = ...) -> QueryResult: ...  # type: ignore[overload-overlap]
     @overload

@@ -38,3 +38,27 @@ def map_at_r(relevant: np.ndarray, r: Sequence[int]) -> float:
         precision_at_i = np.cumsum(hits) / np.arange(1, rq + 1)
         values.append(float((precision_at_i * hits).sum() / rq))
     return float(np.mean(values)) if values else 0.0
+
+
+def confusion_matrix(truth: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> np.ndarray:
+    """int64 [L, L]: rows true label, columns predicted (a ``None`` prediction counts nowhere)."""
+    index = {label: i for i, label in enumerate(labels)}
+    m = np.zeros((len(labels), len(labels)), np.int64)
+    for t, p in zip(truth, predicted):
+        if t in index and p in index:
+            m[index[t], index[p]] += 1
+    return m
+
+
+def per_class(truth: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support per label."""
+    out = {}
+    for label in labels:
+        tp = sum(t == label and p == label for t, p in zip(truth, predicted))
+        fp = sum(t != label and p == label for t, p in zip(truth, predicted))
+        fn = sum(t == label and p != label for t, p in zip(truth, predicted))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[label] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "support": tp + fn}
+    return out

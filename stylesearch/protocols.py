@@ -151,7 +151,7 @@ def run_protocol(
                 preds = [c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0)]
                 r_counts = {u: sum(r["usage"] == u for r in index_rows) for u in FU4_CLASSES}
                 kmax = max(r_counts.values())
-                hits = engine._search(vectors, kmax, None)
+                hits = engine.search_vectors(vectors, kmax)
                 relevant = np.array([[h.label == t for h in row] + [False] * (kmax - len(row)) for row, t in zip(hits, truth)])
                 mapr: float | None = map_at_r(relevant, [r_counts[t] for t in truth])
             else:

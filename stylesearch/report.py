@@ -1,0 +1,253 @@
+"""Evaluation of an index against labelled queries, and the report people look at:
+``report.json``, confusion-matrix PNGs, a 2-D map of the style space, and an HTML page with
+query → neighbour strips. (matplotlib, Agg backend; no display needed.)"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .engine import StyleSearch, Where
+from .evaluate import accuracy, confusion_matrix, macro_f1, map_at_r, per_class
+
+
+def evaluate_engine(
+    engine: StyleSearch,
+    vectors: np.ndarray,
+    truth: Sequence[str],
+    *,
+    k: int = 10,
+    groups: Sequence[str] | None = None,
+    group_key: str | None = None,
+) -> dict[str, Any]:
+    """Score kNN (and the linear head, when the index has one) on query ``vectors``
+    (float32 [Q, D]) with true labels ``truth``; with ``groups``, neighbours are restricted to
+    items whose attribute ``group_key`` equals the query's group."""
+    labels = sorted(set(truth) | set(engine.labels()))
+    wheres: list[Where] = [{group_key: g} for g in groups] if groups is not None and group_key else [None] * len(truth)
+    counts_all = engine.labels()
+    report: dict[str, Any] = {"queries": len(truth), "k": k, "labels": labels, "group_by": group_key}
+    methods = ["knn"] + (["linear"] if engine.head is not None else [])
+    for method in methods:
+        preds = []
+        for vec, where in zip(vectors, wheres):
+            c = engine.classify_vectors(vec[None], k, where, min_confidence=0.0, method=method)[0]
+            preds.append(c.label)
+        report[method] = {
+            "accuracy": round(accuracy(truth, preds), 4),
+            "macro_f1": round(macro_f1(truth, preds, sorted(set(truth))), 4),
+            "per_class": per_class(truth, preds, sorted(set(truth))),
+            "confusion": {"labels": labels, "matrix": confusion_matrix(truth, preds, labels).tolist()},
+            "predictions": preds,
+        }
+    # retrieval
+    r_max = max(counts_all.values()) if counts_all else k
+    relevant, r_counts, first = [], [], []
+    for vec, t, where in zip(vectors, truth, wheres):
+        r = counts_all.get(t, 0) if where is None else engine.count({**where, "label": t})
+        hits = engine.search_vectors(vec[None], max(r, k, 1), where)[0]
+        rel = [h.label == t for h in hits]
+        relevant.append(rel + [False] * (r_max - len(rel)) if len(rel) < r_max else rel[:r_max])
+        r_counts.append(min(r, r_max))
+        first.append(rel[:k])
+    width = max(len(r) for r in relevant) if relevant else 0
+    rel_arr = np.array([r + [False] * (width - len(r)) for r in relevant], bool)
+    top = [np.array(f + [False] * (k - len(f)), bool) for f in first]
+    report["retrieval"] = {
+        "precision_at_1": round(float(np.mean([t[0] for t in top])), 4) if top else 0.0,
+        "recall_at_k": {str(kk): round(float(np.mean([t[:kk].any() for t in top])), 4) for kk in (1, 5, k)},
+        "map_at_r": round(map_at_r(rel_arr, r_counts), 4),
+    }
+    return report
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(matrix, float)
+    rows = m / np.maximum(m.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(labels), 1.0 + 0.6 * len(labels)))
+    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if m[i, j]:
+                ax.text(
+                    j, i, str(int(m[i, j])), ha="center", va="center", color="white" if rows[i, j] > 0.5 else "black", fontsize=8
+                )
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def style_map_png(vectors: np.ndarray, labels: Sequence[str], title: str = "style space (PCA)") -> bytes:
+    """2-D PCA of style vectors, coloured by label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = vectors - vectors.mean(0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    xy = x @ vt[:2].T
+    fig, ax = plt.subplots(figsize=(7, 6))
+    for name in sorted(set(labels)):
+        sel = np.array([label == name for label in labels])
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=6, alpha=0.6, label=name)
+    ax.legend(markerscale=3, fontsize=8)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def _thumb(path: str, size: int = 96) -> str:
+    from .images import ImageError, load_image
+
+    try:
+        im = load_image(path)
+    except ImageError:
+        return ""
+    im.thumbnail((size, size))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def write_report(
+    out: Path,
+    report: dict[str, Any],
+    vectors: np.ndarray,
+    truth: Sequence[str],
+    strips: Sequence[tuple[str, str, Sequence[Any]]],
+) -> list[Path]:
+    """Write ``report.json``, PNGs and ``report.html`` into ``out``; returns the files.
+    ``strips``: (query path, true label, neighbour hits) for the page."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "report.json"]
+    slim = json.loads(json.dumps(report))
+    for method in ("knn", "linear"):
+        if method in slim:
+            slim[method].pop("predictions", None)
+            (out / f"confusion_{method}.png").write_bytes(
+                confusion_png(report[method]["confusion"]["labels"], report[method]["confusion"]["matrix"], f"{method} confusion")
+            )
+            files.append(out / f"confusion_{method}.png")
+    (out / "report.json").write_text(json.dumps(slim, indent=2))
+    (out / "style_map.png").write_bytes(style_map_png(vectors, truth))
+    files.append(out / "style_map.png")
+    rows = []
+    for path, label, hits in strips:
+        cells = "".join(
+            f'<figure class="{"ok" if h.label == label else "bad"}"><img src="{_thumb(h.path)}">'
+            f"<figcaption>{html.escape(str(h.label))}<br>{h.score:.2f}</figcaption></figure>"
+            for h in hits
+        )
+        rows.append(
+            f'<div class="strip"><figure class="query"><img src="{_thumb(path)}"><figcaption>query<br>'
+            f"{html.escape(label)}</figcaption></figure>{cells}</div>"
+        )
+    metrics = [
+        f"<li>{m}: accuracy {report[m]['accuracy']}, macro-F1 {report[m]['macro_f1']}</li>"
+        for m in ("knn", "linear")
+        if m in report
+    ]
+    ret = report["retrieval"]
+    scope = f", neighbours within {html.escape(str(report['group_by']))}" if report["group_by"] else ""
+    confusions = "".join(
+        f'<img style="width:auto;height:auto;border:0" src="confusion_{m}.png">' for m in ("knn", "linear") if m in report
+    )
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>stylesearch evaluation</title>
+<style>body{{font-family:sans-serif;margin:2em}} .strip{{display:flex;gap:6px;margin:8px 0}}
+figure{{margin:0;text-align:center;font-size:11px}} img{{width:96px;height:96px;object-fit:contain;border:3px solid #ddd}}
+.ok img{{border-color:#3a3}} .bad img{{border-color:#d33}} .query img{{border-color:#333}}</style></head><body>
+<h1>stylesearch evaluation</h1><p>{report["queries"]} queries, k={report["k"]}{scope}</p>
+<ul>{"".join(metrics)}<li>retrieval: precision@1 {ret["precision_at_1"]}, MAP@R {ret["map_at_r"]},
+recall@k {ret["recall_at_k"]}</li></ul>
+<h2>Confusion</h2>{confusions}
+<h2>Style space</h2><img style="width:auto;height:auto;border:0" src="style_map.png">
+<h2>Queries and their nearest neighbours</h2><p>green: same label, red: other label</p>{"".join(rows)}
+</body></html>"""
+    (out / "report.html").write_text(page, encoding="utf-8")
+    files.append(out / "report.html")
+    return files
+
+
+def embed_items(engine: StyleSearch, paths: Sequence[str]) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+    """Style vectors of files (decoded in the engine's pipeline): (vectors [M, D] of the
+    positions that worked, those positions, failures)."""
+    vectors = np.zeros((len(paths), engine.embedder.dim), np.float32)
+    ok: list[int] = []
+    failures: list[tuple[int, str]] = []
+    for batch in engine.embedder.iter_raw(list(paths), desc="queries"):
+        vectors[batch.positions] = engine.embedder.project(batch.raw)
+        ok += batch.positions
+        failures += batch.failures
+    ok.sort()
+    return vectors[ok], ok, failures
+
+
+def run_evaluation(
+    catalog: Any,
+    out: Path,
+    *,
+    split_column: str = "split",
+    gallery_split: str = "train",
+    query_split: str = "test",
+    k: int = 10,
+    group_by: str | None = None,
+    index_kwargs: dict[str, Any] | None = None,
+    strips: int = 8,
+) -> dict[str, Any]:
+    """Index the catalog's ``gallery_split`` items in ``out/index``, classify and search with
+    its labelled ``query_split`` items, and write the report into ``out``."""
+    from .catalog import Catalog
+    from .engine import index_catalog
+    from .errors import CatalogError
+
+    assert isinstance(catalog, Catalog)
+    gallery = [i for i in catalog.items if i.attributes.get(split_column) == gallery_split]
+    queries = [i for i in catalog.items if i.attributes.get(split_column) == query_split and i.label is not None]
+    if not gallery or not queries:
+        raise CatalogError(
+            f"evaluation needs items whose {split_column!r} column is {gallery_split!r} (indexed) and labelled items "
+            f"where it is {query_split!r} (queries); found {len(gallery)} and {len(queries)}"
+        )
+    kwargs = dict(index_kwargs or {})
+    index_catalog(Catalog(catalog.root, gallery), out / "index", **kwargs)
+    with StyleSearch.open(out / "index", run=kwargs.get("run")) as engine:
+        vectors, ok, _ = embed_items(engine, [str(q.path) for q in queries])
+        kept = [queries[i] for i in ok]
+        truth = [str(q.label) for q in kept]
+        groups = [q.attributes.get(group_by, "") for q in kept] if group_by else None
+        report = evaluate_engine(engine, vectors, truth, k=k, groups=groups, group_key=group_by)
+        report["gallery"] = len(gallery)
+        picks = np.linspace(0, len(kept) - 1, num=min(strips, len(kept))).astype(int).tolist()
+        strip_rows = []
+        for i in picks:
+            where = {group_by: groups[i]} if groups is not None and group_by else None
+            strip_rows.append((str(kept[i].path), truth[i], engine.search_vectors(vectors[i : i + 1], 6, where)[0]))
+        report["files"] = [str(p) for p in write_report(out, report, vectors, truth, strip_rows)]
+    return report
