@@ -115,6 +115,8 @@ class ProtocolResult:
     queries: int
     index_seconds: float
     images_per_second: float
+    linear_macro_f1: float | None = None
+    per_class_recall: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -129,10 +131,14 @@ def run_protocol(
     k: int = 10,
     seed: int = 0,
     workdir: Path | None = None,
+    model: Path | None = None,
+    exclude_labels: Sequence[str] = (),
+    add_labelled: Sequence[Row] = (),
 ) -> ProtocolResult:
-    """Index the protocol's train sample with ``embed``, classify its queries, score them."""
+    """Index the protocol's train sample with ``embed`` (or a trained ``model``), classify its
+    queries, score them. ``exclude_labels`` leaves those labels out of the index, and
+    ``add_labelled`` rows are then added with ``StyleSearch.add`` (the cold-start check)."""
     root = root or dataset_root()
-    embed = embed or EmbedConfig()
     rows = read_rows(root)
     if protocol == "FU4":
         index_rows, query_rows = fu4_split(rows, seed=seed)
@@ -140,15 +146,35 @@ def run_protocol(
         index_rows, query_rows = fuw_split(rows, seed=seed)
     else:
         raise ValueError(f"unknown protocol {protocol!r}: FU4 or FUW")
+    index_rows = [r for r in index_rows if r["usage"] not in exclude_labels]
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmp_path = Path(tmp)
         manifest = write_manifest(index_rows, root, tmp_path / "index.csv")
-        report = index_catalog(manifest, tmp_path / "index", embed=embed, run=run, options=IndexConfig(seed=seed))
+        report = index_catalog(
+            manifest,
+            tmp_path / "index",
+            embed=None if model else (embed or EmbedConfig()),
+            run=run,
+            options=IndexConfig(seed=seed),
+            model=model,
+        )
         with StyleSearch.open(tmp_path / "index", run=run) as engine:
+            if add_labelled:
+                engine.add(
+                    [str(root / r["path"]) for r in add_labelled],
+                    ids=[r["id"] for r in add_labelled],
+                    labels=[r["usage"] for r in add_labelled],
+                    attributes=[{"articleType": r["articleType"]} for r in add_labelled],
+                )
+                index_rows = index_rows + list(add_labelled)
             vectors = _embed_paths(engine, [str(root / r["path"]) for r in query_rows])
             truth = [r["usage"] for r in query_rows]
+            linear_f1 = None
+            if engine.head is not None:
+                lin = [c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0, method="linear")]
+                linear_f1 = round(macro_f1(truth, lin), 4)
             if protocol == "FU4":
-                preds = [c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0)]
+                preds = [c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0, method="knn")]
                 r_counts = {u: sum(r["usage"] == u for r in index_rows) for u in FU4_CLASSES}
                 kmax = max(r_counts.values())
                 hits = engine.search_vectors(vectors, kmax)
@@ -157,18 +183,22 @@ def run_protocol(
             else:
                 preds = []
                 for vec, r in zip(vectors, query_rows):
-                    c = engine.classify_vectors(vec[None], k, {"articleType": r["articleType"]}, min_confidence=0.0)[0]
+                    where = {"articleType": r["articleType"]}
+                    c = engine.classify_vectors(vec[None], k, where, min_confidence=0.0, method="knn")[0]
                     preds.append(c.label)
                 mapr = None
+    recall = {u: round(float(np.mean([p == u for p, t in zip(preds, truth) if t == u])), 4) for u in sorted(set(truth))}
     return ProtocolResult(
         protocol,
-        embed.recipe,
+        engine.embedder.config.recipe,
         round(macro_f1(truth, preds), 4),
         None if mapr is None else round(mapr, 4),
-        report.added,
+        len(index_rows),
         len(query_rows),
         round(report.seconds, 1),
         round(report.images_per_second, 1),
+        linear_f1,
+        recall,
     )
 
 
