@@ -135,11 +135,38 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     where = _key_values(args.where, "--where")
+    if args.summary:
+        return _classify_summary(args, where)
     with _open(args) as engine:
         results = engine.classify(
             list(args.images), k=args.k, where=where or None, min_confidence=args.min_confidence, method=args.method
         )
     _emit(args, [c.to_dict() for c in results], "\n".join(_fmt_classification(c) for c in results))
+    return 0
+
+
+def _classify_summary(args: argparse.Namespace, where: dict[str, Any]) -> int:
+    from .catalog import load_catalog
+    from .report import summarize_styles
+
+    if where:
+        raise ConfigError("--summary classifies whole folders; drop --where")
+    paths: list[str] = []
+    for given in args.images:
+        if Path(given).is_dir():
+            paths += [str(item.path) for item in load_catalog(given).items]
+        else:
+            paths.append(given)
+    with _open(args) as engine:
+        summary = summarize_styles(
+            engine, paths, Path(args.out), k=args.k, method=args.method, min_confidence=args.min_confidence
+        )
+    lines = [f"{summary['images']} images by style:"]
+    lines += [f"  {key:<20} {n:>6}  {summary['shares'][key]:6.1%}" for key, n in summary["styles"].items()]
+    if summary["skipped"]:
+        lines.append(f"skipped {len(summary['skipped'])} file(s) that could not be read")
+    lines.append(f"written: {', '.join(summary['files'])}")
+    _emit(args, summary, "\n".join(lines))
     return 0
 
 
@@ -360,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method", default="both", choices=["knn", "linear", "both"], help="kNN vote, trained head, or both (default)"
     )
+    p.add_argument("--summary", action="store_true", help="count the images (or folders of images) per style")
+    p.add_argument("--out", default="style-summary", help="with --summary: folder for summary.json and summary.png")
 
     p = add("add", "add images to an index", cmd_add)
     p.add_argument("images", nargs="+", metavar="IMAGE")

@@ -251,3 +251,48 @@ def run_evaluation(
             strip_rows.append((str(kept[i].path), truth[i], engine.search_vectors(vectors[i : i + 1], 6, where)[0]))
         report["files"] = [str(p) for p in write_report(out, report, vectors, truth, strip_rows)]
     return report
+
+
+def summarize_styles(
+    engine: StyleSearch,
+    paths: Sequence[str],
+    out: Path | None = None,
+    *,
+    k: int = 10,
+    method: str = "both",
+    min_confidence: float | None = None,
+) -> dict[str, Any]:
+    """Classify every image and count them per style (``unknown`` below the threshold): the
+    market-analysis view of a catalog. With ``out``, writes ``summary.json`` and a bar chart
+    ``summary.png`` there."""
+    vectors, ok, failures = embed_items(engine, paths)
+    verdicts = engine.classify_vectors(vectors, k, None, min_confidence, method) if len(ok) else []
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        key = v.label if v.label is not None else "unknown"
+        counts[key] = counts.get(key, 0) + 1
+    counts = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    summary: dict[str, Any] = {
+        "images": len(ok),
+        "styles": counts,
+        "shares": {key: round(n / len(ok), 4) for key, n in counts.items()} if ok else {},
+        "skipped": [{"path": str(paths[i]), "reason": reason} for i, reason in failures],
+        "method": method,
+    }
+    if out is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        out.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(1.5 + 0.6 * max(len(counts), 1), 4))
+        ax.bar(list(counts), list(counts.values()), color="#4a7ab7")
+        ax.set_ylabel("images")
+        ax.set_title(f"style distribution of {len(ok)} images")
+        ax.tick_params(axis="x", rotation=45)
+        (out / "summary.png").write_bytes(_png(fig))
+        plt.close(fig)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        summary["files"] = [str(out / "summary.json"), str(out / "summary.png")]
+    return summary

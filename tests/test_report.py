@@ -48,3 +48,17 @@ def test_eval_needs_both_splits(demo_data, tmp_path: Path) -> None:  # type: ign
 
     with pytest.raises(CatalogError, match="'split' column"):
         run_evaluation(load_catalog(demo_data[0]), tmp_path / "r")
+
+
+def test_classify_summary_counts_styles(capsys, built_index: Path, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    queries = demo_data[1][0][0].parent
+    (queries / "broken.png").write_bytes(b"nope")
+    try:
+        code = main(["classify", str(queries), "--summary", "--index", str(built_index), "--out", str(tmp_path / "s"), "--json"])
+    finally:
+        (queries / "broken.png").unlink()
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["images"] == 48 and sum(summary["styles"].values()) == 48
+    assert len(summary["skipped"]) == 1 and abs(sum(summary["shares"].values()) - 1) < 1e-3
+    assert (tmp_path / "s" / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "s" / "summary.json").read_text())["styles"] == summary["styles"]
