@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import ConfigError
@@ -96,11 +96,9 @@ class IndexConfig:
     embedded first) fit the PCA projection; 4096 is 16× the default dimension, and the fit
     costs about 1.4 ms per image on 2 CPU cores (28,916 raw Gram statistics)."""
 
-    metric: str = "ip"
     vector_dtype: str = "float32"
     pca_sample: int = 4096
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.vector_dtype not in ("float16", "float32"):

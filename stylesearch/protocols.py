@@ -23,6 +23,7 @@ import numpy as np
 from .config import EmbedConfig, IndexConfig, RunConfig
 from .engine import StyleSearch, index_catalog
 from .evaluate import macro_f1, map_at_r
+from .report import embed_items
 
 FU4_CLASSES = ("Casual", "Sports", "Ethnic", "Formal")
 FUW_TYPES = (
@@ -167,7 +168,9 @@ def run_protocol(
                     attributes=[{"articleType": r["articleType"]} for r in add_labelled],
                 )
                 index_rows = index_rows + list(add_labelled)
-            vectors = _embed_paths(engine, [str(root / r["path"]) for r in query_rows])
+            vectors, _, failures = embed_items(engine, [str(root / r["path"]) for r in query_rows])
+            if failures:
+                raise RuntimeError(f"query images failed to decode: {failures[:3]}")
             truth = [r["usage"] for r in query_rows]
             linear_f1 = None
             if engine.head is not None:
@@ -200,13 +203,3 @@ def run_protocol(
         linear_f1,
         recall,
     )
-
-
-def _embed_paths(engine: StyleSearch, paths: list[str]) -> np.ndarray:
-    """Embed files with the DataLoader pipeline (decoding in worker processes)."""
-    out = np.zeros((len(paths), engine.embedder.dim), np.float32)
-    for batch in engine.embedder.iter_raw(paths, desc="queries"):
-        if batch.failures:
-            raise RuntimeError(f"query images failed to decode: {batch.failures[:3]}")
-        out[batch.positions] = engine.embedder.project(batch.raw)
-    return out
