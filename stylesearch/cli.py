@@ -311,13 +311,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", default=DEFAULT_INDEX, help="index folder (default: %(default)s)")
     common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     common.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
 
     def add(name: str, help_: str, func: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common, *parents], help=help_, description=help_)
+        # Each command gets its own --index action: argparse shares a parent's actions, so a
+        # default changed for one command would change for all.
+        if name == "demo":
+            p.add_argument("--index", default=None, help="index folder (default: DIR/index)")
+        else:
+            p.add_argument("--index", default=DEFAULT_INDEX, help="index folder (default: %(default)s)")
         p.set_defaults(func=func)
         return p
 
@@ -405,7 +410,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", "generate the demo catalog, index it and show results", cmd_demo)
     p.add_argument("dir", nargs="?", default="demo-catalog", help="where to write the catalog (default: %(default)s)")
     p.add_argument("--per-cell", type=int, default=4, help="images per (product, style) pair (default: 4)")
-    p.set_defaults(index=None)
     return parser
 
 

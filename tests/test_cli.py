@@ -92,3 +92,13 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
     assert proc.returncode == 1 and proc.stderr.startswith("stylesearch: error: no index at")
     proc = subprocess.run([exe, "backbones"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.splitlines()[0].startswith("efficientnet_lite0")
+
+
+def test_index_defaults_are_per_command() -> None:
+    from stylesearch.cli import DEFAULT_INDEX, build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["query", "x.jpg"]).index == DEFAULT_INDEX
+    assert parser.parse_args(["index", "catalog"]).index == DEFAULT_INDEX
+    assert parser.parse_args(["demo"]).index is None
+    assert parser.parse_args(["demo", "d", "--index", "elsewhere"]).index == "elsewhere"
