@@ -429,6 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stylesearch: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `stylesearch query … | head`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from torch import nn
 from ..errors import IndexCorruptError
 
 HEAD_FILE = "head.pt"
+MIN_HEAD_STEPS = 600
 HEAD_LABELS_FILE = "head.json"
 
 
@@ -77,6 +78,9 @@ def train_head(
     y = torch.tensor([index[label] for label in labels])
     x = torch.as_tensor(vectors, dtype=torch.float32)
     counts = torch.bincount(y, minlength=len(names)).float()
+    batch = 1024
+    # Small catalogs get more passes: at least ``MIN_HEAD_STEPS`` optimiser steps in all.
+    epochs = max(epochs, -(-MIN_HEAD_STEPS // max(1, -(-len(x) // batch))))
     weights = counts.sum() / (len(names) * counts.clamp(min=1))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -86,9 +90,9 @@ def train_head(
         module.train()
         for _ in range(epochs):
             perm = torch.randperm(len(x))
-            for start in range(0, len(x), 1024):
-                batch = perm[start : start + 1024]
-                loss = F.cross_entropy(module(x[batch]), y[batch], weight=weights)
+            for start in range(0, len(x), batch):
+                rows = perm[start : start + batch]
+                loss = F.cross_entropy(module(x[rows]), y[rows], weight=weights)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
