@@ -47,6 +47,10 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workdir", default="/tmp/stylesearch-bench-train")
     parser.add_argument("--skip-extra", action="store_true", help="only the default model (no cold-start / held-out runs)")
+    parser.add_argument("--anchor", type=float, default=0.0, help="L2-SP weight for the cold-start model")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="for the cold-start model")
+    parser.add_argument("--balanced-vote", action="store_true", help="balanced kNN vote in the cold-start check")
+    parser.add_argument("--only-cold-start", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     root = dataset_root()
@@ -58,21 +62,33 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads, device {args.device}"}
 
-    results["train"] = train_on(train_rows, root, work / "default", cfg, run)
-    fu4 = run_protocol("FU4", run=run, model=work / "default")
-    fuw = run_protocol("FUW", run=run, model=work / "default")
-    results["FU4"] = {"knn_macro_f1": fu4.macro_f1, "linear_macro_f1": fu4.linear_macro_f1, "map_at_r": fu4.map_at_r}
-    results["FUW"] = {"knn_macro_f1": fuw.macro_f1, "linear_macro_f1": fuw.linear_macro_f1}
-    print(json.dumps(results), file=sys.stderr, flush=True)
+    if not args.only_cold_start:
+        results["train"] = train_on(train_rows, root, work / "default", cfg, run)
+        fu4 = run_protocol("FU4", run=run, model=work / "default")
+        fuw = run_protocol("FUW", run=run, model=work / "default")
+        results["FU4"] = {"knn_macro_f1": fu4.macro_f1, "linear_macro_f1": fu4.linear_macro_f1, "map_at_r": fu4.map_at_r}
+        results["FUW"] = {"knn_macro_f1": fuw.macro_f1, "linear_macro_f1": fuw.linear_macro_f1}
+        print(json.dumps(results), file=sys.stderr, flush=True)
 
     if not args.skip_extra:
         # Cold start: no Ethnic photo in training; 10 Ethnic photos added to the index afterwards.
         no_ethnic = [r for r in train_rows if r["usage"] != "Ethnic"]
-        results["train_no_ethnic"] = train_on(no_ethnic, root, work / "no-ethnic", cfg, run)
+        cold_cfg = TrainConfig(epochs=args.epochs, anchor=args.anchor, weight_decay=args.weight_decay)
+        results["cold_start_settings"] = {
+            "anchor": args.anchor,
+            "weight_decay": args.weight_decay,
+            "balanced": args.balanced_vote,
+        }
+        results["train_no_ethnic"] = train_on(no_ethnic, root, work / "no-ethnic", cold_cfg, run)
         ethnic = [r for r in train_rows if r["usage"] == "Ethnic"]
         picks = sorted(np.random.default_rng(0).choice(len(ethnic), size=10, replace=False).tolist())
         cold = run_protocol(
-            "FU4", run=run, model=work / "no-ethnic", exclude_labels=("Ethnic",), add_labelled=[ethnic[i] for i in picks]
+            "FU4",
+            run=run,
+            model=work / "no-ethnic",
+            exclude_labels=("Ethnic",),
+            add_labelled=[ethnic[i] for i in picks],
+            balanced=args.balanced_vote,
         )
         results["cold_start"] = {
             "ethnic_recall": cold.per_class_recall["Ethnic"],
@@ -80,6 +96,9 @@ def main() -> int:
             "per_class_recall": cold.per_class_recall,
         }
         print(json.dumps(results), file=sys.stderr, flush=True)
+        if args.only_cold_start:
+            print(json.dumps(results))
+            return 0
         # FUW with a gallery the model never saw.
         gallery_ids = {r["id"] for r in fuw_split(rows)[0]}
         held_out = [r for r in train_rows if r["id"] not in gallery_ids]

@@ -139,7 +139,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
         return _classify_summary(args, where)
     with _open(args) as engine:
         results = engine.classify(
-            list(args.images), k=args.k, where=where or None, min_confidence=args.min_confidence, method=args.method
+            list(args.images),
+            k=args.k,
+            where=where or None,
+            min_confidence=args.min_confidence,
+            method=args.method,
+            balanced=args.balanced,
         )
     _emit(args, [c.to_dict() for c in results], "\n".join(_fmt_classification(c) for c in results))
     return 0
@@ -185,6 +190,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         head=args.head,
         flip=not args.no_flip,
+        anchor=args.anchor,
         seed=args.seed,
     )
     report = train_model(
@@ -365,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=8, help="epochs without a better validation MAP@R before stopping")
     p.add_argument("--head", default="linear", choices=list(HEADS))
     p.add_argument("--no-flip", action="store_true", help="no mirrored views as augmentation")
+    p.add_argument(
+        "--anchor", type=float, default=0.0, help="L2-SP pull toward the PCA start (e.g. 0.1; helps styles added later)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
 
@@ -392,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method", default="both", choices=["knn", "linear", "both"], help="kNN vote, trained head, or both (default)"
     )
+    p.add_argument("--balanced", action="store_true", help="divide each kNN vote by its label's item count (rare / new labels)")
     p.add_argument("--summary", action="store_true", help="count the images (or folders of images) per style")
     p.add_argument("--out", default="style-summary", help="with --summary: folder for summary.json and summary.png")
 

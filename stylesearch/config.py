@@ -130,6 +130,7 @@ class TrainConfig:
     head: str = "linear"
     head_epochs: int = 60
     flip: bool = True
+    anchor: float = 0.0  # L2-SP: weight of ||W - W_pca||², keeps what the labels do not cover
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -141,6 +142,8 @@ class TrainConfig:
             raise ConfigError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         if self.epochs < 1 or self.batch_size < 2 or self.m_per_class < 1:
             raise ConfigError("epochs must be >= 1, batch size >= 2 and m per class >= 1")
+        if self.anchor < 0:
+            raise ConfigError(f"anchor must be >= 0, got {self.anchor}")
         if not 0.0 <= self.val_fraction < 0.9:
             raise ConfigError(f"validation fraction must be in [0, 0.9), got {self.val_fraction}")
 

@@ -525,7 +525,13 @@ class StyleSearch:
 
     @overload
     def classify(  # type: ignore[overload-overlap]
-        self, images: ImageInput, k: int = ..., where: Where = ..., min_confidence: float | None = ..., method: str = ...
+        self,
+        images: ImageInput,
+        k: int = ...,
+        where: Where = ...,
+        min_confidence: float | None = ...,
+        method: str = ...,
+        balanced: bool = ...,
     ) -> Classification: ...
     @overload
     def classify(
@@ -535,17 +541,24 @@ class StyleSearch:
         where: Where = ...,
         min_confidence: float | None = ...,
         method: str = ...,
+        balanced: bool = ...,
     ) -> list[Classification]: ...
 
     def classify(
-        self, images: Any, k: int = 10, where: Where = None, min_confidence: float | None = None, method: str = "both"
+        self,
+        images: Any,
+        k: int = 10,
+        where: Where = None,
+        min_confidence: float | None = None,
+        method: str = "both",
+        balanced: bool = False,
     ) -> Classification | list[Classification]:
         """Style of one image or a list. ``method``: ``knn`` (vote over the ``k`` nearest
         labelled items within ``where``), ``linear`` (the trained head) or ``both`` (the
         default; kNN alone when the index has no head). Below ``min_confidence`` (default
         :attr:`min_confidence`) the label is ``None``."""
         single, batch = _as_batch(images)
-        out = self.classify_vectors(self.embed(batch), k, where, min_confidence, method)
+        out = self.classify_vectors(self.embed(batch), k, where, min_confidence, method, balanced)
         for i, (img, c) in enumerate(zip(batch, out)):
             c.image = _describe(img, i)
         return out[0] if single else out
@@ -557,8 +570,10 @@ class StyleSearch:
         where: Where = None,
         min_confidence: float | None = None,
         method: str = "both",
+        balanced: bool = False,
     ) -> list[Classification]:
-        """:meth:`classify` for style vectors already computed (float32 [N, D])."""
+        """:meth:`classify` for style vectors already computed (float32 [N, D]).
+        ``balanced``: divide each kNN vote by its label's item count (see :func:`knn_vote`)."""
         if method not in CLASSIFY_METHODS:
             raise ConfigError(f"classification method must be one of {', '.join(CLASSIFY_METHODS)}, got {method!r}")
         if method == "linear" and self.head is None:
@@ -568,12 +583,13 @@ class StyleSearch:
         threshold = self.min_confidence if min_confidence is None else min_confidence
         probs = self.head.predict(vectors) if self.head is not None and method != "knn" else None
         neighbours = self._search(vectors, k, where, labelled=True) if method != "linear" else [[] for _ in vectors]
+        counts = self._state.meta.label_counts() if balanced else None
         out = []
         for row, hits in enumerate(neighbours):
             knn_scores: dict[str, float] | None = None
             linear_scores: dict[str, float] | None = None
             if method != "linear":
-                knn_scores = knn_vote([h.label or "" for h in hits], np.array([h.score for h in hits]), 0.0).scores
+                knn_scores = knn_vote([h.label or "" for h in hits], np.array([h.score for h in hits]), 0.0, counts).scores
             if probs is not None and self.head is not None:
                 linear_scores = {self.head.labels[int(i)]: float(probs[row, i]) for i in np.argsort(-probs[row])}
             if knn_scores is not None and linear_scores is not None:

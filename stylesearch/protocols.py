@@ -135,6 +135,7 @@ def run_protocol(
     model: Path | None = None,
     exclude_labels: Sequence[str] = (),
     add_labelled: Sequence[Row] = (),
+    balanced: bool = False,
 ) -> ProtocolResult:
     """Index the protocol's train sample with ``embed`` (or a trained ``model``), classify its
     queries, score them. ``exclude_labels`` leaves those labels out of the index, and
@@ -177,7 +178,9 @@ def run_protocol(
                 lin = [c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0, method="linear")]
                 linear_f1 = round(macro_f1(truth, lin), 4)
             if protocol == "FU4":
-                preds = [c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0, method="knn")]
+                preds = [
+                    c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0, method="knn", balanced=balanced)
+                ]
                 r_counts = {u: sum(r["usage"] == u for r in index_rows) for u in FU4_CLASSES}
                 kmax = max(r_counts.values())
                 hits = engine.search_vectors(vectors, kmax)

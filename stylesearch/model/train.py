@@ -198,6 +198,7 @@ def train_model(
         proj.weight.copy_(torch.from_numpy(pca.matrix.T))
         proj.bias.copy_(torch.from_numpy(pca.bias))
     proj = proj.to(device)
+    start_weight = proj.weight.detach().clone()  # the PCA projection, anchor of the L2-SP penalty
     loss_fn, miner = build_loss(cfg, len(names), pca.dim)
     loss_fn = loss_fn.to(device)
     params: list[dict[str, Any]] = [{"params": list(proj.parameters()), "lr": cfg.lr}]
@@ -266,6 +267,8 @@ def train_model(
                 yb = y_all[batch].to(device)
                 emb = F.normalize(proj(x), dim=1)
                 loss = loss_fn(emb, yb, miner(emb, yb)) if miner is not None else loss_fn(emb, yb)
+                if cfg.anchor > 0:
+                    loss = loss + cfg.anchor * (proj.weight - start_weight).pow(2).sum()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -17,3 +17,13 @@ def test_threshold_and_empty() -> None:
     assert knn_vote(["a"], np.array([-0.3])).label == "a"  # negative similarity still counts a little
     with pytest.raises(ValueError):
         knn_vote(["a"], np.array([0.1, 0.2]))
+
+
+def test_balanced_vote_lets_a_rare_label_win() -> None:
+    labels = ["common"] * 7 + ["rare"] * 3
+    sims = np.full(10, 0.8)
+    assert knn_vote(labels, sims).label == "common"
+    balanced = knn_vote(labels, sims, label_counts={"common": 400, "rare": 10})
+    assert balanced.label == "rare" and sum(balanced.scores.values()) == pytest.approx(1.0)
+    same = knn_vote(labels, sims, label_counts={"common": 50, "rare": 50})
+    assert same.scores == pytest.approx(knn_vote(labels, sims).scores)  # a balanced index: nothing changes

@@ -64,6 +64,7 @@ def test_index_with_a_model_classifies_with_head_and_knn(trained: Path, demo_dat
         engine.add(new[:5], labels="inverted")
         verdict = engine.classify(new[5], k=5, min_confidence=0.0)
         assert verdict.label == "inverted" and verdict.method == "knn"
+        assert engine.classify(new[5], k=5, min_confidence=0.0, balanced=True).label == "inverted"
         with pytest.raises(ConfigError, match="method"):
             engine.classify(paths[0], method="vote")
     with StyleSearch.open(tmp_path / "idx", run=RUN) as reopened:  # the head survives writes
@@ -110,4 +111,24 @@ def test_bad_training_input_is_a_clear_error(tmp_path: Path) -> None:
         train_model(tmp_path / "one", tmp_path / "m3", embed=EMBED, train=FAST, run=RUN, resume=True)
     with pytest.raises(ConfigError, match="unknown loss"):
         TrainConfig(loss="magic")
+    with pytest.raises(ConfigError, match="anchor"):
+        TrainConfig(anchor=-1)
     assert SMALL.image_size == 64
+
+
+def test_anchor_keeps_the_projection_near_its_pca_start(demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Two different losses move a free projection to different places; with a strong L2-SP
+    anchor both stay at the shared PCA start, so they end up nearly equal."""
+
+    def trained(name: str, loss: str, anchor: float) -> np.ndarray:
+        cfg = TrainConfig(
+            epochs=3, batch_size=32, m_per_class=4, val_fraction=0.25, head="none", weight_decay=0.0, loss=loss, anchor=anchor
+        )
+        train_model(demo_data[0], tmp_path / name, embed=EMBED, train=cfg, run=RUN)
+        matrix = Projection.load(tmp_path / name / "projection.npz").matrix
+        assert matrix is not None
+        return matrix
+
+    free = np.abs(trained("a", "multisimilarity", 0.0) - trained("b", "contrastive", 0.0)).max()
+    held = np.abs(trained("c", "multisimilarity", 1e4) - trained("d", "contrastive", 1e4)).max()
+    assert held < 0.2 * free
