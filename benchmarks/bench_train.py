@@ -47,8 +47,8 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workdir", default="/tmp/stylesearch-bench-train")
     parser.add_argument("--skip-extra", action="store_true", help="only the default model (no cold-start / held-out runs)")
-    parser.add_argument("--anchor", type=float, default=0.0, help="L2-SP weight for the cold-start model")
-    parser.add_argument("--weight-decay", type=float, default=1e-4, help="for the cold-start model")
+    parser.add_argument("--anchor", type=float, default=0.0, help="L2-SP weight (train --anchor)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--balanced-vote", action="store_true", help="balanced kNN vote in the cold-start check")
     parser.add_argument("--only-cold-start", action="store_true")
     parser.add_argument("--json", action="store_true")
@@ -57,10 +57,13 @@ def main() -> int:
     rows = read_rows(root)
     train_rows = [r for r in rows if r["split"] == "train"]
     run = RunConfig(device=args.device, progress=False)
-    cfg = TrainConfig(epochs=args.epochs)
+    cfg = TrainConfig(epochs=args.epochs, anchor=args.anchor, weight_decay=args.weight_decay)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    results: dict = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads, device {args.device}"}
+    results: dict = {
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, device {args.device}",
+        "train_settings": {"anchor": args.anchor, "weight_decay": args.weight_decay, "epochs": args.epochs},
+    }
 
     if not args.only_cold_start:
         results["train"] = train_on(train_rows, root, work / "default", cfg, run)
@@ -73,13 +76,12 @@ def main() -> int:
     if not args.skip_extra:
         # Cold start: no Ethnic photo in training; 10 Ethnic photos added to the index afterwards.
         no_ethnic = [r for r in train_rows if r["usage"] != "Ethnic"]
-        cold_cfg = TrainConfig(epochs=args.epochs, anchor=args.anchor, weight_decay=args.weight_decay)
         results["cold_start_settings"] = {
             "anchor": args.anchor,
             "weight_decay": args.weight_decay,
             "balanced": args.balanced_vote,
         }
-        results["train_no_ethnic"] = train_on(no_ethnic, root, work / "no-ethnic", cold_cfg, run)
+        results["train_no_ethnic"] = train_on(no_ethnic, root, work / "no-ethnic", cfg, run)
         ethnic = [r for r in train_rows if r["usage"] == "Ethnic"]
         picks = sorted(np.random.default_rng(0).choice(len(ethnic), size=10, replace=False).tolist())
         cold = run_protocol(
