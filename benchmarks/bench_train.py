@@ -1,7 +1,10 @@
 """Training on fashion-usage and what it buys: FU4 / FUW with the trained model, the
 cold-start check, and FUW with a gallery kept out of training.
 
-    .venv/bin/python benchmarks/bench_train.py [--epochs 30] [--device cpu] [--skip-extra] [--json]
+    .venv/bin/python benchmarks/bench_train.py [--epochs 30] [--device cpu|cuda] [--skip-extra] [--json]
+
+On a CUDA machine, ``--device cuda --skip-extra`` is the GPU timing run (bf16 autocast for the
+backbone when ``--train-blocks`` is set); it prints seconds per epoch.
 
 Trains on the data set's ``train`` split (queries are always ``test`` photos). Prints the
 time per epoch and a table; writes models under --workdir.
@@ -51,18 +54,26 @@ def main() -> int:
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--balanced-vote", action="store_true", help="balanced kNN vote in the cold-start check")
     parser.add_argument("--only-cold-start", action="store_true")
+    parser.add_argument("--train-blocks", type=int, default=0, help="also tune this many top backbone blocks")
+    parser.add_argument("--backbone-lr", type=float, default=TrainConfig.backbone_lr)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     root = dataset_root()
     rows = read_rows(root)
     train_rows = [r for r in rows if r["split"] == "train"]
     run = RunConfig(device=args.device, progress=False)
-    cfg = TrainConfig(epochs=args.epochs, anchor=args.anchor, weight_decay=args.weight_decay)
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        anchor=args.anchor,
+        weight_decay=args.weight_decay,
+        train_blocks=args.train_blocks,
+        backbone_lr=args.backbone_lr,
+    )
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, device {args.device}",
-        "train_settings": {"anchor": args.anchor, "weight_decay": args.weight_decay, "epochs": args.epochs},
+        "train_settings": cfg.to_dict(),
     }
 
     if not args.only_cold_start:

@@ -15,6 +15,8 @@ from . import __version__
 from .config import HEADS, LOSSES, EmbedConfig, IndexConfig, RunConfig, TrainConfig
 from .errors import ConfigError, StyleSearchError
 
+_TRAIN = TrainConfig()  # defaults of "stylesearch train"
+
 log = logging.getLogger("stylesearch")
 DEFAULT_INDEX = os.environ.get("STYLESEARCH_INDEX", "indexes/default")
 
@@ -191,6 +193,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         head=args.head,
         flip=not args.no_flip,
         anchor=args.anchor,
+        train_blocks=args.train_blocks,
+        backbone_lr=args.backbone_lr,
         seed=args.seed,
     )
     report = train_model(
@@ -360,21 +364,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("catalog", help="labelled folder or manifest")
     p.add_argument("--manifest", help="CSV/JSONL manifest")
     p.add_argument("--out", required=True, help="folder for the trained model")
-    p.add_argument("--loss", default="multisimilarity", choices=list(LOSSES))
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--train-batch-size", type=int, default=112, help="pairs are mined within these batches")
-    p.add_argument("--m-per-class", type=int, default=16, help="images per label in each batch (MPerClassSampler)")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
-    p.add_argument("--val-fraction", type=float, default=0.1, help="labelled images held out for early stopping")
-    p.add_argument("--patience", type=int, default=8, help="epochs without a better validation MAP@R before stopping")
-    p.add_argument("--head", default="linear", choices=list(HEADS))
+    p.add_argument("--loss", default=_TRAIN.loss, choices=list(LOSSES))
+    p.add_argument("--epochs", type=int, default=_TRAIN.epochs)
+    p.add_argument("--train-batch-size", type=int, default=_TRAIN.batch_size, help="pairs are mined within these batches")
+    p.add_argument(
+        "--m-per-class", type=int, default=_TRAIN.m_per_class, help="images per label in each batch (MPerClassSampler)"
+    )
+    p.add_argument("--lr", type=float, default=_TRAIN.lr)
+    p.add_argument("--weight-decay", type=float, default=_TRAIN.weight_decay)
+    p.add_argument("--optimizer", default=_TRAIN.optimizer, choices=["adamw", "sgd"])
+    p.add_argument("--val-fraction", type=float, default=_TRAIN.val_fraction, help="labelled images held out for early stopping")
+    p.add_argument(
+        "--patience", type=int, default=_TRAIN.patience, help="epochs without a better validation MAP@R before stopping"
+    )
+    p.add_argument("--head", default=_TRAIN.head, choices=list(HEADS))
     p.add_argument("--no-flip", action="store_true", help="no mirrored views as augmentation")
     p.add_argument(
-        "--anchor", type=float, default=0.0, help="L2-SP pull toward the PCA start (e.g. 0.1; helps styles added later)"
+        "--anchor", type=float, default=_TRAIN.anchor, help="L2-SP pull toward the PCA start (helps styles added later)"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--train-blocks",
+        type=int,
+        default=_TRAIN.train_blocks,
+        help="also tune this many top backbone blocks, on augmented images (slow on a CPU; try --epochs 8)",
+    )
+    p.add_argument("--backbone-lr", type=float, default=_TRAIN.backbone_lr, help="learning rate of the tuned blocks")
+    p.add_argument("--seed", type=int, default=_TRAIN.seed)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
 
     p = add("eval", "measure classification and retrieval on a labelled split", cmd_eval, [style])

@@ -115,6 +115,8 @@ class TrainConfig:
 
     The default tunes the style projection (raw Gram statistics → ``dim``) on frozen backbone
     features with a multi-similarity loss, then fits a linear head on the tuned vectors.
+    ``train_blocks > 0`` also tunes that many top backbone stages (at ``backbone_lr``), on
+    augmented images decoded every epoch — far slower on a CPU.
     """
 
     loss: str = "multisimilarity"
@@ -131,6 +133,8 @@ class TrainConfig:
     head_epochs: int = 60
     flip: bool = True
     anchor: float = 0.0  # L2-SP: weight of ||W - W_pca||², keeps what the labels do not cover
+    train_blocks: int = 0  # top backbone stages that learn too (0: frozen backbone, cached features)
+    backbone_lr: float = 1e-4
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -142,6 +146,8 @@ class TrainConfig:
             raise ConfigError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         if self.epochs < 1 or self.batch_size < 2 or self.m_per_class < 1:
             raise ConfigError("epochs must be >= 1, batch size >= 2 and m per class >= 1")
+        if self.train_blocks < 0 or self.backbone_lr <= 0:
+            raise ConfigError("train blocks must be >= 0 and the backbone learning rate > 0")
         if self.anchor < 0:
             raise ConfigError(f"anchor must be >= 0, got {self.anchor}")
         if not 0.0 <= self.val_fraction < 0.9:

@@ -31,6 +31,7 @@ from .index import IndexDir, MetadataStore, Record, VectorStore, faiss_backend, 
 from .index.layout import MANIFEST_FILE, write_json
 from .index.metadata import METADATA_FILE, WhereValue
 from .index.store import DEFAULT_INDEX_KEY
+from .model.backbones import TUNED_FILE, TunedBlocks
 from .model.embed import Embedder
 from .model.heads import StyleHead
 from .model.style import Projection
@@ -262,11 +263,16 @@ def _write_generation(
     embedder.projection.save(gen / PROJECTION_FILE)
     if head is not None:
         head.save(gen / MODEL_DIR)
+    if embedder.tuned is not None:
+        embedder.tuned.save(gen / MODEL_DIR / TUNED_FILE)
     store.save(gen)
     if meta.count() != len(store):
         raise IndexCorruptError(f"internal error: {meta.count()} metadata rows for {len(store)} vectors; nothing was written")
     manifest = _manifest(embedder, store, meta, created)
     manifest["head"] = None if head is None else {"kind": head.kind, "labels": head.labels}
+    manifest["tuned_backbone"] = (
+        None if embedder.tuned is None else {"file": f"{MODEL_DIR}/{TUNED_FILE}", "stages": list(embedder.tuned.stages)}
+    )
     write_json(gen / MANIFEST_FILE, manifest)
     return manifest
 
@@ -298,8 +304,8 @@ def index_catalog(
     head: StyleHead | None = None
     with _stage(stages, "load_model"):
         if model is not None:
-            embed, projection, head = _load_trained(Path(model), embed)
-            embedder = Embedder(embed, run, projection)
+            embed, projection, head, tuned = _load_trained(Path(model), embed)
+            embedder = Embedder(embed, run, projection, tuned)
             _check_weights(embedder, _read_model_json(Path(model)), str(model))
         else:
             embedder = Embedder(embed or EmbedConfig(), run)
@@ -340,8 +346,10 @@ def _read_model_json(folder: Path) -> dict[str, Any]:
     return info
 
 
-def _load_trained(folder: Path, embed: EmbedConfig | None) -> tuple[EmbedConfig, Projection, StyleHead | None]:
-    """The recipe, trained projection and head of a ``stylesearch train`` folder."""
+def _load_trained(
+    folder: Path, embed: EmbedConfig | None
+) -> tuple[EmbedConfig, Projection, StyleHead | None, TunedBlocks | None]:
+    """The recipe, trained projection, head and tuned backbone blocks of a ``stylesearch train`` folder."""
     from .model.train import PROJECTION_FILE as MODEL_PROJECTION
 
     info = _read_model_json(folder)
@@ -351,7 +359,7 @@ def _load_trained(folder: Path, embed: EmbedConfig | None) -> tuple[EmbedConfig,
             f"the model in {str(folder)!r} was trained with {trained.to_dict()}; drop the style options "
             "or train a model with them"
         )
-    return trained, Projection.load(folder / MODEL_PROJECTION), StyleHead.load(folder)
+    return trained, Projection.load(folder / MODEL_PROJECTION), StyleHead.load(folder), TunedBlocks.load(folder / TUNED_FILE)
 
 
 def _check_weights(embedder: Embedder, info: dict[str, Any], where: str) -> None:
@@ -425,7 +433,7 @@ class StyleSearch:
                 "use the index's own settings or rebuild it"
             )
         projection = Projection.load(gen / PROJECTION_FILE)
-        embedder = Embedder(config, run, projection)
+        embedder = Embedder(config, run, projection, TunedBlocks.load(gen / MODEL_DIR / TUNED_FILE))
         _check_weights(embedder, manifest, f"index {str(index_dir)!r}")
         if projection.in_dim != embedder.raw_dim or projection.dim != manifest.get("dim"):
             raise IndexMismatchError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from .efficientnet_lite import EfficientNetLite0
 from .efficientnet_lite import preprocess as lite_preprocess
 
 log = logging.getLogger(__name__)
+
+TUNED_FILE = "backbone_blocks.pt"  # tuned stages, in a model folder and in an index generation's model/
 
 _IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 _IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -78,6 +81,31 @@ class Backbone(nn.Module):
                 out[name] = x
         return [out[n] for n in layers]
 
+    def top_stages(self, layers: Sequence[str], n: int) -> tuple[str, ...]:
+        """The ``n`` stages that end at the deepest of ``layers`` (what ``train --train-blocks``
+        tunes); everything below them stays frozen."""
+        last = max(self.stage_names.index(name) for name in layers)
+        if not 0 <= n <= last + 1:
+            raise BackboneError(
+                f"{self.name} has {last + 1} stages up to {self.stage_names[last]}; train at most that many blocks"
+            )
+        return self.stage_names[last + 1 - n : last + 1]
+
+    def stage_state(self, names: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Parameters and buffers of the named stages (an unfused backbone's), on the CPU."""
+        prefixes = tuple(f"stages.{self.stage_names.index(n)}." for n in names)
+        return {k: v.detach().cpu().clone() for k, v in self.state_dict().items() if k.startswith(prefixes)}
+
+    def load_tuned(self, tuned: TunedBlocks) -> Backbone:
+        """Replace the tuned stages' weights (before :meth:`fuse_for_inference`)."""
+        self.check_layers(tuned.stages)
+        expected = self.stage_state(tuned.stages)
+        if set(expected) != set(tuned.state) or any(expected[k].shape != v.shape for k, v in tuned.state.items()):
+            raise BackboneError(f"the tuned blocks {', '.join(tuned.stages)} do not fit backbone {self.name}; retrain the model")
+        self.load_state_dict(tuned.state, strict=False)
+        self.weights_id = f"{self.weights_id}+tuned:{tuned.id}"
+        return self
+
     def fuse_for_inference(self) -> Backbone:
         """Fold each BatchNorm into the convolution before it (eval mode only; for training
         build a fresh backbone). Outputs agree to ~3e-6 relative; measured on 2 CPU cores,
@@ -101,6 +129,37 @@ class Backbone(nn.Module):
                 maps = self.features(probe, self.stage_names)
             self._channels = {n: int(m.shape[1]) for n, m in zip(self.stage_names, maps)}
         return self._channels[layer]
+
+
+@dataclass
+class TunedBlocks:
+    """Backbone stages tuned by ``stylesearch train --train-blocks N``: saved with a model
+    (and with every index generation built from it) and laid over the base weights."""
+
+    stages: tuple[str, ...]
+    state: dict[str, torch.Tensor]
+
+    @property
+    def id(self) -> str:
+        digest = hashlib.sha256()
+        for key in sorted(self.state):
+            digest.update(key.encode())
+            digest.update(self.state[key].contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def save(self, path: Path) -> None:
+        torch.save({"stages": list(self.stages), "state": self.state}, path)
+
+    @classmethod
+    def load(cls, path: Path) -> TunedBlocks | None:
+        """The blocks saved at ``path``, or ``None`` when there is no such file."""
+        if not path.is_file():
+            return None
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+            return cls(tuple(data["stages"]), dict(data["state"]))
+        except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as exc:
+            raise BackboneError(f"cannot read the tuned backbone blocks in {str(path)!r} ({exc}); retrain the model") from exc
 
 
 @dataclass(frozen=True)

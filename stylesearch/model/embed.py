@@ -24,7 +24,7 @@ from torch import nn
 from ..config import EmbedConfig, RunConfig, parse_recipe
 from ..errors import ConfigError, ImageError
 from ..images import Batch, ImageDataset, ImageInput, collate, describe, load_tensor
-from .backbones import Backbone, create_backbone
+from .backbones import Backbone, TunedBlocks, create_backbone
 from .style import Projection, StyleStatistics
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,21 @@ class RawBatch:
 class Embedder:
     """Holds the style model on its device and an optional projection."""
 
-    def __init__(self, config: EmbedConfig, run: RunConfig | None = None, projection: Projection | None = None) -> None:
+    def __init__(
+        self,
+        config: EmbedConfig,
+        run: RunConfig | None = None,
+        projection: Projection | None = None,
+        tuned: TunedBlocks | None = None,
+    ) -> None:
         self.config = config
         self.run = run or RunConfig()
         self.device = resolve_device(self.run.device)
-        backbone = create_backbone(config.backbone, config.weights).fuse_for_inference()
+        self.tuned = tuned  # backbone blocks tuned by training, laid over config.weights
+        backbone = create_backbone(config.backbone, config.weights)
+        if tuned is not None:
+            backbone.load_tuned(tuned)
+        backbone.fuse_for_inference()
         # channels_last is faster on CUDA and, measured, ~20% faster on CPU too.
         self.model = StyleModel(backbone, config).to(self.device).eval().to(memory_format=torch.channels_last)
         self.projection = projection

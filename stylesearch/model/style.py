@@ -42,8 +42,9 @@ def _triu_flat(c: int, device: torch.device) -> torch.Tensor:
     """Flat indices of the upper triangle (diagonal included) of a c×c matrix, cached."""
     key = (c, str(device))
     if key not in _TRIU:
-        rows, cols = torch.triu_indices(c, c, device=device)
-        _TRIU[key] = rows * c + cols
+        with torch.inference_mode(False):  # a normal tensor: training (autograd) uses it too
+            rows, cols = torch.triu_indices(c, c, device=device)
+            _TRIU[key] = rows * c + cols
     return _TRIU[key]
 
 

@@ -31,9 +31,11 @@ from .. import __version__
 from ..catalog import Catalog, Item, load_catalog
 from ..config import EmbedConfig, RunConfig, TrainConfig
 from ..errors import CatalogError, ConfigError, StyleSearchError
+from .backbones import TUNED_FILE
 from .embed import Embedder
 from .heads import train_head
 from .style import Projection
+from .train_sources import FrozenFeatures, TunedBackbone, initial_features
 
 log = logging.getLogger(__name__)
 
@@ -95,22 +97,6 @@ def split_validation(labels: Sequence[str], fraction: float, seed: int) -> tuple
         val += positions[:n_val]
         train += positions[n_val:]
     return np.array(sorted(train), np.int64), np.array(sorted(val), np.int64)
-
-
-def _raw_features(embedder: Embedder, items: Sequence[Item], flip: bool) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
-    """float16 [V, N, R] raw statistics (V = 2 with the mirrored view), positions that worked."""
-    views = 2 if flip else 1
-    raw = np.zeros((views, len(items), embedder.raw_dim), np.float16)
-    ok = np.zeros(len(items), bool)
-    failures: list[tuple[int, str]] = []
-    paths = [i.path for i in items]
-    for view in range(views):
-        for batch in embedder.iter_raw(paths, desc="features" if view == 0 else "mirrored", flip=view == 1):
-            raw[view, batch.positions] = batch.raw
-            if view == 0:
-                ok[batch.positions] = True
-                failures += batch.failures
-    return raw, np.flatnonzero(ok).tolist(), failures
 
 
 # --------------------------------------------------------------------------- pieces
@@ -178,20 +164,28 @@ def train_model(
 
     embedder = Embedder(embed, run)
     device = embedder.device
-    raw, ok, failures = _raw_features(embedder, items, cfg.flip)
+    # one pass with the untrained model: which images decode, and the PCA start
+    raw, ok, failures = initial_features(embedder, [i.path for i in items], 2 if cfg.flip and not cfg.train_blocks else 1)
     skipped = [(str(items[p].path), reason) for p, reason in failures]
     items = [items[p] for p in ok]
     raw = raw[:, ok]
+    weights_id = embedder.weights_id
+    del embedder
+    source: FrozenFeatures | TunedBackbone
+    if cfg.train_blocks:
+        source = TunedBackbone(embed, run, [i.path for i in items], cfg.train_blocks, device)
+    else:
+        source = FrozenFeatures(raw, device)
     labelled_items(Catalog(catalog.root, items))  # the checks again, after failures
     names = sorted({str(i.label) for i in items})
     label_index = {n: i for i, n in enumerate(names)}
     y_all = torch.tensor([label_index[str(i.label)] for i in items])
     train_pos, val_pos = split_validation([i.label or "" for i in items], cfg.val_fraction, cfg.seed)
 
-    x_views = torch.from_numpy(raw)  # float16 [V, N, R], converted per batch
     pca = Projection.fit_pca(
         raw[0, train_pos[np.random.default_rng(cfg.seed).permutation(len(train_pos))[:4096]]].astype(np.float32), embed.dim
     )
+    del raw  # FrozenFeatures holds its own view; TunedBackbone needs none
     assert pca.matrix is not None
     proj = nn.Linear(pca.in_dim, pca.dim)
     with torch.no_grad():
@@ -202,6 +196,8 @@ def train_model(
     loss_fn, miner = build_loss(cfg, len(names), pca.dim)
     loss_fn = loss_fn.to(device)
     params: list[dict[str, Any]] = [{"params": list(proj.parameters()), "lr": cfg.lr}]
+    if source.parameters():
+        params.append({"params": source.parameters(), "lr": cfg.backbone_lr})
     if any(True for _ in loss_fn.parameters()):
         params.append({"params": list(loss_fn.parameters()), "lr": cfg.lr * 100})  # proxies learn faster
     if cfg.optimizer == "adamw":
@@ -231,6 +227,7 @@ def train_model(
         if ckpt.get("labels") != names or ckpt.get("embed") != embed.to_dict() or ckpt.get("train") != cfg.to_dict():
             raise ConfigError(f"{checkpoint_path} belongs to another training run (labels or settings differ); use a new --out")
         proj.load_state_dict(ckpt["proj"])
+        source.load_state(ckpt.get("backbone", {}))
         loss_fn.load_state_dict(ckpt["loss"])
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
@@ -261,10 +258,9 @@ def train_model(
         total, steps = 0.0, 0
         with tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=False) as bar:
             for step in range(steps_per_epoch):
-                batch = torch.from_numpy(order[step * batch_size : (step + 1) * batch_size])
-                view = torch.randint(0, x_views.shape[0], (len(batch),), generator=generator)
-                x = x_views[view, batch].float().to(device)
-                yb = y_all[batch].to(device)
+                batch = order[step * batch_size : (step + 1) * batch_size]
+                x = source.train_batch(batch, cfg.seed * 1000 + epoch, generator)
+                yb = y_all[torch.from_numpy(batch)].to(device)
                 emb = F.normalize(proj(x), dim=1)
                 loss = loss_fn(emb, yb, miner(emb, yb)) if miner is not None else loss_fn(emb, yb)
                 if cfg.anchor > 0:
@@ -281,7 +277,7 @@ def train_model(
         if len(val_pos):
             proj.eval()
             with torch.no_grad():
-                vecs = F.normalize(proj(x_views[0, torch.from_numpy(val_pos)].float().to(device)), dim=1)
+                vecs = F.normalize(proj(source.features(val_pos)), dim=1)
             metrics = validation_metrics(vecs, y_all[val_pos])
             entry.update({f"val_{k}": round(v, 5) for k, v in metrics.items()})
             metric = metrics["mean_average_precision_at_r"]
@@ -290,6 +286,7 @@ def train_model(
         if metric > best_metric:
             best_metric, best_epoch, stale = metric, epoch + 1, 0
             best_state = {k: v.detach().cpu().clone() for k, v in proj.state_dict().items()}
+            best_state["backbone"] = source.state()
         else:
             stale += 1
         entry["seconds"] = round(time.perf_counter() - te, 2)
@@ -300,6 +297,7 @@ def train_model(
             {
                 "epoch": epoch + 1,
                 "proj": proj.state_dict(),
+                "backbone": source.state(),
                 "loss": loss_fn.state_dict(),
                 "opt": opt.state_dict(),
                 "sched": sched.state_dict(),
@@ -323,11 +321,19 @@ def train_model(
     weight, bias = best_state["weight"].numpy(), best_state["bias"].numpy()
     projection = Projection(np.ascontiguousarray(weight.T), bias.astype(np.float32), "trained")
     projection.save(out / PROJECTION_FILE)
+    source.load_state(best_state["backbone"])
+    tuned = source.tuned()
+    if tuned is not None:
+        tuned.save(out / TUNED_FILE)
+        weights_id = f"{weights_id}+tuned:{tuned.id}"
+    elif (out / TUNED_FILE).exists():
+        (out / TUNED_FILE).unlink()  # left by an earlier run into the same folder
 
     head_accuracy: float | None = None
     head_info: dict[str, Any] | None = None
     if cfg.head != "none":
-        vectors = projection.apply(x_views[0].float())
+        with torch.no_grad():
+            vectors = projection.apply(source.features(np.arange(len(items))).cpu())
         train_labels = [names[int(i)] for i in y_all[train_pos]]
         head = train_head(vectors[train_pos], train_labels, cfg.head, epochs=cfg.head_epochs, seed=cfg.seed)
         if len(val_pos):
@@ -345,8 +351,9 @@ def train_model(
         "format_version": 1,
         "stylesearch_version": __version__,
         "embed": embed.to_dict(),
-        "weights_id": embedder.weights_id,
-        "raw_dim": embedder.raw_dim,
+        "weights_id": weights_id,
+        "raw_dim": pca.in_dim,
+        "tuned_backbone": None if tuned is None else {"file": TUNED_FILE, "stages": list(tuned.stages)},
         "projection": {"kind": "trained", "file": PROJECTION_FILE, "dim": projection.dim},
         "head": head_info,
         "labels": dict(sorted(counts.items())),

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from stylesearch import StyleSearch, index_catalog
 from stylesearch.catalog import load_catalog
 from stylesearch.config import EmbedConfig, TrainConfig
 from stylesearch.demo import render
-from stylesearch.errors import CatalogError, ConfigError
+from stylesearch.errors import BackboneError, CatalogError, ConfigError
 from stylesearch.model import train as train_mod
+from stylesearch.model.backbones import TUNED_FILE, TunedBlocks, create_backbone
 from stylesearch.model.style import Projection
 from stylesearch.model.train import train_model
 
@@ -76,8 +79,9 @@ def test_linear_needs_a_head(built_index: Path, demo_data) -> None:  # type: ign
         engine.classify(demo_data[1][0][0], method="linear")
 
 
-def test_resume_after_an_interruption_matches_an_uninterrupted_run(demo_data, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    cfg = TrainConfig(epochs=3, batch_size=32, m_per_class=4, val_fraction=0.25, head="none")
+@pytest.mark.parametrize("blocks", [0, 1])
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(demo_data, tmp_path: Path, monkeypatch, blocks: int) -> None:  # type: ignore[no-untyped-def]
+    cfg = TrainConfig(epochs=3, batch_size=32, m_per_class=4, val_fraction=0.25, head="none", train_blocks=blocks)
     train_model(demo_data[0], tmp_path / "a", embed=EMBED, train=cfg, run=RUN)
     calls = {"n": 0}
     real = train_mod.validation_metrics
@@ -97,6 +101,36 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(demo_data, tm
     a, b = Projection.load(tmp_path / "a" / "projection.npz"), Projection.load(tmp_path / "b" / "projection.npz")
     assert a.matrix is not None and b.matrix is not None
     assert np.allclose(a.matrix, b.matrix, atol=1e-5) and np.allclose(a.bias, b.bias, atol=1e-5)
+    if blocks:
+        ta, tb = TunedBlocks.load(tmp_path / "a" / TUNED_FILE), TunedBlocks.load(tmp_path / "b" / TUNED_FILE)
+        assert ta is not None and tb is not None and ta.stages == tb.stages
+        assert all(torch.allclose(ta.state[k], tb.state[k], atol=1e-5) for k in ta.state)
+
+
+def test_tuned_backbone_blocks_travel_with_the_model_and_the_index(demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = TrainConfig(epochs=2, batch_size=32, m_per_class=4, val_fraction=0.25, head_epochs=30, train_blocks=2, backbone_lr=1e-3)
+    train_model(demo_data[0], tmp_path / "m", embed=EMBED, train=cfg, run=RUN)
+    info = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert info["tuned_backbone"]["stages"] == ["block10", "block11"] and "+tuned:" in info["weights_id"]
+    tuned = TunedBlocks.load(tmp_path / "m" / TUNED_FILE)
+    assert tuned is not None and tuned.stages == ("block10", "block11")
+    base = create_backbone(EMBED.backbone, EMBED.weights)
+    before = base.stage_state(tuned.stages)
+    assert set(before) == set(tuned.state)
+    assert any(not torch.equal(before[k], tuned.state[k]) for k in before if k.endswith("weight"))  # they learned
+    assert all(not k.startswith("stages.9.") for k in tuned.state)  # lower blocks stay frozen
+
+    manifest, held_out = demo_data
+    index_catalog(manifest, tmp_path / "idx", run=RUN, model=tmp_path / "m")
+    catalog = load_catalog(manifest)
+    with StyleSearch.open(tmp_path / "idx", run=RUN) as engine:
+        assert engine.embedder.weights_id == info["weights_id"]
+        hit = engine.query(catalog.items[0].path, k=1).results[0]  # indexed and query vectors agree
+        assert hit.id == catalog.items[0].id and hit.score > 0.999
+        engine.add([held_out[0][0]], labels=held_out[0][1])
+    with StyleSearch.open(tmp_path / "idx", run=RUN) as reopened:  # the blocks are carried into new generations
+        assert reopened.embedder.weights_id == info["weights_id"]
+        assert reopened.query(catalog.items[0].path, k=1).results[0].score > 0.999
 
 
 def test_bad_training_input_is_a_clear_error(tmp_path: Path) -> None:
@@ -113,6 +147,10 @@ def test_bad_training_input_is_a_clear_error(tmp_path: Path) -> None:
         TrainConfig(loss="magic")
     with pytest.raises(ConfigError, match="anchor"):
         TrainConfig(anchor=-1)
+    for i in range(4):
+        solid(tmp_path / "two" / ("red" if i % 2 else "blue") / f"{i}.png", (200 * (i % 2), 0, 200))
+    with pytest.raises(BackboneError, match="at most"):
+        train_model(tmp_path / "two", tmp_path / "m4", embed=EMBED, train=replace(FAST, train_blocks=40), run=RUN)
 
 
 def test_anchor_keeps_the_projection_near_its_pca_start(demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
