@@ -297,6 +297,31 @@ def cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .service.app import app_from_env
+    except ImportError as exc:
+        raise ConfigError(f"the service needs its dependencies ({exc.name}): pip install 'stylesearch[cpu]'") from exc
+    # Settings travel through the environment so that every uvicorn worker process reads them.
+    os.environ["STYLESEARCH_INDEX"] = str(args.index)
+    if args.device != "auto" or "STYLESEARCH_DEVICE" not in os.environ:
+        os.environ["STYLESEARCH_DEVICE"] = args.device
+    with _open(args) as engine:  # fail here, with the CLI's message, if the index cannot be opened
+        items = len(engine)
+    print(f"serving {args.index} ({items} items) on http://{args.host}:{args.port}/ — API docs at /docs", file=sys.stderr)
+    uvicorn.run(
+        "stylesearch.service.app:app_from_env" if args.workers > 1 else app_from_env(),
+        factory=args.workers > 1,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info" if args.verbose else "warning",
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -431,6 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("info", "describe an index", cmd_info)
     add("backbones", "list the available backbones", cmd_backbones)
+
+    p = add("serve", "serve the HTTP API and the web page (uvicorn)", cmd_serve)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes, each with its own model (default: 1)")
 
     p = add("demo", "generate the demo catalog, index it and show results", cmd_demo)
     p.add_argument("dir", nargs="?", default="demo-catalog", help="where to write the catalog (default: %(default)s)")

@@ -527,6 +527,32 @@ class StyleSearch:
         vector = state.store.get(np.array([rec.vid]))
         return self._search(vector, k, where, exclude=[rec.vid])[0]
 
+    def recommend(self, positive: Sequence[str], negative: Sequence[str] = (), k: int = 10, where: Where = None) -> list[Hit]:
+        """ "More like these, less like those": items nearest to the mean style of the
+        ``positive`` items minus half the mean of the ``negative`` ones (Rocchio), the given
+        items left out."""
+        if not positive:
+            raise ConfigError("recommend needs at least one positive item id")
+        state = self._state
+        pos = state.meta.by_ids(list(positive))
+        neg = state.meta.by_ids(list(negative)) if negative else []
+        query = state.store.get(np.array([r.vid for r in pos])).mean(0)
+        if neg:
+            query = query - 0.5 * state.store.get(np.array([r.vid for r in neg])).mean(0)
+        norm = float(np.linalg.norm(query))
+        if norm < 1e-6:
+            raise ConfigError("the positive and negative items cancel out: give fewer negatives")
+        vector = (query / norm).astype(np.float32)[None, :]
+        return self._search(vector, k, where, exclude=[r.vid for r in pos + neg])[0]
+
+    def browse(self, where: Where = None, limit: int = 50, offset: int = 0) -> list[Hit]:
+        """Items matching ``where`` in index order, ``limit`` from ``offset`` (score 1.0)."""
+        state = self._state
+        vids = state.meta.vids_where(where)
+        page = (state.meta.vids() if vids is None else vids)[offset : offset + limit].tolist()
+        records = state.meta.by_vids(page)
+        return [Hit(r.id, 1.0, r.label, r.path, r.attributes) for r in (records[v] for v in page if v in records)]
+
     def get(self, item_id: str) -> Hit:
         rec = self._state.meta.by_ids([item_id])[0]
         return Hit(rec.id, 1.0, rec.label, rec.path, rec.attributes)
@@ -652,31 +678,29 @@ class StyleSearch:
         id_list = list(ids) if ids is not None else [_default_id(img) for img in batch]
         if len(id_list) != n:
             raise ConfigError(f"{len(id_list)} ids for {n} images")
-        if len(set(id_list)) != n:
-            raise ConfigError("item ids of one add must be different; pass ids explicitly")
-        taken = self._state.meta.existing_ids(id_list)
-        if taken:
-            raise DuplicateItemError(f"item id {taken[0]!r} is already in the index: pass another id or remove it first")
+        self._check_new_ids(id_list)  # before the slow part
 
         good, vectors, failures = self.embedder.embed_lenient(batch)
         skipped = [Skipped(_describe(batch[i], i), reason) for i, reason in failures]
         if not good:
             raise ImageError("no image could be added: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped))
-
-        with self._write_lock, self.index_dir.lock():
-            self._refresh_if_stale()
-            state = self._state
-            start = max(state.meta.max_vid(), int(state.store.ids[-1]) if len(state.store) else -1) + 1
-            records = []
-            for j, i in enumerate(good):
-                path = self._keep_media(batch[i], id_list[i])
-                records.append(Record(start + j, id_list[i], path, label_list[i], attr_list[i]))
-            store = _copy_store(state.store)
-            store.add(np.arange(start, start + len(good), dtype=np.int64), vectors)
-            self._publish(store, lambda meta: meta.add(records))
+        self.add_vectors(
+            vectors,
+            [id_list[i] for i in good],
+            [batch[i] for i in good],
+            [label_list[i] for i in good],
+            [attr_list[i] for i in good],
+        )
         return IndexReport(
             str(self.index_dir.root), len(good), skipped, len(self), self._state.manifest["labels"], time.perf_counter() - t0
         )
+
+    def _check_new_ids(self, ids: Sequence[str]) -> None:
+        if len(set(ids)) != len(ids):
+            raise ConfigError("item ids of one add must be different; pass ids explicitly")
+        taken = self._state.meta.existing_ids(list(ids))
+        if taken:
+            raise DuplicateItemError(f"item id {taken[0]!r} is already in the index: pass another id or remove it first")
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove items by id (all or none: an unknown id raises). Returns how many."""
@@ -734,6 +758,40 @@ class StyleSearch:
 
     def labels(self) -> dict[str, int]:
         return self._state.meta.label_counts()
+
+    def attribute_values(self, limit: int = 100) -> dict[str, dict[str, int]]:
+        """Per attribute key, its most common values with their item counts (for filters)."""
+        return self._state.meta.attribute_values(limit)
+
+    def embed_lenient(self, images: Sequence[ImageInput]) -> tuple[list[int], np.ndarray, list[tuple[int, str]]]:
+        """Style vectors of the images that decode: (their positions, float32 [M, D],
+        (position, reason) for the others)."""
+        return self.embedder.embed_lenient(images)
+
+    def add_vectors(
+        self,
+        vectors: np.ndarray,
+        ids: Sequence[str],
+        paths: Sequence[ImageInput],
+        labels: Sequence[str | None],
+        attributes: Sequence[Mapping[str, str]],
+    ) -> None:
+        """Add items whose style vectors are already computed (float32 [N, D], from
+        :meth:`embed_lenient`); ``paths`` are the images (bytes are kept under ``media/``)."""
+        n = len(ids)
+        if not (len(vectors) == len(paths) == len(labels) == len(attributes) == n) or n == 0:
+            raise ConfigError("add_vectors needs one vector, path, label and attribute set per id")
+        with self._write_lock, self.index_dir.lock():
+            self._refresh_if_stale()
+            self._check_new_ids(ids)  # again under the lock: another writer may have taken one
+            state = self._state
+            start = max(state.meta.max_vid(), int(state.store.ids[-1]) if len(state.store) else -1) + 1
+            records = [
+                Record(start + j, ids[j], self._keep_media(paths[j], ids[j]), labels[j], dict(attributes[j])) for j in range(n)
+            ]
+            store = _copy_store(state.store)
+            store.add(np.arange(start, start + n, dtype=np.int64), np.asarray(vectors, np.float32))
+            self._publish(store, lambda meta: meta.add(records))
 
     def info(self) -> dict[str, Any]:
         state = self._state

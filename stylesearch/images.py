@@ -63,6 +63,46 @@ def _open(source: ImageInput, max_bytes: int) -> Image.Image:
     return Image.open(path)
 
 
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "PNG", "image/png"),
+    (b"GIF87a", "GIF", "image/gif"),
+    (b"GIF89a", "GIF", "image/gif"),
+    (b"BM", "BMP", "image/bmp"),
+    (b"II*\x00", "TIFF", "image/tiff"),
+    (b"MM\x00*", "TIFF", "image/tiff"),
+)
+
+
+def sniff_image_type(head: bytes) -> str | None:
+    """The MIME type an image file's first bytes announce (never its name), or ``None``."""
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, _, mime in _MAGIC if head.startswith(magic)), None)
+
+
+def check_upload(data: bytes, *, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = MAX_PIXELS) -> tuple[str, int, int]:
+    """Cheap checks of uploaded bytes before any decoding: size, type from the magic bytes,
+    and the pixel count from the header. Returns (MIME type, width, height)."""
+    if not data:
+        raise ImageError("empty file (0 bytes): upload a JPEG, PNG, WebP, GIF, BMP or TIFF image")
+    if len(data) > max_bytes:
+        raise ImageError(f"file is {len(data)} bytes, over the {max_bytes}-byte limit: send a smaller image")
+    mime = sniff_image_type(data[:16])
+    if mime is None:
+        raise ImageError("not a JPEG, PNG, WebP, GIF, BMP or TIFF image (judged from its bytes, not its name)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"cannot read the image header ({exc}); the file may be truncated or corrupt") from exc
+    if width * height > max_pixels:
+        raise ImageError(f"image is {width}x{height} pixels, over the {max_pixels}-pixel limit: resize it first")
+    return mime, width, height
+
+
 def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(im, dtype=np.float64)

@@ -165,6 +165,20 @@ class MetadataStore:
             rows = self.conn.execute("SELECT DISTINCT j.key FROM items, json_each(items.attributes) AS j ORDER BY j.key")
             return [r[0] for r in rows]
 
+    def attribute_values(self, limit: int = 100) -> dict[str, dict[str, int]]:
+        """Per attribute key, its most common values (at most ``limit``) with their counts."""
+        out: dict[str, dict[str, int]] = {}
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT j.key, j.value, COUNT(*) AS n FROM items, json_each(items.attributes) AS j "
+                "GROUP BY j.key, j.value ORDER BY j.key, n DESC, j.value"
+            )
+            for key, value, n in rows:
+                values = out.setdefault(key, {})
+                if len(values) < limit:
+                    values[str(value)] = int(n)
+        return out
+
     def vids(self) -> np.ndarray:
         with self.lock:
             return np.fromiter((r[0] for r in self.conn.execute("SELECT vid FROM items ORDER BY vid")), dtype=np.int64)

@@ -1,0 +1,176 @@
+"""``create_app(settings)``: the FastAPI app, built per call (no import-time globals).
+
+The lifespan opens the index (and its model) once and starts the micro-batcher; every error
+becomes JSON ``{"code", "message", "status"}`` with a 4xx status (5xx only for our own bugs,
+and then without a stack trace).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..config import RunConfig
+from ..engine import StyleSearch
+from ..errors import (
+    ConfigError,
+    DuplicateItemError,
+    ImageError,
+    IndexLockedError,
+    ItemNotFoundError,
+    StyleSearchError,
+)
+from . import schemas
+from .batcher import MicroBatcher
+from .deps import ApiError, Services
+from .metrics import CONTENT_TYPE, Metrics
+from .routes import router
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATUS_OF: list[tuple[type[StyleSearchError], int]] = [
+    (ItemNotFoundError, 404),
+    (DuplicateItemError, 409),
+    (ImageError, 422),
+    (ConfigError, 422),
+    (IndexLockedError, 503),
+]
+_REASONS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message, "status": status}, status_code=status, headers=headers)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = StyleSearch.open(settings.index, run=RunConfig(device=settings.device, progress=False))
+        metrics = Metrics(lambda: float(len(engine)))
+        batcher = MicroBatcher(
+            engine.embed_lenient,
+            max_images=settings.batch_max_images,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
+            on_batch=metrics.observe_batch,
+        )
+        await batcher.start()
+        app.state.services = Services(settings, engine, batcher, metrics)
+        log.info("serving %s: %d items", settings.index, len(engine))
+        try:
+            yield
+        finally:
+            app.state.services = None
+            await batcher.stop()
+            engine.close()
+
+    app = FastAPI(
+        title="stylesearch",
+        version=__version__,
+        description="Same-style search, style classification and catalog updates over HTTP. "
+        "Write endpoints need `Authorization: Bearer <key>` (keys from STYLESEARCH_API_KEYS).",
+        lifespan=lifespan,
+    )
+    app.state.services = None
+    app.include_router(router)
+    _add_error_handlers(app)
+    _add_metrics(app)
+    _add_pages(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(StyleSearchError)
+    async def engine_error(_: Request, exc: StyleSearchError) -> JSONResponse:
+        status = next((s for kind, s in STATUS_OF if isinstance(exc, kind)), 500)
+        if status == 500:
+            log.error("index error: %s", exc)
+        return _error(status, exc.code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'request'}: {e.get('msg', 'invalid')}" for e in exc.errors()[:5]
+        ]
+        return _error(422, "invalid_request", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _REASONS.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return _error(500, "internal_error", "internal error; the server log has the details")
+
+
+def _add_metrics(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Response:
+        settings: Settings | None = getattr(getattr(app.state, "services", None), "settings", None)
+        limit = (settings.max_upload_bytes * settings.max_files + 65536) if settings else None
+        length = request.headers.get("content-length")
+        if limit is not None and length is not None and length.isdigit() and int(length) > limit:
+            return _error(413, "payload_too_large", f"request body over {limit} bytes")
+        t0 = time.perf_counter()
+        response: Response = await call_next(request)
+        svc: Services | None = getattr(app.state, "services", None)
+        if svc is not None:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            svc.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+            svc.metrics.latency.labels(request.method, path).observe(time.perf_counter() - t0)
+        return response
+
+    @app.get("/metrics", include_in_schema=True, response_class=Response, summary="Prometheus metrics")
+    async def metrics(request: Request) -> Response:
+        svc: Services | None = getattr(request.app.state, "services", None)
+        body = svc.metrics.render() if svc is not None else b""
+        return Response(body, media_type=CONTENT_TYPE)
+
+    @app.get("/healthz", response_model=schemas.Health, summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        response_model=schemas.Health,
+        summary="The index is loaded and answering",
+        responses={503: {"model": schemas.ErrorBody, "description": "not ready"}},
+    )
+    async def readyz(request: Request) -> Any:
+        if getattr(request.app.state, "services", None) is None:
+            return _error(503, "not_ready", "the index is still loading")
+        return {"status": "ready"}
+
+
+def _add_pages(app: FastAPI) -> None:
+    static = resources.files("stylesearch.service") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(str(static / "index.html"), media_type="text/html")
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory stylesearch.service.app:app_from_env`` (``serve --workers N``)."""
+    return create_app(Settings())

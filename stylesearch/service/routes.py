@@ -1,0 +1,313 @@
+"""The ``/v1`` endpoints. Model and index work runs on worker threads, never on the event loop;
+uploaded images go through the micro-batcher."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+import numpy as np
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile as StarletteUpload
+
+from ..engine import Hit
+from ..errors import ImageError
+from ..images import check_upload, sniff_image_type
+from . import schemas
+from .deps import ApiError, Reader, Services, Writer
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.ErrorBody, "description": text}
+    for status, text in {
+        400: "bad request (malformed body or parameters)",
+        401: "missing or wrong API key",
+        403: "writes are disabled on this server",
+        404: "no such item",
+        409: "the item id is taken",
+        413: "upload too large",
+        415: "not an image type we read",
+        422: "invalid parameters, or an image that cannot be decoded",
+        503: "not ready",
+    }.items()
+}
+_WHERE = TypeAdapter(schemas.Where)
+
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def item_out(hit: Hit, with_score: bool = True) -> schemas.Item:
+    return schemas.Item(
+        id=hit.id,
+        label=hit.label,
+        attributes=hit.attributes,
+        image_url=f"/v1/items/{quote(hit.id, safe='')}/image",
+        score=hit.score if with_score else None,
+    )
+
+
+def _k(svc: Services, k: int) -> int:
+    if k > svc.settings.max_k:
+        raise ApiError(422, "invalid_request", f"k must be at most {svc.settings.max_k}, got {k}")
+    return k
+
+
+def _where(text: str | None) -> schemas.Where | None:
+    """A ``where`` filter sent as a JSON string (form fields and query parameters)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return _WHERE.validate_json(text)
+    except ValidationError as exc:
+        raise ApiError(
+            422,
+            "invalid_request",
+            'where must be a JSON object of attribute -> value or list of values, e.g. {"articleType": "Shirts"}',
+        ) from exc
+
+
+async def _read_upload(svc: Services, upload: StarletteUpload) -> bytes:
+    limit = svc.settings.max_upload_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(
+            413, "payload_too_large", f"{upload.filename or 'the upload'} is over the {limit}-byte limit: send a smaller image"
+        )
+    try:
+        check_upload(data, max_bytes=limit, max_pixels=svc.settings.max_pixels)
+    except ImageError as exc:
+        status, code = (415, "unsupported_media_type") if "judged from its bytes" in str(exc) else (422, "bad_image")
+        raise ApiError(status, code, f"{upload.filename or 'upload'}: {exc}") from exc
+    return data
+
+
+async def _embed(svc: Services, names: list[str], images: list[bytes]) -> np.ndarray:
+    """float32 [N, D] style vectors of uploaded images, micro-batched with other requests."""
+    out = await svc.batcher.embed(images)
+    for name, value in zip(names, out):
+        if isinstance(value, str):
+            raise ApiError(422, "bad_image", f"{name}: {value}")
+    return np.stack([v for v in out if not isinstance(v, str)]).astype(np.float32)
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)
+
+
+# --------------------------------------------------------------------------- search
+
+
+_SEARCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "a product photo"},
+                        "k": {"type": "integer", "minimum": 1, "default": 10},
+                        "where": {"type": "string", "description": "JSON object; " + schemas.WHERE_DESCRIPTION},
+                    },
+                }
+            },
+            "application/json": {"schema": schemas.SearchByItem.model_json_schema(ref_template="#/components/schemas/{model}")},
+        },
+    }
+}
+
+
+@router.post(
+    "/search",
+    response_model=schemas.SearchResponse,
+    summary="Same-style items for an uploaded photo (multipart) or an indexed item (JSON)",
+    openapi_extra=_SEARCH_BODY,
+)
+async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
+    t0 = time.perf_counter()
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=10)
+        upload = form.get("file")
+        if not isinstance(upload, StarletteUpload):
+            raise ApiError(422, "invalid_request", "send the photo as the multipart file field 'file'")
+        try:
+            k = int(str(form.get("k", 10)))
+        except ValueError as exc:
+            raise ApiError(422, "invalid_request", "k must be an integer") from exc
+        if k < 1:
+            raise ApiError(422, "invalid_request", f"k must be at least 1, got {k}")
+        where = _where(str(form["where"]) if "where" in form else None)
+        data = await _read_upload(svc, upload)
+        vectors = await _embed(svc, [upload.filename or "file"], [data])
+        hits = await run_in_threadpool(svc.engine.search_vectors, vectors, _k(svc, k), where)
+        return schemas.SearchResponse(query=upload.filename or "upload", results=[item_out(h) for h in hits[0]], took_ms=_ms(t0))
+    if content_type.startswith("application/json"):
+        try:
+            body = schemas.SearchByItem.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_request", _summary(exc)) from exc
+        hits = await run_in_threadpool(svc.engine.similar, body.item_id, _k(svc, body.k), body.where)
+        return schemas.SearchResponse(query=f"item:{body.item_id}", results=[item_out(h) for h in hits], took_ms=_ms(t0))
+    raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'file', or JSON {\"item_id\": ...}")
+
+
+def _summary(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]]
+    return "; ".join(parts)
+
+
+@router.post("/recommend", response_model=schemas.SearchResponse, summary="More like these items, less like those")
+async def recommend(body: schemas.RecommendRequest, svc: Reader) -> schemas.SearchResponse:
+    t0 = time.perf_counter()
+    hits = await run_in_threadpool(svc.engine.recommend, body.positive, body.negative, _k(svc, body.k), body.where)
+    return schemas.SearchResponse(query="recommend", results=[item_out(h) for h in hits], took_ms=_ms(t0))
+
+
+# --------------------------------------------------------------------------- classify
+
+
+@router.post("/classify", response_model=schemas.ClassifyResponse, summary="Style of uploaded photos, with evidence")
+async def classify(
+    svc: Reader,
+    file: Annotated[list[UploadFile], File(description="one or more product photos")],
+    method: Annotated[Literal["knn", "linear", "both"], Form()] = "both",
+    k: Annotated[int, Form(ge=1)] = 10,
+    balanced: Annotated[bool, Form(description="divide each kNN vote by its label's item count")] = False,
+    min_confidence: Annotated[float | None, Form(ge=0, le=1)] = None,
+    where: Annotated[str | None, Form(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
+) -> schemas.ClassifyResponse:
+    t0 = time.perf_counter()
+    if len(file) > svc.settings.max_files:
+        raise ApiError(413, "too_many_files", f"at most {svc.settings.max_files} images per request")
+    names = [f.filename or f"file{i + 1}" for i, f in enumerate(file)]
+    data = [await _read_upload(svc, f) for f in file]
+    vectors = await _embed(svc, names, data)
+    verdicts = await run_in_threadpool(
+        svc.engine.classify_vectors, vectors, _k(svc, k), _where(where), min_confidence, method, balanced
+    )
+    results = []
+    for name, v in zip(names, verdicts):
+        results.append(
+            schemas.Classification(
+                image=name,
+                label=v.label,
+                confidence=v.confidence,
+                method=v.method,  # type: ignore[arg-type]
+                scores=v.scores,
+                knn=v.knn,  # type: ignore[arg-type]
+                linear=v.linear,  # type: ignore[arg-type]
+                neighbors=[item_out(h) for h in v.neighbors],
+            )
+        )
+    return schemas.ClassifyResponse(results=results, took_ms=_ms(t0))
+
+
+# --------------------------------------------------------------------------- items
+
+
+@router.get("/items", response_model=schemas.ItemPage, summary="Browse indexed items (optionally filtered)")
+async def list_items(
+    svc: Reader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    where: Annotated[str | None, Query(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
+) -> schemas.ItemPage:
+    filt = _where(where)
+    hits = await run_in_threadpool(svc.engine.browse, filt, limit, offset)
+    total = await run_in_threadpool(svc.engine.count, filt)
+    return schemas.ItemPage(items=[item_out(h, with_score=False) for h in hits], total=total, offset=offset)
+
+
+@router.get("/items/{item_id:path}/similar", response_model=schemas.SearchResponse, summary="Items in the style of an item")
+async def similar(
+    item_id: str,
+    svc: Reader,
+    k: Annotated[int, Query(ge=1)] = 10,
+    where: Annotated[str | None, Query(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
+) -> schemas.SearchResponse:
+    t0 = time.perf_counter()
+    hits = await run_in_threadpool(svc.engine.similar, item_id, _k(svc, k), _where(where))
+    return schemas.SearchResponse(query=f"item:{item_id}", results=[item_out(h) for h in hits], took_ms=_ms(t0))
+
+
+@router.get(
+    "/items/{item_id:path}/image",
+    response_class=FileResponse,
+    summary="The photo of an indexed item",
+    responses={200: {"content": {"image/*": {}}, "description": "the image file"}},
+)
+async def item_image(item_id: str, svc: Reader) -> FileResponse:
+    hit = await run_in_threadpool(svc.engine.get, item_id)  # only files that belong to indexed items
+    path = Path(hit.path)
+    try:
+        with path.open("rb") as fh:
+            mime = sniff_image_type(fh.read(16))
+    except OSError as exc:
+        raise ApiError(404, "image_missing", f"the photo of item {item_id!r} is no longer on disk") from exc
+    if mime is None:
+        raise ApiError(404, "image_missing", f"the file of item {item_id!r} is not an image")
+    return FileResponse(path, media_type=mime, headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/items/{item_id:path}", response_model=schemas.Item, summary="One indexed item")
+async def get_item(item_id: str, svc: Reader) -> schemas.Item:
+    return item_out(await run_in_threadpool(svc.engine.get, item_id), with_score=False)
+
+
+@router.post("/items", response_model=schemas.AddResponse, status_code=201, summary="Add a photo to the index (API key)")
+async def add_item(
+    svc: Writer,
+    file: Annotated[UploadFile, File(description="the product photo")],
+    id: Annotated[str | None, Form(min_length=1, max_length=512, description="item id (default: a hash of the image)")] = None,
+    label: Annotated[str | None, Form(min_length=1, max_length=200, description="its style, if known")] = None,
+    attributes: Annotated[str | None, Form(description='JSON object of attributes, e.g. {"articleType": "Shirts"}')] = None,
+) -> schemas.AddResponse:
+    attrs: dict[str, str] = {}
+    if attributes:
+        try:
+            attrs = TypeAdapter(dict[str, str]).validate_json(attributes)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_request", "attributes must be a JSON object of strings") from exc
+    data = await _read_upload(svc, file)
+    item_id = id or hashlib.sha1(data).hexdigest()[:16]
+    vectors = await _embed(svc, [file.filename or "file"], [data])
+    await run_in_threadpool(svc.engine.add_vectors, vectors, [item_id], [data], [label], [attrs])
+    hit = await run_in_threadpool(svc.engine.get, item_id)
+    return schemas.AddResponse(item=item_out(hit, with_score=False), items=len(svc.engine))
+
+
+@router.delete("/items/{item_id:path}", response_model=schemas.RemoveResponse, summary="Remove an item (API key)")
+async def remove_item(item_id: str, svc: Writer) -> schemas.RemoveResponse:
+    await run_in_threadpool(svc.engine.remove, [item_id])
+    return schemas.RemoveResponse(removed=item_id, items=len(svc.engine))
+
+
+# --------------------------------------------------------------------------- describing
+
+
+@router.get("/labels", response_model=schemas.LabelsResponse, summary="Style labels and their item counts")
+async def labels(svc: Reader) -> schemas.LabelsResponse:
+    return schemas.LabelsResponse(labels=await run_in_threadpool(svc.engine.labels))
+
+
+@router.get("/attributes", response_model=dict[str, dict[str, int]], summary="Attribute values (for filters) with counts")
+async def attributes(svc: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, dict[str, int]]:
+    return await run_in_threadpool(svc.engine.attribute_values, limit)
+
+
+@router.get("/index", response_model=schemas.IndexInfo, summary="What is served: size, model, search backend")
+async def index_info(svc: Reader) -> dict[str, Any]:
+    info = await run_in_threadpool(svc.engine.info)
+    info.pop("index", None)  # the server's file system is not the client's business
+    return json.loads(json.dumps(info, default=str))

@@ -1,0 +1,110 @@
+"""Request and response models of the HTTP API (they make its OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Where = dict[str, str | list[str]]
+WHERE_DESCRIPTION = (
+    'keep items whose attributes match: {"articleType": "Shirts"} or {"articleType": ["Shirts", "Tops"]}; '
+    "the keys label and id work too"
+)
+
+
+class ErrorBody(BaseModel):
+    """Every error: a stable machine-readable ``code`` and a message that says what to do."""
+
+    code: str = Field(examples=["item_not_found"])
+    message: str
+    status: int
+
+
+class Item(BaseModel):
+    id: str
+    label: str | None
+    attributes: dict[str, str]
+    image_url: str = Field(description="GET this to see the item's photo")
+    score: float | None = Field(None, description="cosine similarity to the query (1 = same style)")
+
+
+class ItemPage(BaseModel):
+    items: list[Item]
+    total: int = Field(description="items matching the filter")
+    offset: int
+
+
+class SearchByItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str = Field(min_length=1, description="an indexed item; the result leaves it out")
+    k: int = Field(10, ge=1, description="how many items")
+    where: Where | None = Field(None, description=WHERE_DESCRIPTION)
+
+
+class SearchResponse(BaseModel):
+    query: str = Field(description="the uploaded file's name, or item:<id>")
+    results: list[Item]
+    took_ms: float
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    positive: list[str] = Field(min_length=1, max_length=100, description="more like these item ids")
+    negative: list[str] = Field(default_factory=list, max_length=100, description="less like these item ids")
+    k: int = Field(10, ge=1)
+    where: Where | None = Field(None, description=WHERE_DESCRIPTION)
+
+
+class MethodAnswer(BaseModel):
+    label: str | None
+    confidence: float
+    scores: dict[str, float]
+
+
+class Classification(BaseModel):
+    image: str
+    label: str | None = Field(description="null: no style reached the confidence threshold")
+    confidence: float
+    method: Literal["knn", "linear", "both"] = Field(description="what decided the label")
+    scores: dict[str, float]
+    knn: MethodAnswer | None
+    linear: MethodAnswer | None
+    neighbors: list[Item] = Field(description="the labelled items that voted (evidence)")
+
+
+class ClassifyResponse(BaseModel):
+    results: list[Classification]
+    took_ms: float
+
+
+class AddResponse(BaseModel):
+    item: Item
+    items: int = Field(description="items in the index after the add")
+
+
+class RemoveResponse(BaseModel):
+    removed: str
+    items: int
+
+
+class LabelsResponse(BaseModel):
+    labels: dict[str, int]
+
+
+class IndexInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    items: int
+    dim: int
+    labels: dict[str, int]
+    attributes: list[str]
+    head: dict[str, Any] | None
+    search_backend: str
+    device: str
+
+
+class Health(BaseModel):
+    status: str
