@@ -1,0 +1,115 @@
+"""The web page end to end in headless Chromium: a real uvicorn server on 127.0.0.1, a real
+browser, a real upload. Needs Debian's ``chromium`` (``.ci/run`` installs it) and Playwright
+for Python (no downloaded browser: it drives /usr/bin/chromium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stylesearch.service import Settings, create_app
+
+CHROMIUM = os.environ.get("STYLESEARCH_CHROMIUM", "/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(built_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import uvicorn
+
+    index = tmp_path_factory.mktemp("web") / "index"
+    shutil.copytree(built_index, index)
+    app = create_app(Settings(index=str(index), device="cpu", api_keys="k"))  # type: ignore[call-arg]
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def test_upload_a_photo_see_its_style_and_neighbours_then_click_one(page, server: str, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    held_out = demo_data[1]
+    query, style, _ = held_out[3]
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: console_errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+
+    page.goto(server + "/")
+    page.wait_for_selector("#results .card")  # the start view: items of each style to click
+    assert "96 items" in page.inner_text("#index-summary")
+
+    page.set_input_files("#file", str(query))
+    page.wait_for_selector("#verdict:not([hidden])")
+    page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+    assert page.inner_text("#style-label") == style
+    assert page.locator("#evidence .card").count() == 10
+    labels = page.locator("#results .card .label").all_inner_texts()
+    assert len(labels) == 12 and labels.count(style) >= 6
+    page.screenshot(path=os.environ.get("STYLESEARCH_SCREENSHOT", str(tmp_path / "search.png")), full_page=True)
+
+    # the images the grid shows really load
+    assert page.evaluate(
+        "[...document.querySelectorAll('#results img')].slice(0, 4).every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+    # click "More like this" on the first result: its neighbours replace the grid
+    first_id = page.locator("#results .card").first.get_attribute("data-id")
+    page.locator("#results .card .more").first.click()
+    page.wait_for_function(f"document.querySelector('#results-title').textContent === 'More like {first_id}'")
+    ids = page.locator("#results .card").evaluate_all("cards => cards.map(c => c.dataset.id)")
+    assert len(ids) == 12 and first_id not in ids
+
+    # filter by an attribute: only mugs
+    page.select_option("#filter-key", "product")
+    page.select_option("#filter-value", "mug")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#results .card')].length > 0 && "
+        "[...document.querySelectorAll('#results .card')].every(c => c.title.includes('product: mug'))"
+    )
+    assert not console_errors, console_errors
