@@ -708,19 +708,22 @@ class StyleSearch:
         if not ids:
             return 0
         with self._write_lock, self.index_dir.lock():
-            self._refresh_if_stale()
+            self.refresh()
             records = self._state.meta.by_ids(ids)
             store = _copy_store(self._state.store)
             store.remove(np.array([r.vid for r in records], np.int64))
             self._publish(store, lambda meta: meta.remove(ids))
         return len(records)
 
-    def _refresh_if_stale(self) -> None:
-        """Another process may have published since we opened: read the live generation."""
+    def refresh(self) -> bool:
+        """Pick up a generation that another process (or engine) published since this one
+        was opened; returns whether it changed. Costs one small file read when nothing did."""
         gen = self.index_dir.current()
-        if gen != self._state.gen:
-            # The old state is left to the garbage collector: a reader may still be using it.
-            self._state = self._read_state(gen, self.index_dir.manifest(gen))
+        if gen == self._state.gen:
+            return False
+        # The old state is left to the garbage collector: a reader may still be using it.
+        self._state = self._read_state(gen, self.index_dir.manifest(gen))
+        return True
 
     def _publish(self, store: VectorStore, change_metadata: Any) -> None:
         old = self._state
@@ -782,7 +785,7 @@ class StyleSearch:
         if not (len(vectors) == len(paths) == len(labels) == len(attributes) == n) or n == 0:
             raise ConfigError("add_vectors needs one vector, path, label and attribute set per id")
         with self._write_lock, self.index_dir.lock():
-            self._refresh_if_stale()
+            self.refresh()
             self._check_new_ids(ids)  # again under the lock: another writer may have taken one
             state = self._state
             start = max(state.meta.max_vid(), int(state.store.ids[-1]) if len(state.store) else -1) + 1

@@ -78,9 +78,11 @@ def reader(
     svc: Annotated[Services, Depends(services)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Services:
-    """Services for a read endpoint: a key only when ``read_requires_key`` is set."""
+    """Services for a read endpoint: a key only when ``read_requires_key`` is set. Reads see
+    what other processes (``serve --workers N``, ``stylesearch add``) published."""
     if svc.settings.read_requires_key:
         _check_key(svc, credentials, "reads")
+    svc.engine.refresh()
     return svc
 
 

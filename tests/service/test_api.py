@@ -209,3 +209,14 @@ def test_web_page_is_served(api: TestClient) -> None:
     page = api.get("/")
     assert page.status_code == 200 and "stylesearch" in page.text and "/static/app.js" in page.text
     assert api.get("/static/app.js").status_code == 200
+
+
+def test_reads_see_writes_from_another_process(writable: TestClient, index_copy: Path, demo_data) -> None:  # type: ignore[no-untyped-def]
+    from stylesearch import StyleSearch
+    from stylesearch.config import RunConfig
+
+    before = writable.get("/v1/index").json()["items"]
+    with StyleSearch.open(index_copy, run=RunConfig(device="cpu", progress=False)) as other:  # e.g. `stylesearch add`
+        other.add([demo_data[1][0][0]], ids=["from-elsewhere"], labels="x")
+    assert writable.get("/v1/index").json()["items"] == before + 1
+    assert writable.get("/v1/items/from-elsewhere").status_code == 200
