@@ -311,6 +311,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with _open(args) as engine:  # fail here, with the CLI's message, if the index cannot be opened
         items = len(engine)
     print(f"serving {args.index} ({items} items) on http://{args.host}:{args.port}/ — API docs at /docs", file=sys.stderr)
+    if not os.environ.get("STYLESEARCH_API_KEYS", "").strip():
+        print("writes (POST/DELETE /v1/items) are refused: set STYLESEARCH_API_KEYS=key1,key2 to allow them", file=sys.stderr)
     uvicorn.run(
         "stylesearch.service.app:app_from_env" if args.workers > 1 else app_from_env(),
         factory=args.workers > 1,
