@@ -52,9 +52,12 @@ def main() -> int:
     parser.add_argument("--skip-extra", action="store_true", help="only the default model (no cold-start / held-out runs)")
     parser.add_argument("--anchor", type=float, default=0.0, help="L2-SP weight (train --anchor)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--balanced-vote", action="store_true", help="balanced kNN vote in the cold-start check")
+    parser.add_argument("--plain-vote", action="store_true", help="plain (not balanced) kNN vote in every check")
     parser.add_argument("--only-cold-start", action="store_true")
     parser.add_argument("--train-blocks", type=int, default=0, help="also tune this many top backbone blocks")
+    parser.add_argument("--pca-dims", type=int, default=TrainConfig.pca_dims)
+    parser.add_argument("--search-pca-weight", type=float, default=TrainConfig.search_pca_weight)
+    parser.add_argument("--classify-pca-weight", type=float, default=TrainConfig.classify_pca_weight)
     parser.add_argument("--backbone-lr", type=float, default=TrainConfig.backbone_lr)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -66,6 +69,9 @@ def main() -> int:
         epochs=args.epochs,
         anchor=args.anchor,
         weight_decay=args.weight_decay,
+        pca_dims=args.pca_dims,
+        search_pca_weight=args.search_pca_weight,
+        classify_pca_weight=args.classify_pca_weight,
         train_blocks=args.train_blocks,
         backbone_lr=args.backbone_lr,
     )
@@ -78,8 +84,8 @@ def main() -> int:
 
     if not args.only_cold_start:
         results["train"] = train_on(train_rows, root, work / "default", cfg, run)
-        fu4 = run_protocol("FU4", run=run, model=work / "default")
-        fuw = run_protocol("FUW", run=run, model=work / "default")
+        fu4 = run_protocol("FU4", run=run, model=work / "default", balanced=not args.plain_vote)
+        fuw = run_protocol("FUW", run=run, model=work / "default", balanced=not args.plain_vote)
         results["FU4"] = {"knn_macro_f1": fu4.macro_f1, "linear_macro_f1": fu4.linear_macro_f1, "map_at_r": fu4.map_at_r}
         results["FUW"] = {"knn_macro_f1": fuw.macro_f1, "linear_macro_f1": fuw.linear_macro_f1}
         print(json.dumps(results), file=sys.stderr, flush=True)
@@ -90,7 +96,7 @@ def main() -> int:
         results["cold_start_settings"] = {
             "anchor": args.anchor,
             "weight_decay": args.weight_decay,
-            "balanced": args.balanced_vote,
+            "balanced": not args.plain_vote,
         }
         results["train_no_ethnic"] = train_on(no_ethnic, root, work / "no-ethnic", cfg, run)
         ethnic = [r for r in train_rows if r["usage"] == "Ethnic"]
@@ -101,7 +107,7 @@ def main() -> int:
             model=work / "no-ethnic",
             exclude_labels=("Ethnic",),
             add_labelled=[ethnic[i] for i in picks],
-            balanced=args.balanced_vote,
+            balanced=not args.plain_vote,
         )
         results["cold_start"] = {
             "ethnic_recall": cold.per_class_recall["Ethnic"],
@@ -116,7 +122,7 @@ def main() -> int:
         gallery_ids = {r["id"] for r in fuw_split(rows)[0]}
         held_out = [r for r in train_rows if r["id"] not in gallery_ids]
         results["train_fuw_held_out"] = train_on(held_out, root, work / "fuw-held-out", cfg, run)
-        fuw_out = run_protocol("FUW", run=run, model=work / "fuw-held-out")
+        fuw_out = run_protocol("FUW", run=run, model=work / "fuw-held-out", balanced=not args.plain_vote)
         results["FUW_gallery_not_trained"] = {"knn_macro_f1": fuw_out.macro_f1, "linear_macro_f1": fuw_out.linear_macro_f1}
 
     print(f"# bench_train ({results['machine']})\n")

@@ -193,6 +193,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         head=args.head,
         flip=not args.no_flip,
         anchor=args.anchor,
+        pca_dims=args.pca_dims,
+        search_pca_weight=args.search_pca_weight,
+        classify_pca_weight=args.classify_pca_weight,
         train_blocks=args.train_blocks,
         backbone_lr=args.backbone_lr,
         seed=args.seed,
@@ -410,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--anchor", type=float, default=_TRAIN.anchor, help="L2-SP pull toward the PCA start (helps styles added later)"
     )
     p.add_argument(
+        "--pca-dims",
+        type=int,
+        default=_TRAIN.pca_dims,
+        help="untrained PCA components kept beside the tuned ones, so styles added later stay recognisable (0: none)",
+    )
+    p.add_argument("--search-pca-weight", type=float, default=_TRAIN.search_pca_weight, help="their weight in same-style search")
+    p.add_argument("--classify-pca-weight", type=float, default=_TRAIN.classify_pca_weight, help="their weight in the kNN vote")
+    p.add_argument(
         "--train-blocks",
         type=int,
         default=_TRAIN.train_blocks,
@@ -443,7 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method", default="both", choices=["knn", "linear", "both"], help="kNN vote, trained head, or both (default)"
     )
-    p.add_argument("--balanced", action="store_true", help="divide each kNN vote by its label's item count (rare / new labels)")
+    p.add_argument(
+        "--balanced",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="divide each kNN vote by its label's item count, so new / rare styles can win (default; --no-balanced: plain vote)",
+    )
     p.add_argument("--summary", action="store_true", help="count the images (or folders of images) per style")
     p.add_argument("--out", default="style-summary", help="with --summary: folder for summary.json and summary.png")
 

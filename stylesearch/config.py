@@ -133,6 +133,9 @@ class TrainConfig:
     head_epochs: int = 60
     flip: bool = True
     anchor: float = 0.0  # L2-SP: weight of ||W - W_pca||², keeps what the labels do not cover
+    pca_dims: int = 256  # untrained PCA components kept beside the tuned ones (for styles added later)
+    search_pca_weight: float = 0.2  # weight of that block in same-style retrieval queries
+    classify_pca_weight: float = 0.7  # ... and in the kNN vote
     train_blocks: int = 0  # top backbone stages that learn too (0: frozen backbone, cached features)
     backbone_lr: float = 1e-4
     seed: int = 0
@@ -146,6 +149,8 @@ class TrainConfig:
             raise ConfigError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         if self.epochs < 1 or self.batch_size < 2 or self.m_per_class < 1:
             raise ConfigError("epochs must be >= 1, batch size >= 2 and m per class >= 1")
+        if self.pca_dims < 0 or self.search_pca_weight < 0 or self.classify_pca_weight < 0:
+            raise ConfigError("pca dims and pca weights must be >= 0")
         if self.train_blocks < 0 or self.backbone_lr <= 0:
             raise ConfigError("train blocks must be >= 0 and the backbone learning rate > 0")
         if self.anchor < 0:

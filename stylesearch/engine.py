@@ -477,10 +477,21 @@ class StyleSearch:
         return self._state.meta.vids_where(where, labelled=labelled)
 
     def _search(
-        self, vectors: np.ndarray, k: int, where: Where, *, labelled: bool = False, exclude: Sequence[int] = ()
+        self,
+        vectors: np.ndarray,
+        k: int,
+        where: Where,
+        *,
+        labelled: bool = False,
+        exclude: Sequence[int] = (),
+        purpose: str = "search",
     ) -> list[list[Hit]]:
+        """Nearest items to stored-form ``vectors``, queried as the model says for ``purpose``
+        (``search`` or ``classify``; see :meth:`Projection.for_query`)."""
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
+        if self.embedder.projection is not None:
+            vectors = self.embedder.projection.for_query(np.asarray(vectors, np.float32), purpose)
         state = self._state
         allowed = self._allowed(where, labelled)
         if exclude:
@@ -585,7 +596,7 @@ class StyleSearch:
         where: Where = None,
         min_confidence: float | None = None,
         method: str = "both",
-        balanced: bool = False,
+        balanced: bool = True,
     ) -> Classification | list[Classification]:
         """Style of one image or a list. ``method``: ``knn`` (vote over the ``k`` nearest
         labelled items within ``where``), ``linear`` (the trained head) or ``both`` (the
@@ -604,10 +615,12 @@ class StyleSearch:
         where: Where = None,
         min_confidence: float | None = None,
         method: str = "both",
-        balanced: bool = False,
+        balanced: bool = True,
     ) -> list[Classification]:
         """:meth:`classify` for style vectors already computed (float32 [N, D]).
-        ``balanced``: divide each kNN vote by its label's item count (see :func:`knn_vote`)."""
+        ``balanced`` (default): divide each kNN vote by its label's item count among the
+        items that may vote (see :func:`knn_vote`), so that a style with ten examples can win
+        against one with hundreds; ``False`` for the plain similarity-weighted vote."""
         if method not in CLASSIFY_METHODS:
             raise ConfigError(f"classification method must be one of {', '.join(CLASSIFY_METHODS)}, got {method!r}")
         if method == "linear" and self.head is None:
@@ -616,8 +629,10 @@ class StyleSearch:
             )
         threshold = self.min_confidence if min_confidence is None else min_confidence
         probs = self.head.predict(vectors) if self.head is not None and method != "knn" else None
-        neighbours = self._search(vectors, k, where, labelled=True) if method != "linear" else [[] for _ in vectors]
-        counts = self._state.meta.label_counts() if balanced else None
+        neighbours = (
+            self._search(vectors, k, where, labelled=True, purpose="classify") if method != "linear" else [[] for _ in vectors]
+        )
+        counts = self._state.meta.label_counts(where) if balanced else None  # among the items that may vote
         out = []
         for row, hits in enumerate(neighbours):
             knn_scores: dict[str, float] | None = None

@@ -135,7 +135,7 @@ def run_protocol(
     model: Path | None = None,
     exclude_labels: Sequence[str] = (),
     add_labelled: Sequence[Row] = (),
-    balanced: bool = False,
+    balanced: bool = True,
 ) -> ProtocolResult:
     """Index the protocol's train sample with ``embed`` (or a trained ``model``), classify its
     queries, score them. ``exclude_labels`` leaves those labels out of the index, and
@@ -190,7 +190,7 @@ def run_protocol(
                 preds = []
                 for vec, r in zip(vectors, query_rows):
                     where = {"articleType": r["articleType"]}
-                    c = engine.classify_vectors(vec[None], k, where, min_confidence=0.0, method="knn")[0]
+                    c = engine.classify_vectors(vec[None], k, where, min_confidence=0.0, method="knn", balanced=balanced)[0]
                     preds.append(c.label)
                 mapr = None
     recall = {u: round(float(np.mean([p == u for p, t in zip(preds, truth) if t == u])), 4) for u in sorted(set(truth))}

@@ -127,10 +127,10 @@ class MetadataStore:
                 out.update((r.vid, r) for r in map(_row, self.conn.execute(q, chunk)))
         return out
 
-    def vids_where(self, where: Mapping[str, WhereValue] | None = None, *, labelled: bool = False) -> np.ndarray | None:
-        """vids matching every ``where`` condition (a value or a list of accepted values;
-        ``label`` and ``id`` are columns, other keys are attributes), or ``None`` when there
-        is no condition at all (everything matches)."""
+    @staticmethod
+    def _where_sql(where: Mapping[str, WhereValue] | None, labelled: bool = False) -> tuple[list[str], list[str]]:
+        """SQL conditions (and their parameters) for ``where``: a value or a list of accepted
+        values per key; ``label`` and ``id`` are columns, other keys are attributes."""
         clauses: list[str] = []
         params: list[str] = []
         for key, value in (where or {}).items():
@@ -149,15 +149,25 @@ class MetadataStore:
             params += values
         if labelled:
             clauses.append("label IS NOT NULL")
+        return clauses, params
+
+    def vids_where(self, where: Mapping[str, WhereValue] | None = None, *, labelled: bool = False) -> np.ndarray | None:
+        """vids matching every ``where`` condition (see :meth:`_where_sql`), or ``None`` when
+        there is no condition at all (everything matches)."""
+        clauses, params = self._where_sql(where, labelled)
         if not clauses:
             return None
         with self.lock:
             rows = self.conn.execute(f"SELECT vid FROM items WHERE {' AND '.join(clauses)} ORDER BY vid", params)
             return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
-    def label_counts(self) -> dict[str, int]:
+    def label_counts(self, where: Mapping[str, WhereValue] | None = None) -> dict[str, int]:
+        """Items per label (among those matching ``where``)."""
+        clauses, params = self._where_sql(where, labelled=True)
         with self.lock:
-            rows = self.conn.execute("SELECT label, COUNT(*) FROM items WHERE label IS NOT NULL GROUP BY label ORDER BY label")
+            rows = self.conn.execute(
+                f"SELECT label, COUNT(*) FROM items WHERE {' AND '.join(clauses)} GROUP BY label ORDER BY label", params
+            )
             return {r[0]: int(r[1]) for r in rows}
 
     def attribute_keys(self) -> list[str]:

@@ -14,6 +14,7 @@ and vectors are L2-normalised so that inner product is cosine similarity.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,11 +123,22 @@ class Projection:
     ``matrix`` float32 [R, D] (``None``: identity, D = R), ``bias`` float32 [D]. ``kind``
     records where it came from: ``pca`` (fitted on the catalog; ``bias = -mean @ matrix``),
     ``trained`` (metric learning, :mod:`stylesearch.model.train`) or ``identity``.
+    ``parts`` splits the output into consecutive blocks of (size, weight): each block is
+    L2-normalised and scaled by its weight before the whole vector is normalised, so that the
+    inner product is a weighted sum of per-block cosines (a trained model keeps PCA components
+    beside its tuned ones this way). ``None``: one block.
+
+    ``query_weights`` (purpose → one weight per block) reweights the blocks of a *query*
+    vector only (:meth:`for_query`): against stored vectors with blocks ``(t, p)``, the query
+    ``(t, w·p)`` ranks by ``t·t' + w·p·p'``, so one index serves retrieval and classification
+    with different mixes.
     """
 
     matrix: np.ndarray | None
     bias: np.ndarray
     kind: str
+    parts: tuple[tuple[int, float], ...] | None = None
+    query_weights: dict[str, tuple[float, ...]] = field(default_factory=dict)
     _torch: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -155,7 +167,25 @@ class Projection:
         x = torch.as_tensor(raw, dtype=torch.float32)
         matrix, bias = self.torch_params()
         y = x + bias if self.matrix is None else torch.addmm(bias, x, matrix)
+        if self.parts:
+            blocks = y.split([size for size, _ in self.parts], dim=1)
+            y = torch.cat([F.normalize(b, dim=1, eps=EPS) * w for b, (_, w) in zip(blocks, self.parts)], dim=1)
         return F.normalize(y, dim=1, eps=EPS).numpy()
+
+    def for_query(self, vectors: np.ndarray, purpose: str) -> np.ndarray:
+        """Stored-form vectors float32 [N, D] → query vectors for ``purpose`` (``search`` or
+        ``classify``), unchanged where the projection has no weights for it. Scaled so that a
+        query's score against its own stored vector is 1: scores stay weighted means of the
+        blocks' cosines, in [-1, 1]."""
+        weights = self.query_weights.get(purpose)
+        if not weights or not self.parts:
+            return vectors
+        scale = np.concatenate(
+            [np.full(size, w / stored if stored > 0 else 0.0, np.float32) for (size, stored), w in zip(self.parts, weights)]
+        )
+        out = vectors * scale
+        self_score = np.sum(out * vectors, axis=1, keepdims=True)
+        return (out / np.maximum(self_score, EPS)).astype(np.float32)
 
     @classmethod
     def identity(cls, in_dim: int) -> Projection:
@@ -183,6 +213,10 @@ class Projection:
         arrays: dict[str, Any] = {"bias": self.bias, "kind": np.array(self.kind)}
         if self.matrix is not None:
             arrays["matrix"] = self.matrix
+        if self.parts:
+            arrays["parts"] = np.array(self.parts, np.float64)
+        if self.query_weights:
+            arrays["query_weights"] = np.array(json.dumps(self.query_weights))
         with path.open("wb") as fh:
             np.savez(fh, **arrays)
 
@@ -191,6 +225,17 @@ class Projection:
         try:
             with np.load(path, allow_pickle=False) as data:
                 matrix = data["matrix"] if "matrix" in data.files else None
-                return cls(matrix, data["bias"], str(data["kind"]))
-        except (OSError, KeyError, ValueError) as exc:
+                parts = tuple((int(n), float(w)) for n, w in data["parts"]) if "parts" in data.files else None
+                weights = json.loads(str(data["query_weights"])) if "query_weights" in data.files else {}
+                query_weights = {str(k): tuple(float(x) for x in v) for k, v in weights.items()}
+                projection = cls(matrix, data["bias"], str(data["kind"]), parts, query_weights)
+        except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise IndexCorruptError(f"cannot read projection {str(path)!r} ({exc}); rebuild the index") from exc
+        n_parts = len(projection.parts or ())
+        if any(len(w) != n_parts for w in projection.query_weights.values()):
+            raise IndexCorruptError(f"projection {str(path)!r} has query weights that do not match its blocks; rebuild")
+        if projection.parts and sum(n for n, _ in projection.parts) != projection.dim:
+            raise IndexCorruptError(
+                f"projection {str(path)!r} has blocks that do not add up to its {projection.dim} dims; rebuild"
+            )
+        return projection

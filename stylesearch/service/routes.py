@@ -183,7 +183,7 @@ async def classify(
     file: Annotated[list[UploadFile], File(description="one or more product photos")],
     method: Annotated[Literal["knn", "linear", "both"], Form()] = "both",
     k: Annotated[int, Form(ge=1)] = 10,
-    balanced: Annotated[bool, Form(description="divide each kNN vote by its label's item count")] = False,
+    balanced: Annotated[bool, Form(description="divide each kNN vote by its label's item count (false: plain vote)")] = True,
     min_confidence: Annotated[float | None, Form(ge=0, le=1)] = None,
     where: Annotated[str | None, Form(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
 ) -> schemas.ClassifyResponse:

@@ -57,3 +57,26 @@ def test_pca_projection_fit_apply_save(tmp_path: Path) -> None:
     assert np.array_equal(again.apply(raw.astype(np.float32)), vec)
     small = Projection.fit_pca(raw[:10].astype(np.float32), dim=256)
     assert small.dim == 9
+
+
+def test_blocks_and_query_weights(tmp_path: Path) -> None:
+    """Stored vectors hold each block normalised at its weight; a query reweighted with
+    ``for_query`` ranks by t·t' + w·p·p' (the blocks' cosines mixed by the query's weight)."""
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((20, 6)).astype(np.float32)
+    proj = Projection(matrix, np.zeros(6, np.float32), "trained", ((4, 1.0), (2, 1.0)), {"search": (1.0, 0.25)})
+    x = rng.standard_normal((5, 20)).astype(np.float32)
+    stored = proj.apply(x)
+    t, p = x @ matrix[:, :4], x @ matrix[:, 4:]
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    assert np.allclose(stored, np.concatenate([t, p], 1) / np.sqrt(2), atol=1e-5)
+    query = proj.for_query(stored, "search")
+    mixed = (t @ t.T + 0.25 * (p @ p.T)) / 1.25  # the weighted mean of the two blocks' cosines
+    assert np.allclose(query @ stored.T, mixed, atol=1e-5)
+    assert np.allclose(np.diag(query @ stored.T), 1.0, atol=1e-5)  # an item scores 1 against itself
+    assert proj.for_query(stored, "classify") is stored  # no weights for that purpose: unchanged
+    proj.save(tmp_path / "p.npz")
+    again = Projection.load(tmp_path / "p.npz")
+    assert again.parts == proj.parts and again.query_weights == {"search": (1.0, 0.25)}
+    assert np.allclose(again.for_query(again.apply(x), "search"), query, atol=1e-6)

@@ -40,7 +40,9 @@ def test_training_writes_a_model(trained: Path) -> None:
     assert [e["epoch"] for e in log] == [1, 2, 3, 4]
     assert all("val_mean_average_precision_at_r" in e and e["loss"] >= 0 for e in log)
     proj = Projection.load(trained / "projection.npz")
-    assert proj.kind == "trained" and proj.dim == 32
+    # the tuned block (32) and the PCA block kept for styles added later (32 of them here)
+    assert proj.kind == "trained" and proj.dim == 64 and proj.parts == ((32, 1.0), (32, 1.0))
+    assert set(proj.query_weights) == {"search", "classify"}
 
 
 def test_index_with_a_model_classifies_with_head_and_knn(trained: Path, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
