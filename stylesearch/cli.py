@@ -419,7 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="untrained PCA components kept beside the tuned ones, so styles added later stay recognisable (0: none)",
     )
     p.add_argument("--search-pca-weight", type=float, default=_TRAIN.search_pca_weight, help="their weight in same-style search")
-    p.add_argument("--classify-pca-weight", type=float, default=_TRAIN.classify_pca_weight, help="their weight in the kNN vote")
+    p.add_argument(
+        "--classify-pca-weight",
+        type=float,
+        default=_TRAIN.classify_pca_weight,
+        help="their weight in a kNN vote that includes labels added after training",
+    )
     p.add_argument(
         "--train-blocks",
         type=int,

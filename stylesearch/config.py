@@ -134,8 +134,8 @@ class TrainConfig:
     flip: bool = True
     anchor: float = 0.0  # L2-SP: weight of ||W - W_pca||², keeps what the labels do not cover
     pca_dims: int = 256  # untrained PCA components kept beside the tuned ones (for styles added later)
-    search_pca_weight: float = 0.2  # weight of that block in same-style retrieval queries
-    classify_pca_weight: float = 0.7  # ... and in the kNN vote
+    search_pca_weight: float = 0.1  # weight of that block in same-style retrieval queries
+    classify_pca_weight: float = 1.0  # ... and in a kNN vote that includes labels added after training
     train_blocks: int = 0  # top backbone stages that learn too (0: frozen backbone, cached features)
     backbone_lr: float = 1e-4
     seed: int = 0

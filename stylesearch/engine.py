@@ -629,10 +629,15 @@ class StyleSearch:
             )
         threshold = self.min_confidence if min_confidence is None else min_confidence
         probs = self.head.predict(vectors) if self.head is not None and method != "knn" else None
+        voters = self._state.meta.label_counts(where)  # the labels (and their counts) that may vote
+        trained = self.embedder.projection.labels if self.embedder.projection is not None else ()
+        # A trained model's tuned block knows only its trained labels: a vote that includes
+        # labels added later (cold start) also weighs the untrained PCA block.
+        purpose = "classify_new_labels" if trained and not set(voters) <= set(trained) else "classify"
         neighbours = (
-            self._search(vectors, k, where, labelled=True, purpose="classify") if method != "linear" else [[] for _ in vectors]
+            self._search(vectors, k, where, labelled=True, purpose=purpose) if method != "linear" else [[] for _ in vectors]
         )
-        counts = self._state.meta.label_counts(where) if balanced else None  # among the items that may vote
+        counts = voters if balanced else None
         out = []
         for row, hits in enumerate(neighbours):
             knn_scores: dict[str, float] | None = None

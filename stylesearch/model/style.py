@@ -131,7 +131,7 @@ class Projection:
     ``query_weights`` (purpose → one weight per block) reweights the blocks of a *query*
     vector only (:meth:`for_query`): against stored vectors with blocks ``(t, p)``, the query
     ``(t, w·p)`` ranks by ``t·t' + w·p·p'``, so one index serves retrieval and classification
-    with different mixes.
+    with different mixes. ``labels``: the style labels a trained projection was tuned on.
     """
 
     matrix: np.ndarray | None
@@ -139,6 +139,7 @@ class Projection:
     kind: str
     parts: tuple[tuple[int, float], ...] | None = None
     query_weights: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
     _torch: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -217,6 +218,8 @@ class Projection:
             arrays["parts"] = np.array(self.parts, np.float64)
         if self.query_weights:
             arrays["query_weights"] = np.array(json.dumps(self.query_weights))
+        if self.labels:
+            arrays["labels"] = np.array(json.dumps(list(self.labels)))
         with path.open("wb") as fh:
             np.savez(fh, **arrays)
 
@@ -228,7 +231,8 @@ class Projection:
                 parts = tuple((int(n), float(w)) for n, w in data["parts"]) if "parts" in data.files else None
                 weights = json.loads(str(data["query_weights"])) if "query_weights" in data.files else {}
                 query_weights = {str(k): tuple(float(x) for x in v) for k, v in weights.items()}
-                projection = cls(matrix, data["bias"], str(data["kind"]), parts, query_weights)
+                labels = tuple(json.loads(str(data["labels"]))) if "labels" in data.files else ()
+                projection = cls(matrix, data["bias"], str(data["kind"]), parts, query_weights, labels)
         except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise IndexCorruptError(f"cannot read projection {str(path)!r} ({exc}); rebuild the index") from exc
         n_parts = len(projection.parts or ())

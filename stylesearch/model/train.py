@@ -115,17 +115,20 @@ def build_loss(cfg: TrainConfig, n_labels: int, dim: int) -> tuple[nn.Module, An
     return losses.ContrastiveLoss(pos_margin=1.0, neg_margin=0.5), miners.PairMarginMiner(pos_margin=1.0, neg_margin=0.5)
 
 
-def _final_projection(weight: np.ndarray, bias: np.ndarray, pca: Projection, cfg: TrainConfig) -> Projection:
+def _final_projection(
+    weight: np.ndarray, bias: np.ndarray, pca: Projection, cfg: TrainConfig, labels: Sequence[str]
+) -> Projection:
     """The tuned projection (``weight`` [D, R], ``bias`` [D]), followed by the first
     ``cfg.pca_dims`` PCA components of the untrained statistics.
 
     The tuned block knows the trained labels; the PCA block keeps the generic structure that
     metric learning squeezes out, which a style added later (cold start) needs. Both blocks are
     stored at equal weight; queries weigh the PCA block by ``cfg.search_pca_weight`` for
-    same-style retrieval and by ``cfg.classify_pca_weight`` for the kNN vote (see
-    :meth:`Projection.for_query`)."""
+    same-style retrieval, not at all for a kNN vote among the trained labels (the tuned block is
+    best there), and by ``cfg.classify_pca_weight`` for a vote that includes labels added after
+    training (see :meth:`Projection.for_query` and ``StyleSearch.classify_vectors``)."""
     if not cfg.pca_dims:
-        return Projection(np.ascontiguousarray(weight.T), bias.astype(np.float32), "trained")
+        return Projection(np.ascontiguousarray(weight.T), bias.astype(np.float32), "trained", labels=tuple(labels))
     assert pca.matrix is not None
     keep = min(cfg.pca_dims, pca.dim)
     matrix = np.concatenate([weight.T, pca.matrix[:, :keep]], axis=1)
@@ -134,7 +137,12 @@ def _final_projection(weight: np.ndarray, bias: np.ndarray, pca: Projection, cfg
         np.concatenate([bias, pca.bias[:keep]]).astype(np.float32),
         "trained",
         ((weight.shape[0], 1.0), (keep, 1.0)),
-        {"search": (1.0, cfg.search_pca_weight), "classify": (1.0, cfg.classify_pca_weight)},
+        {
+            "search": (1.0, cfg.search_pca_weight),
+            "classify": (1.0, 0.0),
+            "classify_new_labels": (1.0, cfg.classify_pca_weight),
+        },
+        tuple(labels),
     )
 
 
@@ -341,7 +349,7 @@ def train_model(
 
     if best_state is None:
         raise StyleSearchError("training ran no epoch; check --epochs")
-    projection = _final_projection(best_state["weight"].numpy(), best_state["bias"].numpy(), pca, cfg)
+    projection = _final_projection(best_state["weight"].numpy(), best_state["bias"].numpy(), pca, cfg, names)
     projection.save(out / PROJECTION_FILE)
     source.load_state(best_state["backbone"])
     tuned = source.tuned()

@@ -42,7 +42,8 @@ def test_training_writes_a_model(trained: Path) -> None:
     proj = Projection.load(trained / "projection.npz")
     # the tuned block (32) and the PCA block kept for styles added later (32 of them here)
     assert proj.kind == "trained" and proj.dim == 64 and proj.parts == ((32, 1.0), (32, 1.0))
-    assert set(proj.query_weights) == {"search", "classify"}
+    assert set(proj.query_weights) == {"search", "classify", "classify_new_labels"}
+    assert proj.query_weights["classify"][1] == 0.0 and len(proj.labels) == 8  # the labels it was tuned on
 
 
 def test_index_with_a_model_classifies_with_head_and_knn(trained: Path, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
