@@ -46,12 +46,12 @@ def train_on(rows, root, out: Path, cfg: TrainConfig, run: RunConfig) -> dict:  
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="train on fashion-usage and evaluate")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workdir", default="/tmp/stylesearch-bench-train")
     parser.add_argument("--skip-extra", action="store_true", help="only the default model (no cold-start / held-out runs)")
-    parser.add_argument("--anchor", type=float, default=0.0, help="L2-SP weight (train --anchor)")
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--anchor", type=float, default=TrainConfig.anchor, help="L2-SP weight (train --anchor)")
+    parser.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
     parser.add_argument("--plain-vote", action="store_true", help="plain (not balanced) kNN vote in every check")
     parser.add_argument("--only-cold-start", action="store_true")
     parser.add_argument("--train-blocks", type=int, default=0, help="also tune this many top backbone blocks")

@@ -645,7 +645,7 @@ class StyleSearch:
             if method != "linear":
                 knn_scores = knn_vote([h.label or "" for h in hits], np.array([h.score for h in hits]), 0.0, counts).scores
             if probs is not None and self.head is not None:
-                linear_scores = {self.head.labels[int(i)]: float(probs[row, i]) for i in np.argsort(-probs[row])}
+                linear_scores = _head_scores(self.head.labels, probs[row], voters)
             if knn_scores is not None and linear_scores is not None:
                 knn_top = next(iter(knn_scores), None)
                 if knn_top is not None and knn_top not in linear_scores:
@@ -839,6 +839,16 @@ class StyleSearch:
             "updated": m.get("updated"),
             "stylesearch_version": __version__,
         }
+
+
+def _head_scores(labels: Sequence[str], probs: np.ndarray, present: Mapping[str, int]) -> dict[str, float]:
+    """The head's probabilities (highest first) over the labels that ``present`` has items of
+    — the styles this index (within the filter) holds — renormalised; over all of the head's
+    labels when it has items of none of them."""
+    keep = np.array([label in present for label in labels])
+    p = np.where(keep, probs, 0.0) if keep.any() else probs
+    p = p / max(float(p.sum()), 1e-12)
+    return {labels[int(i)]: float(p[i]) for i in np.argsort(-p) if keep[i] or not keep.any()}
 
 
 def _answer(scores: Mapping[str, float] | None) -> dict[str, Any] | None:

@@ -67,7 +67,7 @@ def train_head(
     kind: str = "linear",
     *,
     epochs: int = 60,
-    lr: float = 1e-2,
+    lr: float = 3e-2,
     weight_decay: float = 1e-4,
     seed: int = 0,
 ) -> StyleHead:
