@@ -32,6 +32,7 @@ from stylesearch.index.factory import KINDS, plan, recall_at_k, tune  # noqa: E4
 from stylesearch.index.store import import_faiss  # noqa: E402
 
 K = 10
+NOISE = 1.0  # cluster spread: neighbourhoods overlap as in real embeddings (IVF needs nprobe > 1)
 
 
 def structured(n: int, dim: int, seed: int, clusters: int = 2000) -> np.ndarray:
@@ -42,7 +43,7 @@ def structured(n: int, dim: int, seed: int, clusters: int = 2000) -> np.ndarray:
     out = np.empty((n, dim), np.float32)
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
-        chunk = centers[rng.integers(0, clusters, m)] + 0.7 * rng.standard_normal((m, dim)).astype(np.float32) * spectrum
+        chunk = centers[rng.integers(0, clusters, m)] + NOISE * rng.standard_normal((m, dim)).astype(np.float32) * spectrum
         out[start : start + m] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
     return out
 

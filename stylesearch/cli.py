@@ -105,8 +105,16 @@ def _embed_from_args(args: argparse.Namespace) -> EmbedConfig | None:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from .engine import index_catalog
+    from .index.factory import parse_memory
 
-    options = IndexConfig(vector_dtype=args.vector_dtype, pca_sample=args.pca_sample, seed=args.seed)
+    options = IndexConfig(
+        vector_dtype=args.vector_dtype,
+        pca_sample=args.pca_sample,
+        seed=args.seed,
+        index_type=args.index_type,
+        max_memory=parse_memory(args.max_memory) if args.max_memory else None,
+        recall_target=args.recall_target,
+    )
     report = index_catalog(
         args.catalog,
         args.index,
@@ -283,7 +291,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             "attributes: " + (", ".join(info["attributes"]) or "none"),
             f"model:      {embed['backbone']} [{info['weights_id']}], recipe {embed['recipe']}, "
             f"{embed['image_size']} px, {info['raw_dim']} -> {info['dim']} dims ({info['projection']['kind']})",
-            f"search:     {info['index_key']} on {info['search_backend']}; vectors {info['vector_dtype']}",
+            f"search:     {info['index_type']} ({info['index_key']}"
+            + "".join(f", {k}={v}" for k, v in info["search_params"].items())
+            + f") on {info['search_backend']}; vectors {info['vector_dtype']}",
             f"device:     {info['device']}",
             f"updated:    {info['updated']} (created {info['created']})",
         ]
@@ -387,6 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
     p.add_argument("--model", help="a folder from 'stylesearch train': its recipe, trained projection and head")
     p.add_argument("--vector-dtype", default="float32", choices=["float32", "float16"], help="raw vectors on disk")
+    p.add_argument(
+        "--index-type",
+        default="auto",
+        choices=["auto", "flat", "hnsw", "ivf", "ivfpq"],
+        help="FAISS index type (auto: chosen by size and --max-memory)",
+    )
+    p.add_argument("--max-memory", help="RAM the FAISS index may take, e.g. 512M or 2G (with --index-type auto)")
+    p.add_argument("--recall-target", type=float, default=0.95, help="recall@10 the search parameter is tuned to")
     p.add_argument("--pca-sample", type=int, default=4096, help="images (a seeded random sample) that fit the PCA projection")
     p.add_argument("--seed", type=int, default=0)
 

@@ -99,10 +99,17 @@ class IndexConfig:
     vector_dtype: str = "float32"
     pca_sample: int = 4096
     seed: int = 0
+    index_type: str = "auto"  # auto | flat | hnsw | ivf | ivfpq (see stylesearch.index.factory)
+    max_memory: int | None = None  # bytes the FAISS index may take in RAM (auto only)
+    recall_target: float = 0.95  # recall@10 the search parameter is tuned to at build time
 
     def __post_init__(self) -> None:
         if self.vector_dtype not in ("float16", "float32"):
             raise ConfigError(f"vector dtype must be float16 or float32, got {self.vector_dtype!r}")
+        if self.index_type not in ("auto", "flat", "hnsw", "ivf", "ivfpq"):
+            raise ConfigError(f"index type must be auto, flat, hnsw, ivf or ivfpq, got {self.index_type!r}")
+        if not 0 < self.recall_target <= 1:
+            raise ConfigError(f"recall target must be in (0, 1], got {self.recall_target}")
 
 
 LOSSES = ("multisimilarity", "proxyanchor", "triplet", "contrastive")

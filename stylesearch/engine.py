@@ -28,6 +28,8 @@ from .config import EmbedConfig, IndexConfig, RunConfig
 from .errors import CatalogError, ConfigError, DuplicateItemError, ImageError, IndexCorruptError, IndexMismatchError
 from .images import ImageInput
 from .index import IndexDir, MetadataStore, Record, VectorStore, faiss_backend, knn_vote
+from .index.builder import build_store
+from .index.factory import kind_of_key
 from .index.layout import MANIFEST_FILE, write_json
 from .index.metadata import METADATA_FILE, WhereValue
 from .index.store import DEFAULT_INDEX_KEY
@@ -241,6 +243,10 @@ def _manifest(embedder: Embedder, store: VectorStore, meta: MetadataStore, creat
         "metric": "inner_product",
         "normalized": True,
         "index_key": store.index_key,
+        "index_type": kind_of_key(store.index_key),
+        "search_params": store.search_params,
+        "refine": store.refine,
+        "tombstones": len(store.tombstones),
         "vector_dtype": str(store.vector_dtype),
         "items": len(store),
         "labels": meta.label_counts(),
@@ -314,8 +320,16 @@ def index_catalog(
     stages["embed"] -= stages.get("fit_projection", 0.0)
     skipped = list(catalog.skipped) + [Skipped(_relative(catalog.items[p].path, catalog.root), reason) for p, reason in failures]
     with _stage(stages, "build_index"):
-        store = VectorStore(vectors.shape[1], vector_dtype=options.vector_dtype, index_key=DEFAULT_INDEX_KEY)
-        store.add(np.arange(len(positions), dtype=np.int64), vectors)
+        store, build = build_store(
+            np.arange(len(positions), dtype=np.int64),
+            vectors,
+            index_type=options.index_type,
+            max_memory=options.max_memory,
+            recall_target=options.recall_target,
+            vector_dtype=options.vector_dtype,
+            seed=options.seed,
+        )
+    log.info("index: %s", build.to_dict())
     records = [
         Record(vid, catalog.items[p].id, str(catalog.items[p].path), catalog.items[p].label, catalog.items[p].attributes)
         for vid, p in enumerate(positions.tolist())
@@ -449,6 +463,8 @@ class StyleSearch:
             dim=int(manifest["dim"]),
             vector_dtype=manifest.get("vector_dtype", "float32"),
             index_key=manifest.get("index_key", DEFAULT_INDEX_KEY),
+            search_params=manifest.get("search_params") or {},
+            refine=int(manifest.get("refine", 1)),
         )
         meta = MetadataStore(gen / METADATA_FILE)
         if meta.count() != len(store):
@@ -730,7 +746,7 @@ class StyleSearch:
         with self._write_lock, self.index_dir.lock():
             self.refresh()
             records = self._state.meta.by_ids(ids)
-            store = _copy_store(self._state.store)
+            store = self._state.store.copy()
             store.remove(np.array([r.vid for r in records], np.int64))
             self._publish(store, lambda meta: meta.remove(ids))
         return len(records)
@@ -812,7 +828,7 @@ class StyleSearch:
             records = [
                 Record(start + j, ids[j], self._keep_media(paths[j], ids[j]), labels[j], dict(attributes[j])) for j in range(n)
             ]
-            store = _copy_store(state.store)
+            store = state.store.copy()
             store.add(np.arange(start, start + n, dtype=np.int64), np.asarray(vectors, np.float32))
             self._publish(store, lambda meta: meta.add(records))
 
@@ -832,6 +848,8 @@ class StyleSearch:
             "projection": m.get("projection"),
             "head": m.get("head"),
             "index_key": m.get("index_key"),
+            "index_type": m.get("index_type", "flat"),
+            "search_params": m.get("search_params") or {},
             "vector_dtype": m.get("vector_dtype"),
             "search_backend": faiss_backend(),
             "device": str(self.embedder.device),
@@ -861,14 +879,6 @@ def _answer(scores: Mapping[str, float] | None) -> dict[str, Any] | None:
 
 def _rounded(scores: Mapping[str, float]) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in scores.items()}
-
-
-def _copy_store(store: VectorStore) -> VectorStore:
-    """A private copy to change, so readers of the live store are never disturbed."""
-    copy = VectorStore(store.dim, vector_dtype=str(store.vector_dtype), index_key=store.index_key)
-    copy.index = store.faiss.clone_index(store.index)
-    copy.ids, copy.vectors = store.ids.copy(), store.vectors.copy()
-    return copy
 
 
 def _as_batch(images: Any) -> tuple[bool, list[ImageInput]]:

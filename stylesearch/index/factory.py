@@ -54,6 +54,15 @@ class IndexPlan:
         return asdict(self)
 
 
+def kind_of_key(key: str) -> str:
+    """The index kind of a FAISS factory string (``IDMap2,HNSW32,Flat`` → ``hnsw``)."""
+    if "HNSW" in key:
+        return "hnsw"
+    if "PQ" in key:
+        return "ivfpq"
+    return "ivf" if "IVF" in key else "flat"
+
+
 def nlist_for(n: int) -> int:
     """Inverted lists for ``n`` vectors: about 4·√n, a power of two, 16 … 65536."""
     target = 4 * math.sqrt(max(n, 1))
@@ -89,7 +98,7 @@ def plan(kind: str, n: int, dim: int) -> IndexPlan:
     probe_scan = n / nlist * 16  # lists a query scans at recall ~0.95, typically
     if kind == "ivf":
         per = vector + 8
-        train = min(n, max(32 * nlist, 10_000), 131_072)
+        train = min(n, max(40 * nlist, 10_000), 163_840)
         return IndexPlan(
             kind, f"IVF{nlist},Flat", per, int(per * n + centroids), train, "nprobe", 1, probe_scan * vector / SCAN_BYTES_PER_MS
         )
@@ -97,7 +106,7 @@ def plan(kind: str, n: int, dim: int) -> IndexPlan:
         m = pq_m_for(dim)
         per = m + 8.0
         fixed = centroids + 256 * dim * 4  # IVF centroids, PQ codebooks
-        train = min(n, max(32 * nlist, 256 * 39, 10_000), 131_072)  # k-means cost grows with it; 2^17 is plenty
+        train = min(n, max(40 * nlist, 256 * 39, 10_000), 163_840)  # 40 per centroid; k-means time grows with it
         return IndexPlan(
             kind,
             f"IVF{nlist},PQ{m}x8",

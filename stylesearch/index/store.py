@@ -17,6 +17,7 @@ from ..errors import IndexCorruptError, MissingDependencyError
 INDEX_FILE = "index.faiss"
 VECTORS_FILE = "vectors.npy"
 IDS_FILE = "ids.npy"
+TOMBSTONES_FILE = "tombstones.npy"
 DEFAULT_INDEX_KEY = "IDMap2,Flat"
 
 
@@ -42,15 +43,35 @@ def faiss_backend() -> str:
 
 class VectorStore:
     """FAISS inner-product index + raw vectors. ``ids`` int64 [N] ascending, ``vectors``
-    [N, D] in the same order."""
+    [N, D] in the same order.
 
-    def __init__(self, dim: int, *, vector_dtype: str = "float32", index_key: str = DEFAULT_INDEX_KEY) -> None:
+    ``index_key`` is any FAISS factory string (see :mod:`stylesearch.index.factory`); an
+    untrained index (IVF) is trained on the first vectors added. ``search_params`` (``nprobe``
+    or ``efSearch``) apply to every search; ``refine > 1`` re-scores ``refine·k`` candidates
+    exactly on the raw vectors. Types that cannot remove (HNSW) keep removed ids as
+    ``tombstones``: filtered out of every search (which still returns k results) until the
+    next rebuild."""
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        vector_dtype: str = "float32",
+        index_key: str = DEFAULT_INDEX_KEY,
+        search_params: dict[str, int] | None = None,
+        refine: int = 1,
+        train_size: int = 131_072,
+    ) -> None:
         self.faiss = import_faiss()
         self.dim = dim
         self.vector_dtype = np.dtype(vector_dtype)
         self.index_key = index_key
+        self.search_params = dict(search_params or {})
+        self.refine = max(1, int(refine))
+        self.train_size = train_size
         self.ids = np.zeros(0, np.int64)
         self.vectors = np.zeros((0, dim), self.vector_dtype)
+        self.tombstones = np.zeros(0, np.int64)
         self.index = self._new_index()
 
     def _new_index(self) -> Any:
@@ -75,6 +96,11 @@ class VectorStore:
             return
         if np.any(np.diff(ids) <= 0) or (len(self.ids) and ids[0] <= self.ids[-1]):
             raise ValueError("new ids must be increasing and larger than the ids already stored")
+        if len(self.tombstones) and ids[0] <= self.tombstones.max():
+            raise ValueError("new ids must be larger than removed ones")
+        if not self.index.is_trained:
+            sample = np.random.default_rng(0).permutation(len(vectors))[: self.train_size]
+            self.index.train(vectors[np.sort(sample)])
         self.index.add_with_ids(vectors, ids)
         self.ids = np.concatenate([self.ids, ids])
         self.vectors = np.concatenate([self.vectors, vectors.astype(self.vector_dtype)])
@@ -85,9 +111,44 @@ class VectorStore:
         keep = ~np.isin(self.ids, ids)
         removed = int((~keep).sum())
         if removed:
-            self.index.remove_ids(self.faiss.IDSelectorBatch(ids))
+            gone = self.ids[~keep]
+            try:
+                self.index.remove_ids(self.faiss.IDSelectorBatch(gone))
+            except RuntimeError:  # e.g. HNSW: no removal; tombstone until the next rebuild
+                self.tombstones = np.union1d(self.tombstones, gone)
             self.ids, self.vectors = self.ids[keep], self.vectors[keep]
         return removed
+
+    def copy(self) -> VectorStore:
+        """A private copy to change, so that readers of this one are never disturbed."""
+        out = VectorStore(
+            self.dim,
+            vector_dtype=str(self.vector_dtype),
+            index_key=self.index_key,
+            search_params=self.search_params,
+            refine=self.refine,
+            train_size=self.train_size,
+        )
+        out.index = self.faiss.clone_index(self.index)
+        out.ids, out.vectors, out.tombstones = self.ids.copy(), self.vectors.copy(), self.tombstones.copy()
+        return out
+
+    def _params(self, selector: Any) -> Any:
+        """Typed FAISS search parameters (HNSW and IVF indexes refuse the generic ones)."""
+        faiss = self.faiss
+        if "HNSW" in self.index_key:
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = int(self.search_params.get("efSearch", 64))
+        elif "IVF" in self.index_key:
+            params = faiss.SearchParametersIVF()
+            params.nprobe = int(self.search_params.get("nprobe", 16))
+        elif selector is None:
+            return None
+        else:
+            params = faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
+        return params
 
     def get(self, ids: np.ndarray) -> np.ndarray:
         """Stored vectors of ``ids`` as float32 [N, D]; KeyError for an absent id."""
@@ -108,19 +169,43 @@ class VectorStore:
         queries = self._check(queries)
         if k < 1:
             raise ValueError("k must be >= 1")
+        selector: Any = None
         if allowed is not None:
             allowed = np.ascontiguousarray(allowed, dtype=np.int64)
             if len(allowed) == 0 or len(self.ids) == 0:
                 return (np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64))
-            params = self.faiss.SearchParameters(sel=self.faiss.IDSelectorBatch(allowed))
+            selector = self.faiss.IDSelectorBatch(allowed)
+        elif len(self.tombstones):
+            inner = self.faiss.IDSelectorBatch(self.tombstones)
+            selector = self.faiss.IDSelectorNot(inner)
+            selector.inner = inner  # keep it alive as long as the selector
+        params = self._params(selector)
+        fetch = k * self.refine
+        if params is not None:
             # faiss.contrib.torch_utils (imported by pytorch-metric-learning) replaces
             # Index.search with a version without ``params``; the original stays as search_numpy.
             search = getattr(self.index, "search_numpy", self.index.search)
-            scores, ids = search(queries, k, params=params)
+            scores, ids = search(queries, fetch, params=params)
         else:
-            scores, ids = self.index.search(queries, k)
+            scores, ids = self.index.search(queries, fetch)
+        if self.refine > 1:
+            scores, ids = self._refine(queries, ids, k)
         scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)
         return scores, ids.astype(np.int64)
+
+    def _refine(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact scores of the candidate ids [Q, C] on the raw vectors; the best ``k``."""
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        ids = np.full((len(queries), k), -1, np.int64)
+        for row, (query, cand) in enumerate(zip(queries, candidates)):
+            cand = cand[cand >= 0]
+            rows = np.searchsorted(self.ids, cand)
+            ok = (rows < len(self.ids)) & (self.ids[np.minimum(rows, max(len(self.ids) - 1, 0))] == cand)
+            cand, rows = cand[ok], rows[ok]
+            exact = self.vectors[rows].astype(np.float32) @ query
+            best = np.argsort(-exact)[:k]
+            scores[row, : len(best)], ids[row, : len(best)] = exact[best], cand[best]
+        return scores, ids
 
     # ----------------------------------------------------------------- persistence
 
@@ -129,18 +214,32 @@ class VectorStore:
         generation folder: :class:`~stylesearch.index.layout.IndexDir` fsyncs and publishes it)."""
         np.save(folder / VECTORS_FILE, self.vectors)
         np.save(folder / IDS_FILE, self.ids)
+        if len(self.tombstones):
+            np.save(folder / TOMBSTONES_FILE, self.tombstones)
         self.faiss.write_index(self.index, str(folder / INDEX_FILE))
 
     @classmethod
-    def load(cls, folder: Path, *, dim: int, vector_dtype: str, index_key: str = DEFAULT_INDEX_KEY) -> VectorStore:
-        store = cls(dim, vector_dtype=vector_dtype, index_key=index_key)
+    def load(
+        cls,
+        folder: Path,
+        *,
+        dim: int,
+        vector_dtype: str,
+        index_key: str = DEFAULT_INDEX_KEY,
+        search_params: dict[str, int] | None = None,
+        refine: int = 1,
+    ) -> VectorStore:
+        store = cls(dim, vector_dtype=vector_dtype, index_key=index_key, search_params=search_params, refine=refine)
         try:
             store.ids = np.load(folder / IDS_FILE, allow_pickle=False)
             store.vectors = np.load(folder / VECTORS_FILE, allow_pickle=False)
+            if (folder / TOMBSTONES_FILE).exists():
+                store.tombstones = np.load(folder / TOMBSTONES_FILE, allow_pickle=False)
             store.index = store.faiss.read_index(str(folder / INDEX_FILE))
         except (OSError, ValueError, RuntimeError) as exc:
             raise IndexCorruptError(f"cannot read the vector index in {str(folder)!r} ({exc}); rebuild it") from exc
-        if store.vectors.shape != (len(store.ids), dim) or store.index.ntotal != len(store.ids) or store.index.d != dim:
+        in_faiss = len(store.ids) + len(store.tombstones)
+        if store.vectors.shape != (len(store.ids), dim) or store.index.ntotal != in_faiss or store.index.d != dim:
             raise IndexCorruptError(
                 f"vector files in {str(folder)!r} disagree ({len(store.ids)} ids, vectors "
                 f"{list(store.vectors.shape)}, FAISS {store.index.ntotal}x{store.index.d}); rebuild the index"
