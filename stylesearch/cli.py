@@ -279,6 +279,25 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from .index.factory import parse_memory
+
+    with _open(args) as engine:
+        built = engine.reindex(
+            args.index_type,
+            max_memory=parse_memory(args.max_memory) if args.max_memory else None,
+            recall_target=args.recall_target,
+        )
+        items = len(engine)
+    params = "".join(f", {k}={v}" for k, v in built["search_params"].items())
+    text = (
+        f"rebuilt {items} items as {built['index_type']} ({built['index_key']}{params}); "
+        f"tuned recall@10 {built['tuned_recall_at_10']}"
+    )
+    _emit(args, built, text)
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     with _open(args) as engine:
         info = engine.info()
@@ -355,6 +374,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _index_type_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--index-type",
+        default="auto",
+        choices=["auto", "flat", "hnsw", "ivf", "ivfpq"],
+        help="FAISS index type (auto: chosen by size and --max-memory)",
+    )
+    p.add_argument("--max-memory", help="RAM the FAISS index may take, e.g. 512M or 2G (with --index-type auto)")
+    p.add_argument("--recall-target", type=float, default=0.95, help="recall@10 the search parameter is tuned to")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylesearch", description="Find and classify products by visual style.")
     parser.add_argument("--version", action="version", version=f"stylesearch {__version__}")
@@ -397,14 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
     p.add_argument("--model", help="a folder from 'stylesearch train': its recipe, trained projection and head")
     p.add_argument("--vector-dtype", default="float32", choices=["float32", "float16"], help="raw vectors on disk")
-    p.add_argument(
-        "--index-type",
-        default="auto",
-        choices=["auto", "flat", "hnsw", "ivf", "ivfpq"],
-        help="FAISS index type (auto: chosen by size and --max-memory)",
-    )
-    p.add_argument("--max-memory", help="RAM the FAISS index may take, e.g. 512M or 2G (with --index-type auto)")
-    p.add_argument("--recall-target", type=float, default=0.95, help="recall@10 the search parameter is tuned to")
+    _index_type_options(p)
     p.add_argument("--pca-sample", type=int, default=4096, help="images (a seeded random sample) that fit the PCA projection")
     p.add_argument("--seed", type=int, default=0)
 
@@ -494,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("remove", "remove items by id", cmd_remove)
     p.add_argument("ids", nargs="+", metavar="ID")
+
+    p = add("reindex", "rebuild the FAISS index as another type from the stored vectors (no re-embedding)", cmd_reindex)
+    _index_type_options(p)
 
     add("info", "describe an index", cmd_info)
     add("backbones", "list the available backbones", cmd_backbones)

@@ -731,6 +731,25 @@ class StyleSearch:
             str(self.index_dir.root), len(good), skipped, len(self), self._state.manifest["labels"], time.perf_counter() - t0
         )
 
+    def reindex(self, index_type: str = "auto", *, max_memory: int | None = None, recall_target: float = 0.95) -> dict[str, Any]:
+        """Rebuild the FAISS index as ``index_type`` from the stored raw vectors (no
+        re-embedding), tune its search parameter, drop tombstones; publish it as a new
+        generation. Returns what was built."""
+        IndexConfig(index_type=index_type, recall_target=recall_target)  # validates both
+        with self._write_lock, self.index_dir.lock():
+            self.refresh()
+            old = self._state.store
+            store, info = build_store(
+                old.ids,
+                old.vectors.astype(np.float32),
+                index_type=index_type,
+                max_memory=max_memory,
+                recall_target=recall_target,
+                vector_dtype=str(old.vector_dtype),
+            )
+            self._publish(store, lambda meta: None)
+        return info.to_dict()
+
     def _check_new_ids(self, ids: Sequence[str]) -> None:
         if len(set(ids)) != len(ids):
             raise ConfigError("item ids of one add must be different; pass ids explicitly")

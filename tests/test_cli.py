@@ -59,6 +59,21 @@ def test_info_add_remove_and_errors(capsys, index_copy: Path, tmp_path: Path) ->
     assert code == 1 and "KEY=VALUE" in err
 
 
+def test_reindex_changes_the_type_without_re_embedding(capsys, index_copy: Path, demo_data) -> None:  # type: ignore[no-untyped-def]
+    idx = str(index_copy)
+    query = str(demo_data[1][0][0])
+    code, before, _ = run(capsys, "query", query, "-k", "5", "--index", idx, "--json")
+    code, out, _ = run(capsys, "reindex", "--index-type", "ivf", "--index", idx, "--json")
+    built = json.loads(out)
+    assert code == 0 and built["index_type"] == "ivf" and built["tuned_recall_at_10"] >= 0.95
+    code, out, _ = run(capsys, "info", "--index", idx)
+    assert "search:     ivf (IVF" in out and "nprobe=" in out
+    code, after, _ = run(capsys, "query", query, "-k", "5", "--index", idx, "--json")
+    assert [h["id"] for h in json.loads(after)[0]["results"]][:3] == [h["id"] for h in json.loads(before)[0]["results"]][:3]
+    code, _, err = run(capsys, "reindex", "--max-memory", "1K", "--index", idx)
+    assert code == 1 and "raise --max-memory" in err
+
+
 def test_index_command_reports_and_usage_errors(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     for i, c in enumerate([(200, 0, 0), (0, 200, 0), (0, 0, 200)]):
         solid(tmp_path / "cat" / "plain" / f"{i}.png", c)
