@@ -454,7 +454,9 @@ class StyleSearch:
                 f"projection of {str(index_dir)!r} maps {projection.in_dim} -> {projection.dim} but the model "
                 f"gives {embedder.raw_dim} statistics and the manifest says dim {manifest.get('dim')}; rebuild the index"
             )
-        return cls(Path(index_dir), embedder, cls._read_state(gen, manifest), StyleHead.load(gen / MODEL_DIR))
+        state = cls._read_state(gen, manifest)
+        _accelerate(state.store, embedder)
+        return cls(Path(index_dir), embedder, state, StyleHead.load(gen / MODEL_DIR))
 
     @staticmethod
     def _read_state(gen: Path, manifest: dict[str, Any]) -> _State:
@@ -777,7 +779,9 @@ class StyleSearch:
         if gen == self._state.gen:
             return False
         # The old state is left to the garbage collector: a reader may still be using it.
-        self._state = self._read_state(gen, self.index_dir.manifest(gen))
+        state = self._read_state(gen, self.index_dir.manifest(gen))
+        _accelerate(state.store, self.embedder)
+        self._state = state
         return True
 
     def _publish(self, store: VectorStore, change_metadata: Any) -> None:
@@ -870,7 +874,7 @@ class StyleSearch:
             "index_type": m.get("index_type", "flat"),
             "search_params": m.get("search_params") or {},
             "vector_dtype": m.get("vector_dtype"),
-            "search_backend": faiss_backend(),
+            "search_backend": state.store.backend,
             "device": str(self.embedder.device),
             "created": m.get("created"),
             "updated": m.get("updated"),
@@ -898,6 +902,12 @@ def _answer(scores: Mapping[str, float] | None) -> dict[str, Any] | None:
 
 def _rounded(scores: Mapping[str, float]) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in scores.items()}
+
+
+def _accelerate(store: VectorStore, embedder: Embedder) -> None:
+    """On a CUDA device without faiss-gpu, searches run as an exact torch matmul on the GPU."""
+    if embedder.device.type == "cuda" and faiss_backend() != "faiss-gpu":
+        store.use_torch(str(embedder.device))
 
 
 def _as_batch(images: Any) -> tuple[bool, list[ImageInput]]:

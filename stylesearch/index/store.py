@@ -73,6 +73,8 @@ class VectorStore:
         self.vectors = np.zeros((0, dim), self.vector_dtype)
         self.tombstones = np.zeros(0, np.int64)
         self.index = self._new_index()
+        self.torch_device: str | None = None  # exact torch search on this device instead of FAISS
+        self._accelerated: Any = None
 
     def _new_index(self) -> Any:
         return self.faiss.index_factory(self.dim, self.index_key, self.faiss.METRIC_INNER_PRODUCT)
@@ -98,6 +100,7 @@ class VectorStore:
             raise ValueError("new ids must be increasing and larger than the ids already stored")
         if len(self.tombstones) and ids[0] <= self.tombstones.max():
             raise ValueError("new ids must be larger than removed ones")
+        self._accelerated = None
         if not self.index.is_trained:
             sample = np.random.default_rng(0).permutation(len(vectors))[: self.train_size]
             self.index.train(vectors[np.sort(sample)])
@@ -111,6 +114,7 @@ class VectorStore:
         keep = ~np.isin(self.ids, ids)
         removed = int((~keep).sum())
         if removed:
+            self._accelerated = None
             gone = self.ids[~keep]
             try:
                 self.index.remove_ids(self.faiss.IDSelectorBatch(gone))
@@ -131,7 +135,19 @@ class VectorStore:
         )
         out.index = self.faiss.clone_index(self.index)
         out.ids, out.vectors, out.tombstones = self.ids.copy(), self.vectors.copy(), self.tombstones.copy()
+        out.torch_device = self.torch_device
         return out
+
+    @property
+    def backend(self) -> str:
+        """What answers searches: ``torch-cuda`` (exact, :meth:`use_torch`), else FAISS."""
+        return "torch-exact" if self.torch_device else faiss_backend()
+
+    def use_torch(self, device: str) -> None:
+        """Answer searches with an exact torch matmul + top-k on ``device`` (a GPU without
+        faiss-gpu); the vectors are copied there on the first search after each change."""
+        self.torch_device = device
+        self._accelerated = None
 
     def _params(self, selector: Any) -> Any:
         """Typed FAISS search parameters (HNSW and IVF indexes refuse the generic ones)."""
@@ -169,6 +185,12 @@ class VectorStore:
         queries = self._check(queries)
         if k < 1:
             raise ValueError("k must be >= 1")
+        if self.torch_device:
+            if self._accelerated is None:
+                from .torch_search import TorchExactSearch
+
+                self._accelerated = TorchExactSearch(self.ids, self.vectors, self.torch_device)
+            return self._accelerated.search(queries, k, allowed)  # type: ignore[no-any-return]
         selector: Any = None
         if allowed is not None:
             allowed = np.ascontiguousarray(allowed, dtype=np.int64)

@@ -87,3 +87,29 @@ def test_filtered_search_survives_faiss_torch_utils() -> None:
     store.add(np.arange(20), x)
     _, ids = store.search(x[:1], 3, np.array([1, 2, 3]))
     assert sorted(ids[0].tolist()) == [1, 2, 3]
+
+
+def test_exact_torch_search_matches_faiss(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The GPU backend's code, run on the CPU device: same top-10 as FAISS's exact search,
+    with filters, after removal, and with fewer candidates than k."""
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((3000, 24)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = rng.standard_normal((40, 24)).astype(np.float32)
+    ids = np.arange(100, 3100, dtype=np.int64)
+    cpu = VectorStore(24)
+    cpu.add(ids, vectors)
+    gpu_like = cpu.copy()
+    gpu_like.use_torch("cpu")
+    gpu_like._accelerated = None
+    from stylesearch.index.torch_search import TorchExactSearch
+
+    gpu_like._accelerated = TorchExactSearch(gpu_like.ids, gpu_like.vectors, "cpu", chunk=700)  # several chunks
+    assert gpu_like.backend == "torch-exact"
+    for allowed in (None, ids[::7], ids[:3]):
+        s1, i1 = cpu.search(queries, 10, allowed)
+        s2, i2 = gpu_like.search(queries, 10, allowed)
+        assert np.mean([set(a) == set(b) for a, b in zip(i1, i2)]) >= 0.99
+        assert np.allclose(np.where(np.isfinite(s1), s1, 0), np.where(np.isfinite(s2), s2, 0), atol=1e-4)
+    gpu_like.remove(ids[:50])
+    assert not np.isin(gpu_like.search(queries, 10)[1], ids[:50]).any()
