@@ -114,6 +114,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         index_type=args.index_type,
         max_memory=parse_memory(args.max_memory) if args.max_memory else None,
         recall_target=args.recall_target,
+        checkpoint_every=args.checkpoint_every,
     )
     report = index_catalog(
         args.catalog,
@@ -123,6 +124,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         run=_run_config(args),
         options=options,
         model=args.model,
+        resume=args.resume,
     )
     _emit(args, report.to_dict(), _fmt_report(report, "indexed"))
     return 0
@@ -426,6 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("catalog", help="folder (one sub-folder per label, or unlabeled images) or a .csv/.jsonl manifest")
     p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
     p.add_argument("--model", help="a folder from 'stylesearch train': its recipe, trained projection and head")
+    p.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run of the same command from its saved progress"
+    )
+    p.add_argument("--checkpoint-every", type=int, default=10_000, help="images between saved progress (default: %(default)s)")
     p.add_argument("--vector-dtype", default="float32", choices=["float32", "float16"], help="raw vectors on disk")
     _index_type_options(p)
     p.add_argument("--pca-sample", type=int, default=4096, help="images (a seeded random sample) that fit the PCA projection")

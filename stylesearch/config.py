@@ -102,12 +102,15 @@ class IndexConfig:
     index_type: str = "auto"  # auto | flat | hnsw | ivf | ivfpq (see stylesearch.index.factory)
     max_memory: int | None = None  # bytes the FAISS index may take in RAM (auto only)
     recall_target: float = 0.95  # recall@10 the search parameter is tuned to at build time
+    checkpoint_every: int = 10_000  # images between saved progress (catalogs larger than this)
 
     def __post_init__(self) -> None:
         if self.vector_dtype not in ("float16", "float32"):
             raise ConfigError(f"vector dtype must be float16 or float32, got {self.vector_dtype!r}")
         if self.index_type not in ("auto", "flat", "hnsw", "ivf", "ivfpq"):
             raise ConfigError(f"index type must be auto, flat, hnsw, ivf or ivfpq, got {self.index_type!r}")
+        if self.checkpoint_every < 1:
+            raise ConfigError(f"checkpoint interval must be >= 1 image, got {self.checkpoint_every}")
         if not 0 < self.recall_target <= 1:
             raise ConfigError(f"recall target must be in (0, 1], got {self.recall_target}")
 

@@ -24,6 +24,7 @@ from PIL import Image
 
 from . import __version__
 from .catalog import Catalog, Item, Skipped, load_catalog
+from .checkpoint import IngestCheckpoint, fingerprint
 from .config import EmbedConfig, IndexConfig, RunConfig
 from .errors import CatalogError, ConfigError, DuplicateItemError, ImageError, IndexCorruptError, IndexMismatchError
 from .images import ImageInput
@@ -159,11 +160,17 @@ def _describe(image: ImageInput, position: int) -> str:
 
 
 def _embed_catalog(
-    embedder: Embedder, items: Sequence[Item], options: IndexConfig, stages: dict[str, float]
+    embedder: Embedder,
+    items: Sequence[Item],
+    options: IndexConfig,
+    stages: dict[str, float],
+    checkpoint: IngestCheckpoint | None = None,
+    resume: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
     """Embed ``items`` streaming; the projection is fitted on a seeded random sample that is
-    embedded first. Returns (ok positions int64 [M] in catalog order, vectors float32 [M, D],
-    failures)."""
+    embedded first. With a ``checkpoint``, progress is saved every
+    ``options.checkpoint_every`` images and ``resume`` continues from the saved progress.
+    Returns (ok positions int64 [M] in catalog order, vectors float32 [M, D], failures)."""
     n = len(items)
     fit_n = n if embedder.config.dim == 0 else min(n, options.pca_sample)
     # The fit sample first (seeded, spread over the whole catalog), then the rest in catalog order.
@@ -174,18 +181,44 @@ def _embed_catalog(
     failures: list[tuple[int, str]] = []
     fit_positions: list[int] = []
     fit_raw: list[np.ndarray] = []
-    seen = 0
+    pending: tuple[list[int], list[np.ndarray]] = ([], [])
+    seen = saved = 0
 
-    def store(positions: Sequence[int], projected: np.ndarray) -> None:
+    def store(positions: Sequence[int], projected: np.ndarray, *, record: bool = True) -> None:
         nonlocal vectors
         if vectors is None:
             vectors = np.zeros((n, projected.shape[1]), np.float32)
         vectors[list(positions)] = projected
         ok[list(positions)] = True
+        if record:
+            pending[0].extend(positions)
+            pending[1].append(projected)
 
-    for batch in embedder.iter_raw([items[i].path for i in order]):
-        catalog_positions = [int(order[p]) for p in batch.positions]
-        failures += [(int(order[p]), reason) for p, reason in batch.failures]
+    def save(force: bool = False) -> None:
+        nonlocal saved
+        if checkpoint is None or embedder.projection is None or (not force and seen - saved < options.checkpoint_every):
+            return
+        dim = embedder.projection.dim
+        chunk = np.concatenate(pending[1]) if pending[1] else np.zeros((0, dim), np.float32)
+        checkpoint.save(seen, np.array(pending[0], np.int64), chunk, failures, embedder.projection)
+        pending[0].clear()
+        pending[1].clear()
+        saved = seen
+
+    if checkpoint is not None:
+        progress = checkpoint.start(resume)
+        if progress.seen:
+            embedder.projection = progress.projection
+            seen = saved = progress.seen
+            failures = list(progress.failures)
+            for chunk_positions, chunk_vectors in zip(progress.positions, progress.vectors):
+                if len(chunk_positions):
+                    store(chunk_positions.tolist(), chunk_vectors, record=False)
+            log.info("resuming: %d of %d images already done", seen, n)
+    start = seen
+    for batch in embedder.iter_raw([items[i].path for i in order[start:]]):
+        catalog_positions = [int(order[start + p]) for p in batch.positions]
+        failures += [(int(order[start + p]), reason) for p, reason in batch.failures]
         seen += len(batch.positions) + len(batch.failures)
         if embedder.projection is None:
             if catalog_positions:
@@ -198,12 +231,14 @@ def _embed_catalog(
                 fit_raw.clear()
         elif catalog_positions:
             store(catalog_positions, embedder.project(batch.raw))
+        save()
     if embedder.projection is None and fit_raw:
         with _stage(stages, "fit_projection"):
             _fit_projection(embedder, fit_raw)
         store(fit_positions, embedder.project(np.concatenate(fit_raw)))
     if vectors is None or not ok.any():
         raise CatalogError(f"none of the {n} catalog images could be read; see the skipped list for the reasons")
+    save(force=True)
     positions = np.flatnonzero(ok)
     return positions, vectors[positions], sorted(failures)
 
@@ -292,8 +327,13 @@ def index_catalog(
     run: RunConfig | None = None,
     options: IndexConfig | None = None,
     model: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> IndexReport:
     """Embed every image of ``catalog`` and publish a new index generation at ``index_dir``.
+
+    Catalogs larger than ``options.checkpoint_every`` images save their progress as they go;
+    after a crash, ``resume=True`` continues where the saved progress ends and gives exactly
+    the items of an uninterrupted run.
 
     ``model``: a folder written by ``stylesearch train``; its style recipe, trained
     projection and head are used (``embed`` must then be left out or match it).
@@ -315,8 +355,21 @@ def index_catalog(
             _check_weights(embedder, _read_model_json(Path(model)), str(model))
         else:
             embedder = Embedder(embed or EmbedConfig(), run)
+    checkpoint = None
+    if len(catalog.items) > options.checkpoint_every or resume:
+        key = fingerprint(
+            [
+                json.dumps(embedder.config.to_dict(), sort_keys=True),
+                embedder.weights_id,
+                str(options.seed),
+                str(options.pca_sample),
+            ]
+            + [str(model or "")]
+            + [f"{item.id}\t{item.path}" for item in catalog.items]
+        )
+        checkpoint = IngestCheckpoint(Path(index_dir), key)
     with _stage(stages, "embed"):
-        positions, vectors, failures = _embed_catalog(embedder, catalog.items, options, stages)
+        positions, vectors, failures = _embed_catalog(embedder, catalog.items, options, stages, checkpoint, resume)
     stages["embed"] -= stages.get("fit_projection", 0.0)
     skipped = list(catalog.skipped) + [Skipped(_relative(catalog.items[p].path, catalog.root), reason) for p, reason in failures]
     with _stage(stages, "build_index"):
@@ -343,6 +396,8 @@ def index_catalog(
             labels = meta.label_counts()
         finally:
             meta.close()
+    if checkpoint is not None:
+        checkpoint.clear()  # published: nothing left to resume
     return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0, stages)
 
 
