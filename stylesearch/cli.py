@@ -41,6 +41,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         batch_size=getattr(args, "batch_size", 64),
         workers=getattr(args, "workers", -1),
         progress=None if not args.json else False,
+        precision=getattr(args, "precision", "auto"),
     )
 
 
@@ -395,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     common.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    common.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="backbone arithmetic (auto: bf16 on CUDA, fp32 on CPU)",
+    )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
 
     def add(name: str, help_: str, func: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:

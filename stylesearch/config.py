@@ -80,8 +80,13 @@ class RunConfig:
     batch_size: int = 64
     workers: int = -1  # -1: auto (decoding threads on CPU, DataLoader processes on CUDA)
     progress: bool | None = None  # None: show a bar when stderr is a terminal
+    # backbone arithmetic: auto = bf16 on CUDA (fp16 without bf16), fp32 on CPU; bf16 changes
+    # vectors slightly more than float noise (benchmarks/RESULTS.md has the quality figures)
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.batch_size < 1:

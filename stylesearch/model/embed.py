@@ -122,9 +122,13 @@ class Embedder:
         return self.projection.dim
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        """The backbone's precision (``run.precision``); style statistics stay float32."""
+        precision = self.run.precision
+        if self.device.type == "cuda" and precision != "fp32":
+            dtype = torch.bfloat16 if precision == "bf16" or torch.cuda.is_bf16_supported() else torch.float16
             return torch.autocast("cuda", dtype=dtype)
+        if self.device.type == "cpu" and precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
         return nullcontext()
 
     @torch.inference_mode()

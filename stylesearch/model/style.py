@@ -96,6 +96,11 @@ class StyleStatistics(nn.Module):
         return total
 
     def forward(self, style_maps: Sequence[torch.Tensor], pool_map: torch.Tensor | None) -> torch.Tensor:
+        device = (style_maps[0] if style_maps else pool_map).device.type  # type: ignore[union-attr]
+        with torch.autocast(device, enabled=False):  # statistics in float32 even under autocast
+            return self._forward(style_maps, pool_map)
+
+    def _forward(self, style_maps: Sequence[torch.Tensor], pool_map: torch.Tensor | None) -> torch.Tensor:
         out: list[torch.Tensor] = []
         for part in self.parts:
             if part in ("gram", "meanstd"):

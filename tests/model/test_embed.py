@@ -45,3 +45,18 @@ def test_cpu_micro_batches_and_device_checks() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA"):
             Embedder(EmbedConfig(image_size=64), RunConfig(device="cuda"))
+
+
+def test_bf16_backbone_keeps_the_style_vectors(tmp_path: Path) -> None:
+    """``precision=bf16`` (autocast) changes the raw statistics only slightly: the statistics
+    themselves stay float32, and the vectors point the same way."""
+    paths = [noise(tmp_path / f"{i}.png", i, size=96) for i in range(6)]
+    fp32 = Embedder(SMALL, RunConfig(device="cpu", workers=0, progress=False, precision="fp32"))
+    bf16 = Embedder(SMALL, RunConfig(device="cpu", workers=0, progress=False, precision="bf16"))
+    raw32 = np.concatenate([b.raw for b in fp32.iter_raw(paths)])
+    raw16 = np.concatenate([b.raw for b in bf16.iter_raw(paths)])
+    assert raw16.dtype == np.float32
+    cos = np.sum(raw32 * raw16, 1) / (np.linalg.norm(raw32, axis=1) * np.linalg.norm(raw16, axis=1))
+    assert cos.min() > 0.99
+    with pytest.raises(ConfigError, match="precision"):
+        RunConfig(precision="int8")
