@@ -1,6 +1,6 @@
 """End-to-end indexing throughput vs the bare backbone forward, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_embed.py [--n 1024] [--sizes 128 224] [--workers 1] [--json]
+    .venv/bin/python benchmarks/bench_embed.py [--n 1024] [--sizes 128 224] [--workers 1] [--precisions fp32 bf16] [--json]
 
 - ``bare forward``: the backbone run on already-decoded uint8 tensors up to the deepest
   block the style recipe reads, in the same micro-batches the indexer uses (the compute that
@@ -38,7 +38,7 @@ def bare_forward(embedder: Embedder, tensors: torch.Tensor, full: bool) -> float
     model = embedder.model
     layers = model.style_layers if model.uses_style else (model.pool_layer,)
     net = model.backbone
-    with torch.inference_mode():
+    with torch.inference_mode(), embedder._autocast():
         for chunk in tensors[: embedder.micro_batch * 2].split(embedder.micro_batch):  # warm-up
             net.features(chunk.contiguous(memory_format=torch.channels_last), layers)
         start = time.perf_counter()
@@ -58,6 +58,7 @@ def main() -> int:
     parser.add_argument("--recipe", default="gram")
     parser.add_argument("--workers", type=int, nargs="+", default=[-1, 1], help="-1: auto (decoding threads on CPU)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"], help="backbone arithmetic")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -68,8 +69,8 @@ def main() -> int:
     for size in args.sizes:
         config = EmbedConfig(recipe=args.recipe, image_size=size)
         tensors = torch.stack([load_tensor(p, size) for p in paths])
-        for workers in args.workers:
-            run = RunConfig(device=args.device, workers=workers, progress=False)
+        for workers, precision in [(w, p) for w in args.workers for p in args.precisions]:
+            run = RunConfig(device=args.device, workers=workers, progress=False, precision=precision)
             embedder = Embedder(config, run)
             with tempfile.TemporaryDirectory() as tmp:
                 manifest = write_manifest(rows, root, Path(tmp) / "m.csv")
@@ -84,6 +85,7 @@ def main() -> int:
                     "image_size": size,
                     "recipe": args.recipe,
                     "workers": "auto (threads)" if workers < 0 else f"{workers} process(es)",
+                    "precision": precision,
                     "images": len(paths),
                     "bare_forward_img_s": round(bare_mean, 1),
                     "full_forward_img_s": round(full, 1),
@@ -98,13 +100,13 @@ def main() -> int:
     machine = f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}, device {args.device}"
     print(f"# bench_embed ({machine})\n")
     print(
-        "| px | decoding | bare forward img/s | full forward img/s | end-to-end img/s | end-to-end / bare "
+        "| px | decoding | precision | bare forward img/s | full forward img/s | end-to-end img/s | end-to-end / bare "
         "| embedding stage img/s | stage / bare | PCA fit s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in table:
         print(
-            f"| {r['image_size']} | {r['workers']} | {r['bare_forward_img_s']} | {r['full_forward_img_s']} | "
+            f"| {r['image_size']} | {r['workers']} | {r['precision']} | {r['bare_forward_img_s']} | {r['full_forward_img_s']} | "
             f"{r['end_to_end_img_s']} | {r['end_to_end_vs_bare']:.0%} | {r['embed_stage_img_s']} | "
             f"{r['embed_stage_vs_bare']:.0%} | {r['stages_s'].get('fit_projection', 0)} |"
         )

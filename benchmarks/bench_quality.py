@@ -1,7 +1,11 @@
 """Style quality on real product photos: the FU4 and FUW protocols of
 ../shared/datasets/fashion-usage (see its README), for several style recipes side by side.
 
-    .venv/bin/python benchmarks/bench_quality.py [--recipes gram gap meanstd] [--image-size 128] [--json]
+    .venv/bin/python benchmarks/bench_quality.py [--recipes gram gap meanstd] [--image-size 128]
+        [--precisions fp32 bf16] [--json]
+
+``--precisions`` runs each recipe once per backbone precision (quality and indexing speed
+side by side in one run).
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ def main() -> int:
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    run = RunConfig(device=args.device, workers=1, progress=False)
     rows = []
-    for recipe in args.recipes:
+    for recipe, precision in [(r, p) for r in args.recipes for p in args.precisions]:
+        run = RunConfig(device=args.device, workers=1, progress=False, precision=precision)
         dim = 0 if recipe in ("gap", "gmp", "meanstd") else args.dim  # the README's reference keeps these raw
         config = EmbedConfig(backbone=args.backbone, recipe=recipe, dim=dim, image_size=args.image_size)
         fu4 = run_protocol("FU4", config, run)
@@ -36,6 +41,7 @@ def main() -> int:
         rows.append(
             {
                 "recipe": recipe,
+                "precision": precision,
                 "dim": dim or "raw",
                 "image_size": args.image_size,
                 "fu4_macro_f1": fu4.macro_f1,
@@ -45,12 +51,12 @@ def main() -> int:
             }
         )
         print(f"done {recipe}", file=sys.stderr, flush=True)
-    print("| recipe | dim | px | FU4 macro-F1 | FU4 MAP@R | FUW macro-F1 | FU4 index img/s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| recipe | precision | dim | px | FU4 macro-F1 | FU4 MAP@R | FUW macro-F1 | FU4 index img/s |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['recipe']} | {r['dim']} | {r['image_size']} | {r['fu4_macro_f1']:.3f} | {r['fu4_map_at_r']:.3f} | "
-            f"{r['fuw_macro_f1']:.3f} | {r['fu4_index_img_s']} |"
+            f"| {r['recipe']} | {r['precision']} | {r['dim']} | {r['image_size']} | {r['fu4_macro_f1']:.4f} | "
+            f"{r['fu4_map_at_r']:.4f} | {r['fuw_macro_f1']:.4f} | {r['fu4_index_img_s']} |"
         )
     if args.json:
         print(json.dumps(rows))
