@@ -336,20 +336,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from .service.app import app_from_env
+        from .service.app import create_app
+        from .service.settings import Settings
     except ImportError as exc:
         raise ConfigError(f"the service needs its dependencies ({exc.name}): pip install 'stylesearch[cpu]'") from exc
     # Settings travel through the environment so that every uvicorn worker process reads them.
     os.environ["STYLESEARCH_INDEX"] = str(args.index)
     if args.device != "auto" or "STYLESEARCH_DEVICE" not in os.environ:
         os.environ["STYLESEARCH_DEVICE"] = args.device
-    with _open(args) as engine:  # fail here, with the CLI's message, if the index cannot be opened
-        items = len(engine)
+    engine = _open(args)  # fail here, with the CLI's message, if the index cannot be opened
+    items = len(engine)
+    if args.workers > 1:
+        engine.close()  # each worker process opens its own
     print(f"serving {args.index} ({items} items) on http://{args.host}:{args.port}/ — API docs at /docs", file=sys.stderr)
     if not os.environ.get("STYLESEARCH_API_KEYS", "").strip():
         print("writes (POST/DELETE /v1/items) are refused: set STYLESEARCH_API_KEYS=key1,key2 to allow them", file=sys.stderr)
     uvicorn.run(
-        "stylesearch.service.app:app_from_env" if args.workers > 1 else app_from_env(),
+        "stylesearch.service.app:app_from_env" if args.workers > 1 else create_app(Settings(), engine),
         factory=args.workers > 1,
         host=args.host,
         port=args.port,

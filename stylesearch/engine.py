@@ -631,11 +631,7 @@ class StyleSearch:
 
     def browse(self, where: Where = None, limit: int = 50, offset: int = 0) -> list[Hit]:
         """Items matching ``where`` in index order, ``limit`` from ``offset`` (score 1.0)."""
-        state = self._state
-        vids = state.meta.vids_where(where)
-        page = (state.meta.vids() if vids is None else vids)[offset : offset + limit].tolist()
-        records = state.meta.by_vids(page)
-        return [Hit(r.id, 1.0, r.label, r.path, r.attributes) for r in (records[v] for v in page if v in records)]
+        return [Hit(r.id, 1.0, r.label, r.path, r.attributes) for r in self._state.meta.page(where, limit, offset)]
 
     def get(self, item_id: str) -> Hit:
         rec = self._state.meta.by_ids([item_id])[0]
@@ -702,7 +698,9 @@ class StyleSearch:
             )
         threshold = self.min_confidence if min_confidence is None else min_confidence
         probs = self.head.predict(vectors) if self.head is not None and method != "knn" else None
-        voters = self._state.meta.label_counts(where)  # the labels (and their counts) that may vote
+        state = self._state
+        # the labels (and their counts) that may vote; unfiltered, the generation's manifest has them
+        voters = state.meta.label_counts(where) if where else state.manifest["labels"]
         trained = self.embedder.projection.labels if self.embedder.projection is not None else ()
         # A trained model's tuned block knows only its trained labels: a vote that includes
         # labels added later (cold start) also weighs the untrained PCA block.

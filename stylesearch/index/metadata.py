@@ -127,6 +127,17 @@ class MetadataStore:
                 out.update((r.vid, r) for r in map(_row, self.conn.execute(q, chunk)))
         return out
 
+    def page(self, where: Mapping[str, WhereValue] | None = None, limit: int = 50, offset: int = 0) -> list[Record]:
+        """Records matching ``where`` in vid order, ``limit`` of them from ``offset`` (in SQL)."""
+        clauses, params = self._where_sql(where)
+        condition = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.lock:
+            rows = self.conn.execute(
+                f"SELECT vid, id, path, label, attributes FROM items {condition} ORDER BY vid LIMIT ? OFFSET ?",
+                [*params, int(limit), int(offset)],
+            )
+            return [_row(r) for r in rows]
+
     @staticmethod
     def _where_sql(where: Mapping[str, WhereValue] | None, labelled: bool = False) -> tuple[list[str], list[str]]:
         """SQL conditions (and their parameters) for ``where``: a value or a list of accepted

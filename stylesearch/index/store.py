@@ -73,6 +73,7 @@ class VectorStore:
         self.vectors = np.zeros((0, dim), self.vector_dtype)
         self.tombstones = np.zeros(0, np.int64)
         self.index = self._new_index()
+        self._live: tuple[np.ndarray, Any] | None = None  # (tombstones, selector of the other ids)
         self.torch_device: str | None = None  # exact torch search on this device instead of FAISS
         self._accelerated: Any = None
 
@@ -149,6 +150,15 @@ class VectorStore:
         self.torch_device = device
         self._accelerated = None
 
+    def _live_selector(self) -> Any:
+        """Selects every id but the tombstoned ones (built once per change of tombstones)."""
+        if self._live is None or self._live[0] is not self.tombstones:
+            inner = self.faiss.IDSelectorBatch(self.tombstones)
+            selector = self.faiss.IDSelectorNot(inner)
+            selector.inner = inner  # keep it alive as long as the selector
+            self._live = (self.tombstones, selector)
+        return self._live[1]
+
     def _params(self, selector: Any) -> Any:
         """Typed FAISS search parameters (HNSW and IVF indexes refuse the generic ones)."""
         faiss = self.faiss
@@ -198,9 +208,7 @@ class VectorStore:
                 return (np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64))
             selector = self.faiss.IDSelectorBatch(allowed)
         elif len(self.tombstones):
-            inner = self.faiss.IDSelectorBatch(self.tombstones)
-            selector = self.faiss.IDSelectorNot(inner)
-            selector.inner = inner  # keep it alive as long as the selector
+            selector = self._live_selector()
         params = self._params(selector)
         fetch = k * self.refine
         if params is not None:

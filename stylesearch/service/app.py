@@ -54,12 +54,15 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return JSONResponse({"code": code, "message": message, "status": status}, status_code=status, headers=headers)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, engine: StyleSearch | None = None) -> FastAPI:
+    """The app for ``settings``; ``engine``: an index already opened (``serve`` opens it first
+    to report errors plainly), else the lifespan opens ``settings.index``."""
     settings = settings or Settings()
+    opened = engine
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = StyleSearch.open(settings.index, run=RunConfig(device=settings.device, progress=False))
+        engine = opened or StyleSearch.open(settings.index, run=RunConfig(device=settings.device, progress=False))
         metrics = Metrics(lambda: float(len(engine)))
         batcher = MicroBatcher(
             engine.embed_lenient,

@@ -283,8 +283,8 @@ async def add_item(
     item_id = id or hashlib.sha1(data).hexdigest()[:16]
     vectors = await _embed(svc, [file.filename or "file"], [data])
     await run_in_threadpool(svc.engine.add_vectors, vectors, [item_id], [data], [label], [attrs])
-    hit = await run_in_threadpool(svc.engine.get, item_id)
-    return schemas.AddResponse(item=item_out(hit, with_score=False), items=len(svc.engine))
+    added = Hit(item_id, 1.0, label, "", attrs)  # what was just written; no lookup needed
+    return schemas.AddResponse(item=item_out(added, with_score=False), items=len(svc.engine))
 
 
 @router.delete("/items/{item_id:path}", response_model=schemas.RemoveResponse, summary="Remove an item (API key)")
