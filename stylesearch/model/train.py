@@ -375,6 +375,7 @@ def train_model(
         head.save(out)
         head_info = {"kind": head.kind, "labels": head.labels}
 
+    source.close()
     counts = Counter(str(i.label) for i in items)
     model = {
         "format": MODEL_FORMAT,

@@ -81,6 +81,9 @@ class FrozenFeatures:
     def tuned(self) -> TunedBlocks | None:
         return None
 
+    def close(self) -> None:
+        pass
+
 
 class TunedBackbone:
     """Images → backbone (top ``blocks`` stages trainable) → raw statistics, with augmentation."""
@@ -140,3 +143,6 @@ class TunedBackbone:
 
     def tuned(self) -> TunedBlocks | None:
         return TunedBlocks(self.stages, self.state())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
