@@ -42,6 +42,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         workers=getattr(args, "workers", -1),
         progress=None if not args.json else False,
         precision=getattr(args, "precision", "auto"),
+        decode=getattr(args, "decode", "auto"),
     )
 
 
@@ -432,6 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=-1,
         help="decoding processes; 0 decodes with threads between forward passes (default: -1, auto: 0 on CPU)",
+    )
+    style.add_argument(
+        "--decode",
+        default="auto",
+        choices=["auto", "cpu", "device"],
+        help="where JPEGs are decoded: device = batched on the GPU (nvJPEG) (default: auto, device on CUDA)",
     )
 
     p = add("index", "build an index from a catalog folder or manifest", cmd_index, [style])

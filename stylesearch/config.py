@@ -83,10 +83,15 @@ class RunConfig:
     # backbone arithmetic: auto = bf16 on CUDA (fp16 without bf16), fp32 on CPU; bf16 changes
     # vectors slightly more than float noise (benchmarks/RESULTS.md has the quality figures)
     precision: str = "auto"
+    # where JPEGs are decoded: auto = on the GPU (batched nvJPEG) when the device is CUDA,
+    # else on the CPU; other formats, rotated or unusual JPEGs are always decoded on the CPU
+    decode: str = "auto"
 
     def __post_init__(self) -> None:
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.decode not in ("auto", "cpu", "device"):
+            raise ConfigError(f"decode must be auto, cpu or device, got {self.decode!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.batch_size < 1:

@@ -12,7 +12,7 @@ import io
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
@@ -185,6 +185,105 @@ def load_tensor(source: ImageInput, size: int) -> torch.Tensor:
     return to_tensor(load_image(source, draft_size=size), size)
 
 
+_JPEG_EXIF_ORIENTATION = 0x0112
+
+
+def read_plain_jpeg(source: ImageInput, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES) -> bytes | None:
+    """The encoded bytes of a JPEG that a batched JPEG decoder may decode as it
+    is — 8-bit RGB or greyscale, within the byte and pixel limits, complete (ends with the
+    EOI marker), with no EXIF rotation — or ``None`` when the image needs
+    :func:`load_image` (PNG, CMYK, rotated, truncated, too large…), which also gives the
+    reason when it is bad. Reads the header only, never the pixels."""
+    if isinstance(source, Image.Image):
+        return None
+    try:
+        if isinstance(source, bytes):
+            data = source
+        else:
+            path = Path(source)
+            if not path.is_file() or not 0 < path.stat().st_size <= max_bytes:
+                return None
+            data = path.read_bytes()
+        if not (0 < len(data) <= max_bytes and data.startswith(b"\xff\xd8\xff") and data.rstrip(b"\x00").endswith(b"\xff\xd9")):
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+                if im.format != "JPEG" or im.mode not in ("RGB", "L") or not 0 < width * height <= max_pixels:
+                    return None
+                if im.getexif().get(_JPEG_EXIF_ORIENTATION, 1) != 1:
+                    return None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return None
+    return data
+
+
+def resize_batch(images: Sequence[torch.Tensor], size: int) -> torch.Tensor:
+    """uint8 [3, H, W] images (any sizes, on one device) → uint8 [B, 3, size, size] with the
+    same antialiased bilinear filter as :func:`to_tensor` (in float32 then rounded, since
+    not every device resizes uint8). Images of one shape are resized together."""
+    if not images:
+        return torch.empty((0, 3, size, size), dtype=torch.uint8)
+    device = images[0].device
+    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8, device=device).contiguous(
+        memory_format=torch.channels_last
+    )
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for row, image in enumerate(images):
+        groups.setdefault(tuple(image.shape), []).append(row)
+    for shape, rows in groups.items():
+        x = torch.stack([images[r] for r in rows])
+        if shape[-2:] != (size, size):
+            y = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            x = y.round_().clamp_(0, 255).to(torch.uint8)
+        out[torch.as_tensor(rows, device=device)] = x
+    return out
+
+
+def decode_jpegs(encoded: Sequence[bytes], size: int, device: torch.device) -> tuple[list[torch.Tensor | None], list[str | None]]:
+    """Decode checked JPEG bytes (:func:`read_plain_jpeg`) in one batched call on ``device``
+    (nvJPEG on a GPU) → per input a uint8 [3, H, W] image on ``device``, or ``None`` with the
+    reason. A batch the decoder refuses is retried one image at a time, and an image it
+    still refuses goes through :func:`load_image` on the CPU, which decides or explains it."""
+    if not encoded:
+        return [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29+ points to TorchCodec
+        return _decode_jpegs(encoded, size, device)
+
+
+def _decode_jpegs(
+    encoded: Sequence[bytes], size: int, device: torch.device
+) -> tuple[list[torch.Tensor | None], list[str | None]]:
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    if not encoded:
+        return [], []
+    try:
+        tensors = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in encoded]
+        images: list[torch.Tensor | None] = list(decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device))
+        return images, [None] * len(images)
+    except (RuntimeError, ValueError):
+        pass
+    images = []
+    errors: list[str | None] = []
+    for data in encoded:
+        try:
+            images.append(
+                decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB, device=device)
+            )
+            errors.append(None)
+        except (RuntimeError, ValueError):
+            try:
+                images.append(to_tensor(load_image(data), size).to(device))
+                errors.append(None)
+            except ImageError as exc:
+                images.append(None)
+                errors.append(str(exc))
+    return images, errors
+
+
 def random_resized_crop(im: Image.Image, rng: np.random.Generator, min_scale: float = 0.6) -> Image.Image:
     """A random crop keeping ``min_scale``..1 of the area, aspect ratio 3/4..4/3, mirrored
     with probability ½: augmentations that keep style (colour is left alone, since it is part
@@ -212,36 +311,75 @@ class Batch:
     positions: list[int]
     images: torch.Tensor  # uint8 [B, 3, S, S]; B may be 0
     failures: list[tuple[int, str]]
+    encoded: list[tuple[int, bytes]] = field(default_factory=list)  # JPEG bytes, not decoded yet
+
+    def pin_memory(self) -> Batch:
+        """Called by a DataLoader with ``pin_memory=True``: page-locked images copy to a GPU
+        asynchronously. (Encoded JPEGs stay as bytes: many small pinned buffers cost more
+        than they save.)"""
+        return Batch(self.positions, self.images.pin_memory(), self.failures, self.encoded)
+
+
+# (position, decoded uint8 [3, S, S] or None, error or None, JPEG bytes left to decode or None)
+Sample = tuple[int, Union[torch.Tensor, None], Union[str, None], Union[bytes, None]]  # noqa: UP007
 
 
 class ImageDataset(torch.utils.data.Dataset):
-    """Decodes images in DataLoader workers; a failure is returned, never raised."""
+    """Decodes images in DataLoader workers; a failure is returned, never raised.
 
-    def __init__(self, sources: Sequence[ImageInput], size: int, *, flip: bool = False) -> None:
+    With ``encoded=True`` a plain JPEG (:func:`read_plain_jpeg`) is returned undecoded, as
+    its bytes, for a batched decoder on the GPU; every other image is decoded here."""
+
+    def __init__(self, sources: Sequence[ImageInput], size: int, *, flip: bool = False, encoded: bool = False) -> None:
         self.sources = sources
         self.size = size
         self.flip = flip  # mirror left-right (a style-preserving augmentation)
+        self.encoded = encoded
 
     def __len__(self) -> int:
         return len(self.sources)
 
-    def __getitem__(self, position: int) -> tuple[int, torch.Tensor | None, str | None]:
+    def __getitem__(self, position: int) -> Sample:
+        if self.encoded:
+            data = read_plain_jpeg(self.sources[position])
+            if data is not None:
+                return position, None, None, data
         try:
             tensor = load_tensor(self.sources[position], self.size)
-            return position, tensor.flip(-1) if self.flip else tensor, None
+            return position, tensor.flip(-1) if self.flip else tensor, None, None
         except ImageError as exc:
-            return position, None, str(exc)
+            return position, None, str(exc), None
 
 
-def collate(samples: list[tuple[int, torch.Tensor | None, str | None]]) -> Batch:
+def collate(samples: list[Sample]) -> Batch:
     """Stack decoded images into one uint8 [B, 3, S, S] batch in channels-last memory (what
-    the backbone runs on, so the main process copies nothing)."""
-    good = [(p, t) for p, t, _ in samples if t is not None]
-    failures = [(p, e or "unknown error") for p, t, e in samples if t is None]
+    the backbone runs on, so the main process copies nothing); undecoded JPEG bytes travel
+    in ``encoded``."""
+    good = [(s[0], s[1]) for s in samples if s[1] is not None]
+    failures = [(s[0], s[2] or "unknown error") for s in samples if s[1] is None and s[3] is None]
+    encoded = [(s[0], s[3]) for s in samples if s[3] is not None]
     if not good:
-        return Batch([], torch.empty((0, 3, 1, 1), dtype=torch.uint8), failures)
+        return Batch([], torch.empty((0, 3, 1, 1), dtype=torch.uint8), failures, encoded)
     _, height, width = good[0][1].shape
     out = torch.empty((len(good), height, width, 3), dtype=torch.uint8)
     for row, (_, t) in enumerate(good):
         out[row] = t.permute(1, 2, 0)
-    return Batch([p for p, _ in good], out.permute(0, 3, 1, 2), failures)
+    return Batch([p for p, _ in good], out.permute(0, 3, 1, 2), failures, encoded)
+
+
+def decode_encoded(batch: Batch, size: int, device: torch.device, *, flip: bool = False) -> Batch:
+    """A batch whose ``encoded`` JPEGs are decoded on ``device`` (:func:`decode_jpegs`) and
+    resized (:func:`resize_batch`), appended after its already-decoded images (moved there)."""
+    if not batch.encoded:
+        return batch
+    positions = [p for p, _ in batch.encoded]
+    decoded, errors = decode_jpegs([data for _, data in batch.encoded], size, device)
+    kept = [i for i, image in enumerate(decoded) if image is not None]
+    fresh = resize_batch([decoded[i] for i in kept], size)  # type: ignore[misc]
+    if flip:
+        fresh = fresh.flip(-1)
+    images = torch.cat([batch.images.to(device), fresh]) if len(batch.positions) else fresh
+    failures = batch.failures + [
+        (positions[i], errors[i] or "unknown error") for i in range(len(positions)) if decoded[i] is None
+    ]
+    return Batch(batch.positions + [positions[i] for i in kept], images, failures)

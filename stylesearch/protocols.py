@@ -50,7 +50,7 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets
 
 def dataset_root() -> Path:
     """``$STYLESEARCH_FASHION_USAGE`` or ``../shared/datasets/fashion-usage`` beside the repo."""
-    return Path(os.environ.get("STYLESEARCH_FASHION_USAGE", DEFAULT_ROOT))
+    return Path(os.environ.get("STYLESEARCH_FASHION_USAGE", DEFAULT_ROOT)).resolve()
 
 
 Row = dict[str, str]

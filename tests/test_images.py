@@ -94,3 +94,47 @@ def test_tensors_and_dataset_failures(tmp_path: Path) -> None:
     batch = collate([ds[0], ds[1]])
     assert batch.positions == [0] and batch.images.shape == (1, 3, 32, 32)
     assert batch.failures[0][0] == 1 and "not a recognised image" in batch.failures[0][1]
+
+
+def test_device_decoding_matches_cpu_decoding(tmp_path: Path) -> None:
+    """The batched JPEG path (``--decode device``; nvJPEG on a GPU, libjpeg here) passes on
+    plain JPEGs only, decodes them to within a grey level of the CPU path, and leaves
+    rotated, CMYK, truncated, non-JPEG and bad files to the CPU path with the same results."""
+    from stylesearch.images import decode_encoded, read_plain_jpeg
+
+    rng = np.random.default_rng(0)
+    smooth = Image.fromarray(rng.integers(0, 255, (6, 8, 3), np.uint8)).resize((64, 48), Image.Resampling.BICUBIC)
+    files = {
+        "plain.jpg": _encode(smooth, "JPEG", quality=95),
+        "grey.jpg": _encode(smooth.convert("L"), "JPEG", quality=95),
+        "plain2.jpg": _encode(smooth.rotate(180), "JPEG", quality=95),
+        "cmyk.jpg": _encode(Image.new("CMYK", (8, 8), (0, 255, 255, 0)), "JPEG"),
+        "page.png": _encode(smooth, "PNG"),
+        "html.jpg": b"<html></html>",
+    }
+    rotated = smooth.copy()
+    exif = rotated.getexif()
+    exif[0x0112] = 6
+    files["rotated.jpg"] = _encode(rotated, "JPEG", exif=exif)
+    full = files["plain.jpg"]
+    files["cut.jpg"] = full[: len(full) // 2]
+    paths = []
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(tmp_path / name)
+    plain = {"plain.jpg", "grey.jpg", "plain2.jpg"}
+    assert {p.name for p in paths if read_plain_jpeg(p) is not None} == plain
+
+    cpu = collate([ImageDataset(paths, 32)[i] for i in range(len(paths))])
+    for flip in (False, True):
+        ds = ImageDataset(paths, 32, encoded=True, flip=flip)
+        raw = collate([ds[i] for i in range(len(paths))])
+        assert sorted(paths[p].name for p, _ in raw.encoded) == sorted(plain)
+        dev = decode_encoded(raw, 32, torch.device("cpu"), flip=flip)
+        assert sorted(dev.positions) == sorted(cpu.positions) and not dev.encoded
+        assert dict(dev.failures) == dict(cpu.failures)
+        by_position = dict(zip(cpu.positions, cpu.images))
+        for position, image in zip(dev.positions, dev.images):
+            expected = by_position[position].flip(-1) if flip else by_position[position]
+            assert image.shape == (3, 32, 32)
+            assert (image.int() - expected.int()).abs().max() <= 2, paths[position].name

@@ -75,6 +75,7 @@ class VectorStore:
         self.index = self._new_index()
         self._live: tuple[np.ndarray, Any] | None = None  # (tombstones, selector of the other ids)
         self.torch_device: str | None = None  # exact torch search on this device instead of FAISS
+        self.faiss_gpu = False  # unfiltered searches on a faiss-gpu copy of the index (flat, IVF)
         self._accelerated: Any = None
 
     def _new_index(self) -> Any:
@@ -136,13 +137,26 @@ class VectorStore:
         )
         out.index = self.faiss.clone_index(self.index)
         out.ids, out.vectors, out.tombstones = self.ids.copy(), self.vectors.copy(), self.tombstones.copy()
-        out.torch_device = self.torch_device
+        out.torch_device, out.faiss_gpu = self.torch_device, self.faiss_gpu
         return out
 
     @property
     def backend(self) -> str:
         """What answers searches: ``torch-cuda`` (exact, :meth:`use_torch`), else FAISS."""
-        return "torch-exact" if self.torch_device else faiss_backend()
+        if self.torch_device:
+            return "torch-exact"
+        return "faiss-gpu" if self.faiss_gpu else "faiss-cpu"
+
+    def use_faiss_gpu(self) -> bool:
+        """Answer unfiltered searches with a copy of the index on GPU 0 (faiss-gpu installed
+        and a GPU visible; flat and IVF types — FAISS has no GPU HNSW, which stays on the CPU,
+        as do filtered searches). The copy is made on the first search after each change.
+        Returns whether it is used."""
+        if faiss_backend() != "faiss-gpu" or "HNSW" in self.index_key:
+            return False
+        self.faiss_gpu = True
+        self._accelerated = None
+        return True
 
     def use_torch(self, device: str) -> None:
         """Answer searches with an exact torch matmul + top-k on ``device`` (a GPU without
@@ -200,7 +214,9 @@ class VectorStore:
                 from .torch_search import TorchExactSearch
 
                 self._accelerated = TorchExactSearch(self.ids, self.vectors, self.torch_device)
-            return self._accelerated.search(queries, k, allowed)  # type: ignore[no-any-return]
+            return self._accelerated.search(queries, k, allowed)
+        if self.faiss_gpu and allowed is None and not len(self.tombstones) and self.refine == 1:
+            return self._search_faiss_gpu(queries, k)
         selector: Any = None
         if allowed is not None:
             allowed = np.ascontiguousarray(allowed, dtype=np.int64)
@@ -222,6 +238,17 @@ class VectorStore:
             scores, ids = self._refine(queries, ids, k)
         scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)
         return scores, ids.astype(np.int64)
+
+    def _search_faiss_gpu(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        faiss = self.faiss
+        if self._accelerated is None:
+            resources = faiss.StandardGpuResources()
+            gpu_index = faiss.index_cpu_to_gpu(resources, 0, self.index)
+            if "nprobe" in self.search_params:
+                faiss.GpuParameterSpace().set_index_parameter(gpu_index, "nprobe", int(self.search_params["nprobe"]))
+            self._accelerated = (resources, gpu_index)
+        scores, ids = self._accelerated[1].search(queries, k)
+        return np.where(ids >= 0, scores, -np.inf).astype(np.float32), ids.astype(np.int64)
 
     def _refine(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores of the candidate ids [Q, C] on the raw vectors; the best ``k``."""

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..config import EmbedConfig, RunConfig, parse_recipe
 from ..errors import ConfigError, ImageError
-from ..images import Batch, ImageDataset, ImageInput, collate, describe, load_tensor
+from ..images import Batch, ImageDataset, ImageInput, collate, decode_encoded, describe, load_tensor
 from .backbones import Backbone, TunedBlocks, create_backbone
 from .style import Projection, StyleStatistics
 
@@ -155,10 +155,22 @@ class Embedder:
         show = self.run.progress if self.run.progress is not None else sys.stderr.isatty()
         from tqdm.auto import tqdm
 
+        size = self.config.image_size
+        dataset = ImageDataset(sources, size, flip=flip, encoded=self.decodes_on_device)
         with tqdm(total=len(sources), desc=desc, unit="img", disable=not show, leave=False) as bar:
-            for batch in self._batches(ImageDataset(sources, self.config.image_size, flip=flip)):
+            for batch in self._batches(dataset):
+                batch = decode_encoded(batch, size, self.device, flip=flip)
                 yield RawBatch(batch.positions, self.raw(batch.images), batch.failures)
                 bar.update(len(batch.positions) + len(batch.failures))
+
+    @property
+    def decodes_on_device(self) -> bool:
+        """Whether plain JPEGs are decoded by the model's device in batches (``run.decode``:
+        ``auto`` means on a CUDA device, where nvJPEG outruns CPU decoding; see
+        :func:`~stylesearch.images.decode_jpegs`)."""
+        if self.run.decode == "auto":
+            return self.device.type == "cuda"
+        return self.run.decode == "device"
 
     def decode_workers(self) -> int:
         """Resolved ``run.workers``: ``-1`` (auto) means DataLoader worker processes on CUDA

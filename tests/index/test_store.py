@@ -113,3 +113,27 @@ def test_exact_torch_search_matches_faiss(tmp_path) -> None:  # type: ignore[no-
         assert np.allclose(np.where(np.isfinite(s1), s1, 0), np.where(np.isfinite(s2), s2, 0), atol=1e-4)
     gpu_like.remove(ids[:50])
     assert not np.isin(gpu_like.search(queries, 10)[1], ids[:50]).any()
+
+
+@pytest.mark.parametrize("chunk", [700, 100_000])
+def test_bf16_shortlist_search_matches_exact(chunk: int) -> None:
+    """The GPU default (a bf16 shortlist re-scored in float32), run on the CPU: the same
+    top-10 as exact search for >= 99% of queries, float32 scores, filters and k > n."""
+    from stylesearch.index.torch_search import TorchExactSearch
+
+    rng = np.random.default_rng(1)
+    centers = rng.standard_normal((30, 32)).astype(np.float32)
+    vectors = centers[rng.integers(0, 30, 4000)] + 0.5 * rng.standard_normal((4000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[rng.integers(0, 4000, 200)] + 0.1 * rng.standard_normal((200, 32)).astype(np.float32)
+    ids = np.arange(4000, dtype=np.int64) * 3
+    exact = TorchExactSearch(ids, vectors, "cpu", precision="fp32")
+    fast = TorchExactSearch(ids, vectors, "cpu", chunk=chunk, precision="bf16", query_block=64)
+    for allowed in (None, ids[::5]):
+        s1, i1 = exact.search(queries, 10, allowed)
+        s2, i2 = fast.search(queries, 10, allowed)
+        assert np.mean([set(a) == set(b) for a, b in zip(i1, i2)]) >= 0.99
+        same = i1 == i2
+        assert np.allclose(s1[same], s2[same], atol=1e-5)  # re-scored in float32, not bf16
+    scores, found = fast.search(queries[:3], 10, ids[:4])
+    assert (found[:, :4] >= 0).all() and (found[:, 4:] == -1).all() and np.isinf(scores[:, 4:]).all()

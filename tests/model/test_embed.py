@@ -60,3 +60,22 @@ def test_bf16_backbone_keeps_the_style_vectors(tmp_path: Path) -> None:
     assert cos.min() > 0.99
     with pytest.raises(ConfigError, match="precision"):
         RunConfig(precision="int8")
+
+
+def test_device_decoding_gives_the_same_statistics(tmp_path: Path) -> None:
+    """``--decode device`` (batched JPEG decoding on the model's device; here the CPU) keeps
+    every image's statistics next to the CPU path's, and its failures."""
+    paths = [noise(tmp_path / f"{i}.jpg", i) for i in range(6)] + [noise(tmp_path / "p.png", 9)]
+    (tmp_path / "bad.jpg").write_text("not an image")
+    paths.insert(3, tmp_path / "bad.jpg")
+    results = []
+    for decode in ("cpu", "device"):
+        emb = Embedder(SMALL, RunConfig(device="cpu", batch_size=4, workers=0, progress=False, decode=decode))
+        assert emb.decodes_on_device == (decode == "device")
+        batches = list(emb.iter_raw(paths))
+        raw = {p: r for b in batches for p, r in zip(b.positions, b.raw)}
+        results.append((raw, [f[0] for b in batches for f in b.failures]))
+    (cpu, cpu_failed), (dev, dev_failed) = results
+    assert cpu_failed == dev_failed == [3] and sorted(cpu) == sorted(dev) == [0, 1, 2, 4, 5, 6, 7]
+    for p in cpu:
+        assert np.abs(cpu[p] - dev[p]).max() <= 0.02 * (np.abs(cpu[p]).max() + 1e-6)
