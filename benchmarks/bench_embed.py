@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
 from stylesearch.engine import index_catalog  # noqa: E402
-from stylesearch.images import ImageDataset, decode_encoded, load_tensor  # noqa: E402
+from stylesearch.images import ImageDataset, collate, decode_encoded, load_tensor  # noqa: E402
 from stylesearch.model.embed import Embedder  # noqa: E402
 from stylesearch.protocols import dataset_root, read_rows, write_manifest  # noqa: E402
 
@@ -67,6 +67,9 @@ def bare_forward(embedder: Embedder, tensors: torch.Tensor, full: bool, repeat: 
 def decode_only(embedder: Embedder, paths: list[str], size: int) -> float:
     """Images/s of decoding alone, as indexing runs it (workers, then the device decoder)."""
     dataset = ImageDataset(paths, size, encoded=embedder.decodes_on_device)
+    warm = ImageDataset(paths[:64], size, encoded=embedder.decodes_on_device)
+    decode_encoded(collate([warm[i] for i in range(len(warm))]), size, embedder.device)  # the decoder's one-off start
+    _sync(embedder.device)
     start = time.perf_counter()
     done = 0
     for batch in embedder._batches(dataset):

@@ -71,9 +71,11 @@ for r in search["search"]:
 p = search["parity"]
 if p:
     print(
-        f"| parity | {p['indexed']:,} photos, {p['queries']:,} queries, CPU fp32 vs GPU defaults | same top-10 "
-        f"{p['same_top10']:.2%} (overlap {p['top10_overlap']:.3f}); vector cosine mean {p['query_vector_cosine_mean']} "
-        f"min {p['query_vector_cosine_min']}; same vectors searched on GPU vs faiss-cpu: same top-10 "
+        f"| parity | {p['indexed']:,} photos, {p['queries']:,} queries: CPU (fp32, CPU decoding, faiss-cpu) vs GPU defaults "
+        f"(bf16, nvJPEG, torch search) | same projection: vector cosine mean {p['same_projection_vector_cosine_mean']} "
+        f"min {p['same_projection_vector_cosine_min']}, same top-10 {p['same_projection_same_top10']:.2%} (overlap "
+        f"{p['same_projection_top10_overlap']:.3f}); each its own index: same top-10 {p['own_index_same_top10']:.2%} "
+        f"(overlap {p['own_index_top10_overlap']:.3f}); same vectors searched on GPU vs faiss-cpu: same top-10 "
         f"{p['same_vectors_same_top10']:.2%}; index s CPU {p['index_s_cpu']} / GPU {p['index_s_gpu']} |"
     )
 EOF

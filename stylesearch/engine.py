@@ -216,11 +216,14 @@ def _embed_catalog(
                     store(chunk_positions.tolist(), chunk_vectors, record=False)
             log.info("resuming: %d of %d images already done", seen, n)
     start = seen
-    for batch in embedder.iter_raw([items[i].path for i in order[start:]]):
+    for batch in embedder.iter_raw([items[i].path for i in order[start:]], project=True):
         catalog_positions = [int(order[start + p]) for p in batch.positions]
         failures += [(int(order[start + p]), reason) for p, reason in batch.failures]
         seen += len(batch.positions) + len(batch.failures)
-        if embedder.projection is None:
+        if batch.projected:
+            if catalog_positions:
+                store(catalog_positions, batch.raw)
+        elif embedder.projection is None:
             if catalog_positions:
                 fit_positions += catalog_positions
                 fit_raw.append(batch.raw)
