@@ -72,8 +72,8 @@ def decode_only(embedder: Embedder, paths: list[str], size: int) -> float:
     _sync(embedder.device)
     start = time.perf_counter()
     done = 0
-    for batch in embedder._batches(dataset):
-        done += len(decode_encoded(batch, size, embedder.device).positions)
+    for batch in embedder._decoded(dataset, flip=False):
+        done += len(batch.positions)
     _sync(embedder.device)
     return done / (time.perf_counter() - start)
 

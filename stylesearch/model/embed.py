@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -169,10 +170,26 @@ class Embedder:
         size = self.config.image_size
         dataset = ImageDataset(sources, size, flip=flip, encoded=self.decodes_on_device)
         with tqdm(total=len(sources), desc=desc, unit="img", disable=not show, leave=False) as bar:
-            for batch in self._batches(dataset):
-                batch = decode_encoded(batch, size, self.device, flip=flip)
+            for batch in self._decoded(dataset, flip):
                 yield self._raw_batch(batch, project)
                 bar.update(len(batch.positions) + len(batch.failures))
+
+    def _decoded(self, dataset: ImageDataset, flip: bool) -> Iterator[Batch]:
+        """:meth:`_batches` with their plain JPEGs decoded on the device. That decoding runs in
+        a thread two batches ahead of the forward pass: nvJPEG decodes small images' entropy
+        coding on the calling CPU thread, which would otherwise stall the GPU."""
+        if not dataset.encoded:
+            yield from self._batches(dataset)
+            return
+        size = self.config.image_size
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="device-decode") as pool:
+            ahead: collections.deque[Future[Batch]] = collections.deque()
+            for batch in self._batches(dataset):
+                ahead.append(pool.submit(decode_encoded, batch, size, self.device, flip=flip))
+                if len(ahead) > 2:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
 
     @torch.inference_mode()
     def _raw_batch(self, batch: Batch, project: bool) -> RawBatch:
