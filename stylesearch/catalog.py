@@ -86,6 +86,19 @@ def _visible_files(folder: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
+NOT_UTF8 = "file name is not valid UTF-8 (ids and paths are stored as UTF-8 text): rename the file"
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` is valid Unicode that UTF-8 can store: not a file name that the OS
+    decoded with surrogate escapes (a Latin-1 name on a UTF-8 system, say)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _item_id(rel: Path) -> str:
     return rel.with_suffix("").as_posix()
 
@@ -96,7 +109,9 @@ def _from_folder(root: Path) -> Catalog:
 
     def consider(path: Path, label: str | None) -> None:
         rel = path.relative_to(root)
-        if not path.is_file():
+        if not is_utf8(str(rel)):
+            skipped.append(Skipped(str(rel).encode("utf-8", "backslashreplace").decode("utf-8"), NOT_UTF8))
+        elif not path.is_file():
             skipped.append(Skipped(rel.as_posix(), "not a regular file (broken link or loop)"))
         elif path.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append(Skipped(rel.as_posix(), f"not an image file name ({path.suffix or 'no suffix'})"))

@@ -571,6 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StyleSearchError as exc:
         print(f"stylesearch: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a full disk, a read-only folder, a file that vanished: say it in one line
+        print(f"stylesearch: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("stylesearch: interrupted", file=sys.stderr)
         return 130

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from . import __version__
-from .catalog import Catalog, Item, Skipped, load_catalog
+from .catalog import NOT_UTF8, Catalog, Item, Skipped, is_utf8, load_catalog
 from .checkpoint import IngestCheckpoint, fingerprint
 from .config import EmbedConfig, IndexConfig, RunConfig
 from .errors import CatalogError, ConfigError, DuplicateItemError, ImageError, IndexCorruptError, IndexMismatchError
@@ -148,6 +148,12 @@ def _stage(stages: dict[str, float], name: str) -> Iterator[None]:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _printable(text: str) -> str:
+    """``text`` with any undecodable bytes of a file name shown as escapes (safe to print and
+    to store)."""
+    return text if is_utf8(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _describe(image: ImageInput, position: int) -> str:
@@ -772,10 +778,17 @@ class StyleSearch:
         id_list = list(ids) if ids is not None else [_default_id(img) for img in batch]
         if len(id_list) != n:
             raise ConfigError(f"{len(id_list)} ids for {n} images")
-        self._check_new_ids(id_list)  # before the slow part
+        # a file whose name is not UTF-8 is rejected (with its default id); given ids must be
+        named = [i for i, img in enumerate(batch) if not isinstance(img, (str, os.PathLike)) or is_utf8(str(img))]
+        if not all(is_utf8(id_list[i]) for i in (named if ids is None else range(n))):
+            raise ConfigError("ids must be valid UTF-8 text")
+        self._check_new_ids([id_list[i] for i in named])  # before the slow part
 
-        good, vectors, failures = self.embedder.embed_lenient(batch)
-        skipped = [Skipped(_describe(batch[i], i), reason) for i, reason in failures]
+        good, vectors, failures = self.embedder.embed_lenient([batch[i] for i in named])
+        good = [named[i] for i in good]
+        failures = [(named[i], reason) for i, reason in failures]
+        failures += [(i, NOT_UTF8) for i in sorted(set(range(n)) - set(named))]
+        skipped = [Skipped(_printable(_describe(batch[i], i)), reason) for i, reason in sorted(failures)]
         if not good:
             raise ImageError("no image could be added: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped))
         self.add_vectors(
