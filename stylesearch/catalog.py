@@ -56,7 +56,9 @@ class Catalog:
         return sorted({i.label for i in self.items if i.label is not None})
 
 
-def load_catalog(source: str | os.PathLike[str], manifest: str | os.PathLike[str] | None = None) -> Catalog:
+def load_catalog(
+    source: str | os.PathLike[str], manifest: str | os.PathLike[str] | None = None, *, confine: bool = False
+) -> Catalog:
     """Read a catalog.
 
     - ``source`` a folder, no manifest: ``source/<label>/**/<image>`` are labelled items,
@@ -64,6 +66,10 @@ def load_catalog(source: str | os.PathLike[str], manifest: str | os.PathLike[str
     - ``source`` a ``.csv``/``.jsonl`` file, or a folder plus ``manifest``: the manifest lists
       items; its ``path`` column is relative to the folder (the manifest's own folder when
       ``source`` is the manifest) unless absolute.
+
+    A relative path may never leave the catalog folder (``../../etc/passwd``). ``confine``
+    (for catalogs from people you do not trust): no absolute paths in manifests, and no file,
+    through a symbolic link either, outside the catalog folder.
     """
     src = Path(source)
     if manifest is None and src.is_file() and src.suffix.lower() in MANIFEST_SUFFIXES:
@@ -73,8 +79,8 @@ def load_catalog(source: str | os.PathLike[str], manifest: str | os.PathLike[str
     if not src.is_dir():
         raise CatalogError(f"{str(src)!r} is not a folder: pass a folder of images, or a .csv/.jsonl manifest")
     if manifest is not None:
-        return _from_manifest(src.resolve(), Path(manifest))
-    return _from_folder(src.resolve())
+        return _from_manifest(src.resolve(), Path(manifest), confine)
+    return _from_folder(src.resolve(), confine)
 
 
 def _visible_files(folder: Path) -> Iterator[Path]:
@@ -103,7 +109,7 @@ def _item_id(rel: Path) -> str:
     return rel.with_suffix("").as_posix()
 
 
-def _from_folder(root: Path) -> Catalog:
+def _from_folder(root: Path, confine: bool = False) -> Catalog:
     items: list[Item] = []
     skipped: list[Skipped] = []
 
@@ -113,6 +119,8 @@ def _from_folder(root: Path) -> Catalog:
             skipped.append(Skipped(str(rel).encode("utf-8", "backslashreplace").decode("utf-8"), NOT_UTF8))
         elif not path.is_file():
             skipped.append(Skipped(rel.as_posix(), "not a regular file (broken link or loop)"))
+        elif confine and not path.resolve().is_relative_to(root):
+            skipped.append(Skipped(rel.as_posix(), "a link to a file outside the catalog folder (not allowed here)"))
         elif path.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append(Skipped(rel.as_posix(), f"not an image file name ({path.suffix or 'no suffix'})"))
         else:
@@ -171,7 +179,7 @@ def _read_rows(manifest: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     raise CatalogError(f"manifest {manifest.name}: use a .csv or .jsonl file")
 
 
-def _from_manifest(root: Path, manifest: Path) -> Catalog:
+def _from_manifest(root: Path, manifest: Path, confine: bool = False) -> Catalog:
     if not manifest.is_file():
         raise CatalogError(f"manifest {str(manifest)!r} does not exist")
     items: list[Item] = []
@@ -183,12 +191,17 @@ def _from_manifest(root: Path, manifest: Path) -> Catalog:
         if not raw_path:
             raise CatalogError(f"manifest {manifest.name} line {line}: empty 'path'")
         path = Path(raw_path)
+        if path.is_absolute() and confine:
+            raise CatalogError(
+                f"manifest {manifest.name} line {line}: absolute path {raw_path!r} is not allowed here; "
+                f"use a path relative to the catalog folder {str(root)!r}"
+            )
         if not path.is_absolute():
             path = (root / path).resolve()
             if not path.is_relative_to(root):
                 raise CatalogError(
                     f"manifest {manifest.name} line {line}: path {raw_path!r} leaves the catalog "
-                    f"folder {str(root)!r}; use a path inside it or an absolute path"
+                    f"folder {str(root)!r}; use a path inside it" + ("" if confine else " or an absolute path")
                 )
         if not path.exists():
             missing.append(raw_path)

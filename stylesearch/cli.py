@@ -127,6 +127,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         options=options,
         model=args.model,
         resume=args.resume,
+        confine_paths=args.confine_paths,
     )
     _emit(args, report.to_dict(), _fmt_report(report, "indexed"))
     return 0
@@ -445,6 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("catalog", help="folder (one sub-folder per label, or unlabeled images) or a .csv/.jsonl manifest")
     p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
     p.add_argument("--model", help="a folder from 'stylesearch train': its recipe, trained projection and head")
+    p.add_argument(
+        "--confine-paths",
+        action="store_true",
+        help="refuse manifest paths that are absolute, and links to files outside the catalog folder",
+    )
     p.add_argument(
         "--resume", action="store_true", help="continue an interrupted run of the same command from its saved progress"
     )

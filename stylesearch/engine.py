@@ -337,6 +337,7 @@ def index_catalog(
     options: IndexConfig | None = None,
     model: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    confine_paths: bool = False,
 ) -> IndexReport:
     """Embed every image of ``catalog`` and publish a new index generation at ``index_dir``.
 
@@ -348,14 +349,15 @@ def index_catalog(
     projection and head are used (``embed`` must then be left out or match it).
 
     Unreadable images are skipped and reported. A failure before publishing leaves any
-    index already at ``index_dir`` exactly as it was.
+    index already at ``index_dir`` exactly as it was. ``confine_paths``: see
+    :func:`~stylesearch.catalog.load_catalog` (``confine``).
     """
     t0 = time.perf_counter()
     stages: dict[str, float] = {}
     options = options or IndexConfig()
     with _stage(stages, "catalog"):
         if not isinstance(catalog, Catalog):
-            catalog = load_catalog(catalog, manifest)
+            catalog = load_catalog(catalog, manifest, confine=confine_paths)
     head: StyleHead | None = None
     with _stage(stages, "load_model"):
         if model is not None:

@@ -70,7 +70,10 @@ def cases() -> dict[str, tuple[str, bytes]]:
         "bomb_30000x30000.png": (BAD, _png_bomb()),
         "text.jpg": (BAD, b"just some text, not an image\n"),
         "page.jpg": (BAD, b"<!doctype html><html><body><img src=x onerror=alert(1)></body></html>"),
-        "vector.jpg": (BAD, b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'),
+        "vector.jpg": (
+            BAD,
+            b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+        ),
     }
 
 
