@@ -92,7 +92,36 @@ def create_app(settings: Settings | None = None, engine: StyleSearch | None = No
     _add_error_handlers(app)
     _add_metrics(app)
     _add_pages(app)
+    _document_settings(app, settings)
     return app
+
+
+def _document_settings(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI document states this server's limits: ``k`` at most ``max_k``, and, with
+    ``read_requires_key``, that reads need the key too."""
+    plain = app.openapi
+
+    def limit_k(schema: Any) -> None:
+        for name, prop in (schema.get("properties") or {}).items():
+            if name == "k" and prop.get("type") == "integer":
+                prop["maximum"] = settings.max_k
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = plain()
+            for schema in doc.get("components", {}).get("schemas", {}).values():
+                limit_k(schema)
+            for path, operations in doc.get("paths", {}).items():
+                for operation in operations.values():
+                    for parameter in operation.get("parameters", []):
+                        if parameter.get("name") == "k" and parameter.get("schema", {}).get("type") == "integer":
+                            parameter["schema"]["maximum"] = settings.max_k
+                    if settings.read_requires_key and path.startswith("/v1/") and "security" not in operation:
+                        operation["security"] = [{"HTTPBearer": []}]
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -115,14 +144,28 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(422, "invalid_request", "; ".join(parts) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _REASONS.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette names the first matching route's methods only
+            headers = {"Allow": ", ".join(_allowed_methods(request))}
+        return _error(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def bug(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return _error(500, "internal_error", "internal error; the server log has the details")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path."""
+    from starlette.routing import Match, Route
+
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.matches({**request.scope, "method": "GET"})[0] != Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _add_metrics(app: FastAPI) -> None:

@@ -74,14 +74,20 @@ def writer(
     return svc
 
 
-def reader(
-    svc: Annotated[Services, Depends(services)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Services:
+def _credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+    """A bearer key from the ``Authorization`` header, read without declaring it: reads are
+    open unless configured otherwise (the app then documents the key, see ``create_app``)."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return HTTPAuthorizationCredentials(scheme="Bearer", credentials=key.strip())
+
+
+def reader(svc: Annotated[Services, Depends(services)], request: Request) -> Services:
     """Services for a read endpoint: a key only when ``read_requires_key`` is set. Reads see
     what other processes (``serve --workers N``, ``stylesearch add``) published."""
     if svc.settings.read_requires_key:
-        _check_key(svc, credentials, "reads")
+        _check_key(svc, _credentials(request), "reads")
     svc.engine.refresh()
     return svc
 
