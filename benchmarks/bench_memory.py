@@ -79,9 +79,7 @@ def main() -> int:
     print("|---|---|---|")
     for r in table:
         print(f"| {r['items']:,} | {r['peak_rss_mib']} | {r['index_mib']} |")
-    print(
-        f"\npeak memory grows {growth:,.0f} bytes per extra item; the index takes {index_per_item:,.0f} bytes per item on disk"
-    )
+    print(f"\npeak memory grows {growth:,.0f} bytes per extra item; the index takes {index_per_item:,.0f} bytes per item on disk")
     if args.json:
         print(json.dumps({"runs": table, "growth_bytes_per_item": round(growth), "index_bytes_per_item": round(index_per_item)}))
     return 0

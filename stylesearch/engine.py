@@ -150,6 +150,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _generation_number(gen: Path) -> int:
+    """``gen-000042`` → 42: generations are numbered in the order they were published."""
+    return int(gen.name.rpartition("-")[2])
+
+
 def _printable(text: str) -> str:
     """``text`` with any undecodable bytes of a file name shown as escapes (safe to print and
     to store)."""
@@ -479,6 +484,7 @@ class StyleSearch:
         self.head = head
         self._state = state
         self._write_lock = threading.Lock()
+        self._state_lock = threading.Lock()  # one thread loads a new generation; swaps only go forward
         self.min_confidence = DEFAULT_MIN_CONFIDENCE
 
     # ---------------------------------------------------------------- opening
@@ -846,13 +852,23 @@ class StyleSearch:
     def refresh(self) -> bool:
         """Pick up a generation that another process (or engine) published since this one
         was opened; returns whether it changed. Costs one small file read when nothing did."""
-        gen = self.index_dir.current()
-        if gen == self._state.gen:
+        if self.index_dir.current() == self._state.gen:
             return False
-        # The old state is left to the garbage collector: a reader may still be using it.
-        state = self._read_state(gen, self.index_dir.manifest(gen))
-        _accelerate(state.store, self.embedder)
-        self._state = state
+        with self._state_lock:  # concurrent requests wait for one load instead of each doing it
+            for attempt in range(5):
+                gen = self.index_dir.current()
+                if _generation_number(gen) <= _generation_number(self._state.gen):
+                    return True  # loaded (or written) by another thread meanwhile
+                try:
+                    state = self._read_state(gen, self.index_dir.manifest(gen))
+                except (OSError, IndexCorruptError):
+                    if attempt == 4:
+                        raise
+                    continue  # collected while being read: newer generations were published
+                _accelerate(state.store, self.embedder)
+                # The old state is left to the garbage collector: a reader may still be using it.
+                self._state = state
+                return True
         return True
 
     def _publish(self, store: VectorStore, change_metadata: Any) -> None:
@@ -869,7 +885,10 @@ class StyleSearch:
         final = self.index_dir.current()
         meta.close()
         # Swap in one assignment; readers holding the old state finish on it undisturbed.
-        self._state = _State(final, manifest, store, MetadataStore(final / METADATA_FILE))
+        state = _State(final, manifest, store, MetadataStore(final / METADATA_FILE))
+        with self._state_lock:
+            if _generation_number(final) > _generation_number(self._state.gen):
+                self._state = state
 
     def _keep_media(self, image: ImageInput, item_id: str) -> str:
         """Path recorded for an added image: the file itself, or a copy under ``media/`` for
