@@ -128,6 +128,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         model=args.model,
         resume=args.resume,
         confine_paths=args.confine_paths,
+        ray=args.ray,
+        ray_workers=args.ray_workers,
     )
     _emit(args, report.to_dict(), _fmt_report(report, "indexed"))
     return 0
@@ -446,6 +448,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("catalog", help="folder (one sub-folder per label, or unlabeled images) or a .csv/.jsonl manifest")
     p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
     p.add_argument("--model", help="a folder from 'stylesearch train': its recipe, trained projection and head")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="embed on Ray: a local instance on 127.0.0.1, or the cluster at ADDRESS (needs the 'ray' extra)",
+    )
+    p.add_argument("--ray-workers", type=int, help="embedding actors on Ray (default: the CPUs of a local instance)")
     p.add_argument(
         "--confine-paths",
         action="store_true",

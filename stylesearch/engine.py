@@ -192,6 +192,8 @@ def _embed_catalog(
     failures: list[tuple[int, str]] = []
     fit_positions: list[int] = []
     fit_raw: list[np.ndarray] = []
+    late_positions: list[int] = []
+    late_raw: list[np.ndarray] = []
     pending: tuple[list[int], list[np.ndarray]] = ([], [])
     seen = saved = 0
 
@@ -235,21 +237,30 @@ def _embed_catalog(
             if catalog_positions:
                 store(catalog_positions, batch.raw)
         elif embedder.projection is None:
-            if catalog_positions:
-                fit_positions += catalog_positions
-                fit_raw.append(batch.raw)
-            if seen >= fit_n and fit_raw:
+            # exactly the sample fits the projection; other images in the same batch wait for it
+            in_sample = np.array([start + p < fit_n for p in batch.positions], bool)
+            fit_positions += [c for c, s in zip(catalog_positions, in_sample) if s]
+            fit_raw.append(batch.raw[in_sample])
+            late_positions += [c for c, s in zip(catalog_positions, in_sample) if not s]
+            late_raw.append(batch.raw[~in_sample])
+            if seen >= fit_n and fit_positions:
                 with _stage(stages, "fit_projection"):
                     _fit_projection(embedder, fit_raw)
                 store(fit_positions, embedder.project(np.concatenate(fit_raw)))
+                if late_positions:
+                    store(late_positions, embedder.project(np.concatenate(late_raw)))
                 fit_raw.clear()
+                late_raw.clear()
         elif catalog_positions:
             store(catalog_positions, embedder.project(batch.raw))
         save()
-    if embedder.projection is None and fit_raw:
+    if embedder.projection is None and (fit_positions or late_positions):
+        fit = fit_raw if fit_positions else late_raw  # every sampled image failed: fit on the others
         with _stage(stages, "fit_projection"):
-            _fit_projection(embedder, fit_raw)
-        store(fit_positions, embedder.project(np.concatenate(fit_raw)))
+            _fit_projection(embedder, fit)
+        for positions_, raw_ in ((fit_positions, fit_raw), (late_positions, late_raw)):
+            if positions_:
+                store(positions_, embedder.project(np.concatenate(raw_)))
     if vectors is None or not ok.any():
         raise CatalogError(f"none of the {n} catalog images could be read; see the skipped list for the reasons")
     save(force=True)
@@ -343,6 +354,8 @@ def index_catalog(
     model: str | os.PathLike[str] | None = None,
     resume: bool = False,
     confine_paths: bool = False,
+    ray: str | None = None,
+    ray_workers: int | None = None,
 ) -> IndexReport:
     """Embed every image of ``catalog`` and publish a new index generation at ``index_dir``.
 
@@ -356,6 +369,10 @@ def index_catalog(
     Unreadable images are skipped and reported. A failure before publishing leaves any
     index already at ``index_dir`` exactly as it was. ``confine_paths``: see
     :func:`~stylesearch.catalog.load_catalog` (``confine``).
+
+    ``ray``: embed on Ray (``"local"`` starts an instance on 127.0.0.1, else a cluster
+    address) with ``ray_workers`` actors; see :mod:`stylesearch.ray_ingest`. The vectors are
+    the local path's; a Ray run is not checkpointed (``resume`` does not apply).
     """
     t0 = time.perf_counter()
     stages: dict[str, float] = {}
@@ -372,7 +389,7 @@ def index_catalog(
         else:
             embedder = Embedder(embed or EmbedConfig(), run)
     checkpoint = None
-    if len(catalog.items) > options.checkpoint_every or resume:
+    if ray is None and (len(catalog.items) > options.checkpoint_every or resume):
         key = fingerprint(
             [
                 json.dumps(embedder.config.to_dict(), sort_keys=True),
@@ -385,7 +402,12 @@ def index_catalog(
         )
         checkpoint = IngestCheckpoint(Path(index_dir), key)
     with _stage(stages, "embed"):
-        positions, vectors, failures = _embed_catalog(embedder, catalog.items, options, stages, checkpoint, resume)
+        if ray is not None:
+            from . import ray_ingest
+
+            positions, vectors, failures = ray_ingest.embed_catalog(embedder, catalog.items, options, stages, ray, ray_workers)
+        else:
+            positions, vectors, failures = _embed_catalog(embedder, catalog.items, options, stages, checkpoint, resume)
     stages["embed"] -= stages.get("fit_projection", 0.0)
     skipped = list(catalog.skipped) + [Skipped(_relative(catalog.items[p].path, catalog.root), reason) for p, reason in failures]
     with _stage(stages, "build_index"):
