@@ -117,6 +117,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         max_memory=parse_memory(args.max_memory) if args.max_memory else None,
         recall_target=args.recall_target,
         checkpoint_every=args.checkpoint_every,
+        store=args.store,
     )
     report = index_catalog(
         args.catalog,
@@ -449,6 +450,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
     p.add_argument("--model", help="a folder from 'stylesearch train': its recipe, trained projection and head")
     p.add_argument(
+        "--store",
+        default="faiss",
+        metavar="STORE",
+        help="where vectors are searched: faiss (default), milvus://HOST:PORT/COLLECTION or "
+        "milvus-lite:///path/file.db (needs the 'milvus' extra)",
+    )
+    p.add_argument(
         "--ray",
         nargs="?",
         const="local",
@@ -587,15 +595,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StyleSearchError as exc:
         print(f"stylesearch: error: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:  # a full disk, a read-only folder, a file that vanished: say it in one line
-        print(f"stylesearch: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("stylesearch: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `stylesearch query … | head`: the reader left, nothing to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a full disk, a read-only folder, a file that vanished: say it in one line
+        print(f"stylesearch: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

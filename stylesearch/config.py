@@ -113,8 +113,15 @@ class IndexConfig:
     max_memory: int | None = None  # bytes the FAISS index may take in RAM (auto only)
     recall_target: float = 0.95  # recall@10 the search parameter is tuned to at build time
     checkpoint_every: int = 10_000  # images between saved progress (catalogs larger than this)
+    # where vectors are searched: faiss (in the index folder), milvus://HOST:PORT/COLLECTION
+    # or milvus-lite:///path/file.db (see stylesearch.index.milvus_store)
+    store: str = "faiss"
 
     def __post_init__(self) -> None:
+        if self.store != "faiss" and not self.store.startswith(("milvus://", "milvus-lite://")):
+            raise ConfigError(
+                f"store must be faiss, milvus://HOST:PORT/COLLECTION or milvus-lite:///path/file.db, got {self.store!r}"
+            )
         if self.vector_dtype not in ("float16", "float32"):
             raise ConfigError(f"vector dtype must be float16 or float32, got {self.vector_dtype!r}")
         if self.index_type not in ("auto", "flat", "hnsw", "ivf", "ivfpq"):

@@ -26,13 +26,22 @@ from . import __version__
 from .catalog import NOT_UTF8, Catalog, Item, Skipped, is_utf8, load_catalog
 from .checkpoint import IngestCheckpoint, fingerprint
 from .config import EmbedConfig, IndexConfig, RunConfig
-from .errors import CatalogError, ConfigError, DuplicateItemError, ImageError, IndexCorruptError, IndexMismatchError
+from .errors import (
+    CatalogError,
+    ConfigError,
+    DuplicateItemError,
+    ImageError,
+    IndexCorruptError,
+    IndexMismatchError,
+    StyleSearchError,
+)
 from .images import ImageInput
 from .index import IndexDir, MetadataStore, Record, VectorStore, knn_vote
 from .index.builder import build_store
 from .index.factory import kind_of_key
 from .index.layout import MANIFEST_FILE, write_json
 from .index.metadata import METADATA_FILE, WhereValue
+from .index.milvus_store import MilvusStore, MilvusTarget
 from .index.store import DEFAULT_INDEX_KEY
 from .model.backbones import TUNED_FILE, TunedBlocks
 from .model.embed import Embedder
@@ -312,6 +321,7 @@ def _manifest(embedder: Embedder, store: VectorStore, meta: MetadataStore, creat
         "labels": meta.label_counts(),
         "created": created or _now(),
         "updated": _now(),
+        "store": store.describe() if isinstance(store, MilvusStore) else None,
     }
 
 
@@ -334,6 +344,8 @@ def _write_generation(
     store.save(gen)
     if meta.count() != len(store):
         raise IndexCorruptError(f"internal error: {meta.count()} metadata rows for {len(store)} vectors; nothing was written")
+    if isinstance(store, MilvusStore):
+        store.sync(meta)
     manifest = _manifest(embedder, store, meta, created)
     manifest["head"] = None if head is None else {"kind": head.kind, "labels": head.labels}
     manifest["tuned_backbone"] = (
@@ -411,21 +423,28 @@ def index_catalog(
     stages["embed"] -= stages.get("fit_projection", 0.0)
     skipped = list(catalog.skipped) + [Skipped(_relative(catalog.items[p].path, catalog.root), reason) for p, reason in failures]
     with _stage(stages, "build_index"):
-        store, build = build_store(
-            np.arange(len(positions), dtype=np.int64),
-            vectors,
-            index_type=options.index_type,
-            max_memory=options.max_memory,
-            recall_target=options.recall_target,
-            vector_dtype=options.vector_dtype,
-            seed=options.seed,
-        )
-    log.info("index: %s", build.to_dict())
+        store: VectorStore
+        if options.store == "faiss":
+            store, build = build_store(
+                np.arange(len(positions), dtype=np.int64),
+                vectors,
+                index_type=options.index_type,
+                max_memory=options.max_memory,
+                recall_target=options.recall_target,
+                vector_dtype=options.vector_dtype,
+                seed=options.seed,
+            )
+            log.info("index: %s", build.to_dict())
+        else:  # a new collection per full build; the old one is dropped once this is live
+            target = MilvusTarget.parse(options.store)
+            store = MilvusStore(vectors.shape[1], target, f"{target.base_name}_{time.time_ns() // 1_000_000}")
+            store.add(np.arange(len(positions), dtype=np.int64), vectors)
     records = [
         Record(vid, catalog.items[p].id, str(catalog.items[p].path), catalog.items[p].label, catalog.items[p].attributes)
         for vid, p in enumerate(positions.tolist())
     ]
     folder = IndexDir(index_dir)
+    replaced = _milvus_collection(folder)
     with _stage(stages, "write"), folder.lock(), folder.new_generation() as gen:
         meta = MetadataStore(gen / METADATA_FILE)
         try:
@@ -436,7 +455,18 @@ def index_catalog(
             meta.close()
     if checkpoint is not None:
         checkpoint.clear()  # published: nothing left to resume
+    if replaced is not None and isinstance(store, MilvusStore) and replaced[0] == store.target.uri:
+        store.drop(replaced[1])
     return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0, stages)
+
+
+def _milvus_collection(folder: IndexDir) -> tuple[str, str] | None:
+    """(uri, collection) of the live generation's Milvus store, if it has one."""
+    try:
+        info = folder.manifest().get("store") or {}
+    except (StyleSearchError, OSError, ValueError):
+        return None
+    return (info["uri"], info["collection"]) if "uri" in info and "collection" in info else None
 
 
 def _read_model_json(folder: Path) -> dict[str, Any]:
@@ -554,6 +584,9 @@ class StyleSearch:
 
     @staticmethod
     def _read_state(gen: Path, manifest: dict[str, Any]) -> _State:
+        meta = MetadataStore(gen / METADATA_FILE)
+        if manifest.get("store"):
+            return _State(gen, manifest, MilvusStore.load_milvus(gen, manifest, meta), meta)
         store = VectorStore.load(
             gen,
             dim=int(manifest["dim"]),
@@ -562,7 +595,6 @@ class StyleSearch:
             search_params=manifest.get("search_params") or {},
             refine=int(manifest.get("refine", 1)),
         )
-        meta = MetadataStore(gen / METADATA_FILE)
         if meta.count() != len(store):
             raise IndexCorruptError(f"{gen} has {meta.count()} metadata rows but {len(store)} vectors; rebuild the index")
         return _State(gen, manifest, store, meta)
@@ -605,11 +637,14 @@ class StyleSearch:
         if self.embedder.projection is not None:
             vectors = self.embedder.projection.for_query(np.asarray(vectors, np.float32), purpose)
         state = self._state
-        allowed = self._allowed(where, labelled)
-        if exclude:
-            base = state.store.ids if allowed is None else allowed
-            allowed = base[~np.isin(base, np.asarray(exclude, np.int64))]
-        scores, vids = state.store.search(vectors, k, allowed)
+        if isinstance(state.store, MilvusStore):  # the filter runs inside Milvus
+            scores, vids = state.store.search_where(vectors, k, where, labelled=labelled, exclude=exclude)
+        else:
+            allowed = self._allowed(where, labelled)
+            if exclude:
+                base = state.store.ids if allowed is None else allowed
+                allowed = base[~np.isin(base, np.asarray(exclude, np.int64))]
+            scores, vids = state.store.search(vectors, k, allowed)
         records = state.meta.by_vids(vids.ravel().tolist())
         out: list[list[Hit]] = []
         for row_scores, row_vids in zip(scores, vids):

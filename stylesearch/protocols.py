@@ -136,10 +136,13 @@ def run_protocol(
     exclude_labels: Sequence[str] = (),
     add_labelled: Sequence[Row] = (),
     balanced: bool = True,
+    store: str = "faiss",
 ) -> ProtocolResult:
     """Index the protocol's train sample with ``embed`` (or a trained ``model``), classify its
     queries, score them. ``exclude_labels`` leaves those labels out of the index, and
-    ``add_labelled`` rows are then added with ``StyleSearch.add`` (the cold-start check)."""
+    ``add_labelled`` rows are then added with ``StyleSearch.add`` (the cold-start check).
+    ``store``: ``faiss``, ``milvus-lite`` (a Milvus Lite file in the temporary folder) or a
+    ``--store`` URI."""
     root = root or dataset_root()
     rows = read_rows(root)
     if protocol == "FU4":
@@ -157,7 +160,7 @@ def run_protocol(
             tmp_path / "index",
             embed=None if model else (embed or EmbedConfig()),
             run=run,
-            options=IndexConfig(seed=seed),
+            options=IndexConfig(seed=seed, store=f"milvus-lite://{tmp_path / 'milvus.db'}" if store == "milvus-lite" else store),
             model=model,
         )
         with StyleSearch.open(tmp_path / "index", run=run) as engine:
@@ -193,6 +196,10 @@ def run_protocol(
                     c = engine.classify_vectors(vec[None], k, where, min_confidence=0.0, method="knn", balanced=balanced)[0]
                     preds.append(c.label)
                 mapr = None
+        if store == "milvus-lite":
+            from .index.milvus_store import close_client
+
+            close_client(str(tmp_path / "milvus.db"))
     recall = {u: round(float(np.mean([p == u for p, t in zip(preds, truth) if t == u])), 4) for u in sorted(set(truth))}
     return ProtocolResult(
         protocol,

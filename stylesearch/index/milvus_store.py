@@ -1,0 +1,319 @@
+"""Milvus as the vector store: ``--store milvus://HOST:PORT/COLLECTION`` (a Milvus cluster)
+or ``--store milvus-lite:///path/file.db`` (embedded Milvus Lite: tests, small deployments).
+
+:class:`MilvusStore` is a :class:`~stylesearch.index.store.VectorStore` whose searches run in a
+Milvus collection: one row per item — ``vid`` (primary key), ``vector`` (float, inner
+product), ``item_id``, ``label`` and ``attributes`` (JSON) — so filters (``where``) run inside
+Milvus as a boolean expression instead of an id list. The index folder keeps everything else
+as for FAISS (the generation's manifest, metadata, projection, and the raw vectors, which
+``get``/``similar``/``recommend`` read and ``reindex`` can move back to FAISS).
+
+Consistency: a write changes the collection while its generation is being written, before it
+is published; if the write then fails, the collection is ahead of the live generation. Every
+open compares the two and mends the collection (deletes rows the generation does not have,
+inserts the ones it lacks), so the generation on disk stays the truth. A full ``index`` run
+writes a new collection (``<name>_<generation>``) and drops the old one once published.
+
+pymilvus is imported only here (the ``milvus`` extra). Milvus Lite keeps its ``.db`` for one
+process at a time: with it, run ``serve`` or the writing commands, not both at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from ..errors import ConfigError, IndexCorruptError, MissingDependencyError
+from .metadata import MetadataStore, WhereValue
+from .store import VectorStore
+
+log = logging.getLogger(__name__)
+
+FLAT_MAX = 50_000  # exact search up to here, HNSW beyond (what Milvus Lite builds for real)
+UPLOAD_ROWS = 5_000
+_CLIENTS: dict[str, Any] = {}  # one client per server or .db file per process (Lite allows one)
+_CLIENTS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class MilvusTarget:
+    """A parsed ``--store`` value."""
+
+    uri: str  # what MilvusClient takes: a .db path for Lite, http://host:port for a server
+    base_name: str  # collection name, before the generation suffix
+    lite: bool
+
+    @classmethod
+    def parse(cls, value: str, index_dir: Path | None = None) -> MilvusTarget:
+        parsed = urlparse(value)
+        if parsed.scheme == "milvus-lite":
+            path = Path((parsed.netloc + parsed.path) if parsed.netloc not in ("", "localhost") else parsed.path)
+            if not path.name.endswith(".db"):
+                raise ConfigError(f"--store {value!r}: a Milvus Lite file must end in .db (milvus-lite:///path/file.db)")
+            name = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p).get("collection", "stylesearch")
+            return cls(str(path.resolve()), _safe_name(name), True)
+        if parsed.scheme == "milvus":
+            if not parsed.hostname or not parsed.path.strip("/"):
+                raise ConfigError(f"--store {value!r}: use milvus://HOST:PORT/COLLECTION")
+            return cls(f"http://{parsed.hostname}:{parsed.port or 19530}", _safe_name(parsed.path.strip("/")), False)
+        raise ConfigError(f"--store {value!r}: use faiss, milvus://HOST:PORT/COLLECTION or milvus-lite:///path/file.db")
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    if not cleaned or not (cleaned[0].isalpha() or cleaned[0] == "_"):
+        cleaned = "c_" + cleaned
+    return cleaned[:200]
+
+
+def client_for(target: MilvusTarget) -> Any:
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as exc:
+        raise MissingDependencyError("Milvus support is not installed: pip install 'stylesearch[milvus]'") from exc
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(target.uri)
+        if client is None:
+            if target.lite:
+                Path(target.uri).parent.mkdir(parents=True, exist_ok=True)
+            client = MilvusClient(target.uri)
+            _CLIENTS[target.uri] = client
+        return client
+
+
+def close_client(uri: str) -> None:
+    """Close this process's client of ``uri`` (a Milvus Lite file can then be opened elsewhere)."""
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.pop(str(Path(uri).resolve()) if not uri.startswith("http") else uri, None)
+    if client is not None:
+        client.close()
+
+
+def expression(where: Mapping[str, WhereValue] | None, *, labelled: bool = False, exclude: Sequence[int] = ()) -> str:
+    """A Milvus boolean expression for a ``where`` filter (``label`` and ``id`` are fields,
+    other keys attributes), items with a label only, and vids to leave out."""
+    clauses = []
+    for key, value in (where or {}).items():
+        values = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
+        if not values or not all(isinstance(v, str) for v in values):
+            raise ConfigError(f"filter {key!r} needs a string or a list of strings")
+        if key in ("label", "id"):
+            field = "label" if key == "label" else "item_id"
+            clauses.append(f"{field} in [{', '.join(json.dumps(v) for v in values)}]")
+        else:  # JSON fields take no `in` list: one equality per accepted value
+            clauses.append(" or ".join(f"attributes[{json.dumps(key)}] == {json.dumps(v)}" for v in values))
+    if labelled:
+        clauses.append('label != ""')
+    if len(exclude):
+        clauses.append(f"vid not in [{', '.join(str(int(v)) for v in exclude)}]")
+    return " and ".join(f"({c})" for c in clauses)
+
+
+class MilvusStore(VectorStore):
+    """Raw vectors kept locally (as ``VectorStore`` keeps them), searched in Milvus."""
+
+    filters_natively = True
+
+    def __init__(self, dim: int, target: MilvusTarget, collection: str, *, vector_dtype: str = "float32") -> None:
+        super().__init__(dim, vector_dtype=vector_dtype, index_key="IDMap2,Flat")
+        self.target = target
+        self.collection = collection
+        self._added = np.zeros(0, np.int64)  # vids to insert at the next save
+        self._removed = np.zeros(0, np.int64)  # vids to delete at the next save
+        self.replaces: str | None = None  # the collection a full rebuild takes over from
+
+    @property
+    def backend(self) -> str:
+        return "milvus-lite" if self.target.lite else "milvus"
+
+    def use_torch(self, device: str) -> None:  # searches run in Milvus, never on a local GPU copy
+        return None
+
+    def use_faiss_gpu(self) -> bool:
+        return False
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        super().add(ids, vectors)
+        self._added = np.concatenate([self._added, np.asarray(ids, np.int64)])
+
+    def remove(self, ids: np.ndarray) -> int:
+        present = self.ids[np.isin(self.ids, np.asarray(ids, np.int64))]
+        removed = super().remove(ids)
+        self._removed = np.concatenate([self._removed, present])
+        self._added = self._added[~np.isin(self._added, present)]
+        return removed
+
+    def copy(self) -> MilvusStore:
+        out = MilvusStore(self.dim, self.target, self.collection, vector_dtype=str(self.vector_dtype))
+        out.index = self.faiss.clone_index(self.index)
+        out.ids, out.vectors = self.ids.copy(), self.vectors.copy()
+        return out
+
+    # ------------------------------------------------------------------ searching
+
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        filt = ""
+        if allowed is not None:
+            allowed = np.asarray(allowed, np.int64)
+            if len(allowed) == 0:
+                return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
+            filt = f"vid in [{', '.join(str(int(v)) for v in allowed)}]"
+        return self._search(queries, k, filt)
+
+    def search_where(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Mapping[str, WhereValue] | None,
+        *,
+        labelled: bool = False,
+        exclude: Sequence[int] = (),
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest among the items matching ``where`` — the filter runs inside Milvus."""
+        return self._search(queries, k, expression(where, labelled=labelled, exclude=exclude))
+
+    def _search(self, queries: np.ndarray, k: int, filt: str) -> tuple[np.ndarray, np.ndarray]:
+        queries = self._check(queries)
+        if k < 1:
+            raise ValueError("k must be >= 1")
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        ids = np.full((len(queries), k), -1, np.int64)
+        if len(self.ids) == 0 or len(queries) == 0:
+            return scores, ids
+        params: dict[str, Any] = {"metric_type": "IP"}
+        if len(self.ids) > FLAT_MAX:
+            params["params"] = {"ef": max(64, 2 * k)}
+        hits = client_for(self.target).search(
+            self.collection,
+            data=queries.tolist(),
+            limit=min(k, 16_384),
+            filter=filt,
+            output_fields=["vid"],
+            search_params=params,
+            anns_field="vector",
+        )
+        for row, found in enumerate(hits):
+            for col, hit in enumerate(found[:k]):
+                ids[row, col] = int(hit["vid"] if "vid" in hit else hit["id"])
+                scores[row, col] = float(hit["distance"])
+        return scores, ids
+
+    # ------------------------------------------------------------------ persistence
+
+    def sync(self, meta: MetadataStore) -> None:
+        """Apply the vids added and removed since this store was loaded (or all of them, for
+        a new collection) to Milvus, with their item ids, labels and attributes from ``meta``."""
+        client = client_for(self.target)
+        if not client.has_collection(self.collection):
+            self._create(client, len(self.ids))
+            self._added = self.ids.copy()
+        if len(self._removed):
+            for start in range(0, len(self._removed), UPLOAD_ROWS):
+                chunk = self._removed[start : start + UPLOAD_ROWS]
+                client.delete(self.collection, filter=f"vid in [{', '.join(str(int(v)) for v in chunk)}]")
+        if len(self._added):
+            rows_of = {int(v): i for i, v in enumerate(self.ids)}
+            for start in range(0, len(self._added), UPLOAD_ROWS):
+                chunk = self._added[start : start + UPLOAD_ROWS].tolist()
+                records = meta.by_vids(chunk)
+                rows = []
+                for vid in chunk:
+                    rec = records[vid]
+                    rows.append(
+                        {
+                            "vid": vid,
+                            "vector": self.vectors[rows_of[vid]].astype(np.float32).tolist(),
+                            "item_id": rec.id,
+                            "label": rec.label or "",
+                            "attributes": dict(rec.attributes),
+                        }
+                    )
+                client.upsert(self.collection, rows)
+        client.flush(self.collection)
+        self._added = np.zeros(0, np.int64)
+        self._removed = np.zeros(0, np.int64)
+
+    def _create(self, client: Any, n: int) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("vid", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("item_id", DataType.VARCHAR, max_length=4096)
+        schema.add_field("label", DataType.VARCHAR, max_length=1024)
+        schema.add_field("attributes", DataType.JSON)
+        index = client.prepare_index_params()
+        if n > FLAT_MAX:
+            index.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params={"M": 32, "efConstruction": 200})
+        else:
+            index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+        client.create_collection(self.collection, schema=schema, index_params=index)
+
+    def mend(self, meta: MetadataStore) -> int:
+        """Make the collection hold exactly this generation's items (after a write that failed
+        between changing Milvus and publishing). Returns how many rows were fixed."""
+        client = client_for(self.target)
+        if not client.has_collection(self.collection):
+            self._added = self.ids.copy()
+            self.sync(meta)
+            return len(self.ids)
+        client.load_collection(self.collection)
+        stats = client.get_collection_stats(self.collection)
+        if int(stats.get("row_count", -1)) == len(self.ids):
+            return 0
+        present: list[int] = []
+        iterator = client.query_iterator(self.collection, batch_size=10_000, filter="vid >= 0", output_fields=["vid"])
+        while True:
+            batch = iterator.next()
+            if not batch:
+                iterator.close()
+                break
+            present += [int(r["vid"]) for r in batch]
+        have = np.asarray(present, np.int64)
+        self._removed = have[~np.isin(have, self.ids)]
+        self._added = self.ids[~np.isin(self.ids, have)]
+        fixed = len(self._removed) + len(self._added)
+        log.warning("Milvus collection %s differed from the index by %d rows: mended", self.collection, fixed)
+        self.sync(meta)
+        return fixed
+
+    def drop(self, collection: str) -> None:
+        client = client_for(self.target)
+        if collection != self.collection and client.has_collection(collection):
+            client.drop_collection(collection)
+
+    @classmethod
+    def load_milvus(cls, folder: Path, manifest: Mapping[str, Any], meta: MetadataStore | None = None) -> MilvusStore:
+        local = VectorStore.load(
+            folder, dim=int(manifest["dim"]), vector_dtype=manifest.get("vector_dtype", "float32"), index_key="IDMap2,Flat"
+        )
+        info = manifest["store"]
+        try:
+            target = MilvusTarget(info["uri"], info["base_name"], bool(info["lite"]))
+            store = cls(local.dim, target, info["collection"], vector_dtype=str(local.vector_dtype))
+        except (KeyError, TypeError) as exc:
+            raise IndexCorruptError(
+                f"the manifest in {str(folder)!r} has a bad 'store' section ({exc}); rebuild the index"
+            ) from exc
+        store.index, store.ids, store.vectors = local.index, local.ids, local.vectors
+        if meta is not None:
+            store.mend(meta)
+        return store
+
+    def describe(self) -> dict[str, Any]:
+        """The manifest's ``store`` section."""
+        return {
+            "kind": self.backend,
+            "uri": self.target.uri,
+            "base_name": self.target.base_name,
+            "collection": self.collection,
+            "lite": self.target.lite,
+        }
