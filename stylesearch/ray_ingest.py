@@ -132,7 +132,7 @@ def _run_pass(
         },
         batch_size=embedder.run.batch_size,
         batch_format="numpy",
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=per_actor,
         num_gpus=gpus,
     )
