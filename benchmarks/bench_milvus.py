@@ -51,9 +51,8 @@ def main() -> int:
     print("| protocol | store | macro-F1 | MAP@R | indexed | queries | seconds |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(
-            f"| {r['protocol']} | {r['store']} | {r['macro_f1']} | {r['map_at_r']} | {r['indexed']} | {r['queries']} | {r['seconds']} |"
-        )
+        cells = [r["protocol"], r["store"], r["macro_f1"], r["map_at_r"], r["indexed"], r["queries"], r["seconds"]]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
     for protocol in args.protocols:
         a, b = (r["macro_f1"] for r in rows if r["protocol"] == protocol)
         print(f"\n{protocol}: macro-F1 difference {100 * abs(a - b):.2f} points (check: <= 0.5)")
