@@ -50,6 +50,8 @@ class MilvusTarget:
     uri: str  # what MilvusClient takes: a .db path for Lite, http://host:port for a server
     base_name: str  # collection name, before the generation suffix
     lite: bool
+    shards: int = 1  # ?shards=N: a new collection's shards (a cluster's write parallelism)
+    replicas: int = 1  # ?replicas=N: in-memory replicas loaded for search (query throughput, HA)
 
     @classmethod
     def parse(cls, value: str, index_dir: Path | None = None) -> MilvusTarget:
@@ -62,8 +64,14 @@ class MilvusTarget:
             return cls(str(path.resolve()), _safe_name(name), True)
         if parsed.scheme == "milvus":
             if not parsed.hostname or not parsed.path.strip("/"):
-                raise ConfigError(f"--store {value!r}: use milvus://HOST:PORT/COLLECTION")
-            return cls(f"http://{parsed.hostname}:{parsed.port or 19530}", _safe_name(parsed.path.strip("/")), False)
+                raise ConfigError(f"--store {value!r}: use milvus://HOST:PORT/COLLECTION[?shards=N&replicas=N]")
+            query = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
+            try:
+                shards, replicas = int(query.get("shards", 1)), int(query.get("replicas", 1))
+            except ValueError as exc:
+                raise ConfigError(f"--store {value!r}: shards and replicas are whole numbers") from exc
+            uri = f"http://{parsed.hostname}:{parsed.port or 19530}"
+            return cls(uri, _safe_name(parsed.path.strip("/")), False, max(1, shards), max(1, replicas))
         raise ConfigError(f"--store {value!r}: use faiss, milvus://HOST:PORT/COLLECTION or milvus-lite:///path/file.db")
 
 
@@ -255,7 +263,11 @@ class MilvusStore(VectorStore):
             index.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params={"M": 32, "efConstruction": 200})
         else:
             index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
-        client.create_collection(self.collection, schema=schema, index_params=index)
+        extra = {} if self.target.lite else {"num_shards": self.target.shards}
+        client.create_collection(self.collection, schema=schema, index_params=index, **extra)
+        if not self.target.lite and self.target.replicas > 1:
+            client.release_collection(self.collection)
+            client.load_collection(self.collection, replica_number=self.target.replicas)
 
     def mend(self, meta: MetadataStore) -> int:
         """Make the collection hold exactly this generation's items (after a write that failed
@@ -265,7 +277,10 @@ class MilvusStore(VectorStore):
             self._added = self.ids.copy()
             self.sync(meta)
             return len(self.ids)
-        client.load_collection(self.collection)
+        if self.target.lite or self.target.replicas == 1:
+            client.load_collection(self.collection)
+        else:
+            client.load_collection(self.collection, replica_number=self.target.replicas)
         stats = client.get_collection_stats(self.collection)
         if int(stats.get("row_count", -1)) == len(self.ids):
             return 0
@@ -297,7 +312,9 @@ class MilvusStore(VectorStore):
         )
         info = manifest["store"]
         try:
-            target = MilvusTarget(info["uri"], info["base_name"], bool(info["lite"]))
+            target = MilvusTarget(
+                info["uri"], info["base_name"], bool(info["lite"]), int(info.get("shards", 1)), int(info.get("replicas", 1))
+            )
             store = cls(local.dim, target, info["collection"], vector_dtype=str(local.vector_dtype))
         except (KeyError, TypeError) as exc:
             raise IndexCorruptError(
@@ -316,4 +333,6 @@ class MilvusStore(VectorStore):
             "base_name": self.target.base_name,
             "collection": self.collection,
             "lite": self.target.lite,
+            "shards": self.target.shards,
+            "replicas": self.target.replicas,
         }

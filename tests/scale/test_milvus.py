@@ -94,3 +94,22 @@ def test_the_api_serves_a_milvus_index(pair: tuple[Path, Path, Path], demo_data)
         assert {h["attributes"]["product"] for h in r.json()["results"]} == {"mug"}
         assert api.post("/v1/classify", files=[("file", ("q.png", photo, "image/png"))]).status_code == 200
         assert api.get("/v1/index").json()["search_backend"] == "milvus-lite"
+
+
+def test_store_addresses() -> None:
+    from stylesearch.errors import ConfigError
+    from stylesearch.index.milvus_store import MilvusTarget
+
+    cluster = MilvusTarget.parse("milvus://milvus.internal:19530/shop-styles?shards=4&replicas=2")
+    assert (cluster.uri, cluster.base_name, cluster.lite, cluster.shards, cluster.replicas) == (
+        "http://milvus.internal:19530",
+        "shop_styles",
+        False,
+        4,
+        2,
+    )
+    lite = MilvusTarget.parse("milvus-lite:///tmp/styles.db?collection=cats")
+    assert (lite.uri, lite.base_name, lite.lite) == ("/tmp/styles.db", "cats", True)
+    for bad in ("milvus-lite:///tmp/styles.sqlite", "milvus://host:19530", "qdrant://x/y"):
+        with pytest.raises(ConfigError):
+            MilvusTarget.parse(bad)
