@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -76,22 +77,20 @@ class _EmbedActor:
 
 def start(address: str | None, workers: int) -> Any:
     """Ray, initialised: a local instance on 127.0.0.1 with ``workers`` CPUs, or a cluster."""
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # the C++ core's notices stay out of stderr
     ray = _import_ray()
+    for name in ("ray", "ray.data"):  # Ray's own INFO/WARNING chatter; errors still show
+        logging.getLogger(name).setLevel(logging.ERROR)
     if ray.is_initialized():
         return ray
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address in (None, "", LOCAL):
-        ray.init(
-            num_cpus=workers,
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
     else:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        ray.init(address=address, **quiet)
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
-    context.enable_progress_bars = False
+    context.enable_progress_bars = sys.stderr.isatty()
     if hasattr(context, "print_on_execution_start"):
         context.print_on_execution_start = False
     return ray
