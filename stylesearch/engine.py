@@ -300,7 +300,7 @@ def _fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
 
 def _manifest(embedder: Embedder, store: VectorStore, meta: MetadataStore, created: str | None = None) -> dict[str, Any]:
     assert embedder.projection is not None
-    return {
+    manifest: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "stylesearch_version": __version__,
@@ -323,6 +323,9 @@ def _manifest(embedder: Embedder, store: VectorStore, meta: MetadataStore, creat
         "updated": _now(),
         "store": store.describe() if isinstance(store, MilvusStore) else None,
     }
+    if isinstance(store, MilvusStore):  # what searches: Milvus's index, not the local raw copy
+        manifest.update(index_key=f"Milvus {store.milvus_index}", index_type=store.milvus_index.lower())
+    return manifest
 
 
 def _write_generation(

@@ -77,7 +77,6 @@ class _EmbedActor:
 
 def start(address: str | None, workers: int) -> Any:
     """Ray, initialised: a local instance on 127.0.0.1 with ``workers`` CPUs, or a cluster."""
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # the C++ core's notices stay out of stderr
     ray = _import_ray()
     for name in ("ray", "ray.data"):  # Ray's own INFO/WARNING chatter; errors still show
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -147,6 +147,11 @@ class MilvusStore(VectorStore):
         self.replaces: str | None = None  # the collection a full rebuild takes over from
 
     @property
+    def milvus_index(self) -> str:
+        """The index type Milvus builds for this collection's size."""
+        return "HNSW" if len(self.ids) > FLAT_MAX else "FLAT"
+
+    @property
     def backend(self) -> str:
         return "milvus-lite" if self.target.lite else "milvus"
 
