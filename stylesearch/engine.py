@@ -254,7 +254,7 @@ def _embed_catalog(
             late_raw.append(batch.raw[~in_sample])
             if seen >= fit_n and fit_positions:
                 with _stage(stages, "fit_projection"):
-                    _fit_projection(embedder, fit_raw)
+                    fit_projection(embedder, fit_raw)
                 store(fit_positions, embedder.project(np.concatenate(fit_raw)))
                 if late_positions:
                     store(late_positions, embedder.project(np.concatenate(late_raw)))
@@ -266,7 +266,7 @@ def _embed_catalog(
     if embedder.projection is None and (fit_positions or late_positions):
         fit = fit_raw if fit_positions else late_raw  # every sampled image failed: fit on the others
         with _stage(stages, "fit_projection"):
-            _fit_projection(embedder, fit)
+            fit_projection(embedder, fit)
         for positions_, raw_ in ((fit_positions, fit_raw), (late_positions, late_raw)):
             if positions_:
                 store(positions_, embedder.project(np.concatenate(raw_)))
@@ -277,7 +277,9 @@ def _embed_catalog(
     return positions, vectors[positions], sorted(failures)
 
 
-def _fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
+def fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
+    """Give ``embedder`` the PCA projection of these raw statistics (identity for ``dim 0``);
+    the local path and :mod:`stylesearch.ray_ingest` fit the same way."""
     raw = np.concatenate(raw_batches)
     dim = embedder.config.dim
     if dim == 0:

@@ -171,10 +171,10 @@ def embed_catalog(
         raw_pos, raw, failed = _run_pass(ray, embedder, items, sample, None, workers)
         failures += failed
         t0 = time.perf_counter()
-        from .engine import _fit_projection  # the local path's fit, unchanged
+        from .engine import fit_projection  # the local path's fit, unchanged
 
         if len(raw_pos):
-            _fit_projection(embedder, [raw])
+            fit_projection(embedder, [raw])
             parts.append((raw_pos, embedder.project(raw)))
         stages["fit_projection"] = stages.get("fit_projection", 0.0) + time.perf_counter() - t0
         todo = rest
