@@ -94,3 +94,15 @@ def test_confined_catalogs_refuse_absolute_paths_and_outside_links(tmp_path: Pat
     out = capsys.readouterr().out
     assert "outside the catalog folder" in out and '"added": 2' in out
     shutil.rmtree(tmp_path / "idx2")
+
+
+def test_manifest_links_outside_the_folder_need_trust(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "catalog"
+    solid(folder / "good.jpg", (200, 20, 20))
+    os.symlink(solid(tmp_path / "elsewhere.png", (1, 2, 3)), folder / "link.png")
+    (folder / "m.csv").write_text("path\ngood.jpg\nlink.png\n")
+    args = ["index", str(folder / "m.csv"), "--device", "cpu", "--image-size", "64", "--json"]
+    assert main([*args, "--index", str(tmp_path / "a"), "--confine-paths"]) == 1
+    assert "leads outside the catalog folder" in capsys.readouterr().err
+    assert main([*args, "--index", str(tmp_path / "b")]) == 0  # the catalog owner's own link
+    assert '"added": 2' in capsys.readouterr().out
