@@ -182,14 +182,35 @@ class Embedder:
             yield from self._batches(dataset)
             return
         size = self.config.image_size
+        # On a GPU the decoder gets its own CUDA stream, so that its kernels need not wait for
+        # the forward pass's (one stream would serialise them); an event orders the two.
+        stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+
+        def decode(batch: Batch) -> tuple[Batch, Any]:
+            if stream is None:
+                return decode_encoded(batch, size, self.device, flip=flip), None
+            with torch.cuda.stream(stream):
+                decoded = decode_encoded(batch, size, self.device, flip=flip)
+                done = torch.cuda.Event()
+                done.record(stream)
+            return decoded, done
+
+        def ready(batch: Batch, done: Any) -> Batch:
+            if done is not None:
+                current = torch.cuda.current_stream(self.device)
+                current.wait_event(done)
+                if batch.images.is_cuda:
+                    batch.images.record_stream(current)  # freed memory is reused only after this stream's use
+            return batch
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="device-decode") as pool:
-            ahead: collections.deque[Future[Batch]] = collections.deque()
+            ahead: collections.deque[Future[tuple[Batch, Any]]] = collections.deque()
             for batch in self._batches(dataset):
-                ahead.append(pool.submit(decode_encoded, batch, size, self.device, flip=flip))
+                ahead.append(pool.submit(decode, batch))
                 if len(ahead) > 2:
-                    yield ahead.popleft().result()
+                    yield ready(*ahead.popleft().result())
             while ahead:
-                yield ahead.popleft().result()
+                yield ready(*ahead.popleft().result())
 
     @torch.inference_mode()
     def _raw_batch(self, batch: Batch, project: bool) -> RawBatch:
