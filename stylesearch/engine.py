@@ -38,7 +38,6 @@ from .errors import (
 from .images import ImageInput
 from .index import IndexDir, MetadataStore, Record, VectorStore, knn_vote
 from .index.builder import build_store
-from .index.factory import kind_of_key
 from .index.layout import MANIFEST_FILE, write_json
 from .index.metadata import METADATA_FILE, WhereValue
 from .index.milvus_store import MilvusStore, MilvusTarget
@@ -302,7 +301,7 @@ def fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
 
 def _manifest(embedder: Embedder, store: VectorStore, meta: MetadataStore, created: str | None = None) -> dict[str, Any]:
     assert embedder.projection is not None
-    manifest: dict[str, Any] = {
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "stylesearch_version": __version__,
@@ -313,21 +312,12 @@ def _manifest(embedder: Embedder, store: VectorStore, meta: MetadataStore, creat
         "projection": {"kind": embedder.projection.kind, "file": PROJECTION_FILE},
         "metric": "inner_product",
         "normalized": True,
-        "index_key": store.index_key,
-        "index_type": kind_of_key(store.index_key),
-        "search_params": store.search_params,
-        "refine": store.refine,
-        "tombstones": len(store.tombstones),
-        "vector_dtype": str(store.vector_dtype),
+        **store.manifest_entries(),
         "items": len(store),
         "labels": meta.label_counts(),
         "created": created or _now(),
         "updated": _now(),
-        "store": store.describe() if isinstance(store, MilvusStore) else None,
     }
-    if isinstance(store, MilvusStore):  # what searches: Milvus's index, not the local raw copy
-        manifest.update(index_key=f"Milvus {store.milvus_index}", index_type=store.milvus_index.lower())
-    return manifest
 
 
 def _write_generation(
@@ -349,8 +339,7 @@ def _write_generation(
     store.save(gen)
     if meta.count() != len(store):
         raise IndexCorruptError(f"internal error: {meta.count()} metadata rows for {len(store)} vectors; nothing was written")
-    if isinstance(store, MilvusStore):
-        store.sync(meta)
+    store.sync(meta)  # an external engine (Milvus) learns the generation's changes
     manifest = _manifest(embedder, store, meta, created)
     manifest["head"] = None if head is None else {"kind": head.kind, "labels": head.labels}
     manifest["tuned_backbone"] = (
@@ -590,16 +579,18 @@ class StyleSearch:
     @staticmethod
     def _read_state(gen: Path, manifest: dict[str, Any]) -> _State:
         meta = MetadataStore(gen / METADATA_FILE)
+        store: VectorStore
         if manifest.get("store"):
-            return _State(gen, manifest, MilvusStore.load_milvus(gen, manifest, meta), meta)
-        store = VectorStore.load(
-            gen,
-            dim=int(manifest["dim"]),
-            vector_dtype=manifest.get("vector_dtype", "float32"),
-            index_key=manifest.get("index_key", DEFAULT_INDEX_KEY),
-            search_params=manifest.get("search_params") or {},
-            refine=int(manifest.get("refine", 1)),
-        )
+            store = MilvusStore.load_milvus(gen, manifest, meta)
+        else:
+            store = VectorStore.load(
+                gen,
+                dim=int(manifest["dim"]),
+                vector_dtype=manifest.get("vector_dtype", "float32"),
+                index_key=manifest.get("index_key", DEFAULT_INDEX_KEY),
+                search_params=manifest.get("search_params") or {},
+                refine=int(manifest.get("refine", 1)),
+            )
         if meta.count() != len(store):
             raise IndexCorruptError(f"{gen} has {meta.count()} metadata rows but {len(store)} vectors; rebuild the index")
         return _State(gen, manifest, store, meta)
@@ -622,9 +613,6 @@ class StyleSearch:
         """Style vectors of ``images``: float32 [N, D], L2-normalised."""
         return self.embedder.embed(images)
 
-    def _allowed(self, where: Where, labelled: bool) -> np.ndarray | None:
-        return self._state.meta.vids_where(where, labelled=labelled)
-
     def _search(
         self,
         vectors: np.ndarray,
@@ -642,14 +630,7 @@ class StyleSearch:
         if self.embedder.projection is not None:
             vectors = self.embedder.projection.for_query(np.asarray(vectors, np.float32), purpose)
         state = self._state
-        if isinstance(state.store, MilvusStore):  # the filter runs inside Milvus
-            scores, vids = state.store.search_where(vectors, k, where, labelled=labelled, exclude=exclude)
-        else:
-            allowed = self._allowed(where, labelled)
-            if exclude:
-                base = state.store.ids if allowed is None else allowed
-                allowed = base[~np.isin(base, np.asarray(exclude, np.int64))]
-            scores, vids = state.store.search(vectors, k, allowed)
+        scores, vids = state.store.search_where(vectors, k, state.meta, where, labelled=labelled, exclude=exclude)
         records = state.meta.by_vids(vids.ravel().tolist())
         out: list[list[Hit]] = []
         for row_scores, row_vids in zip(scores, vids):

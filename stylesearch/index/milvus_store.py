@@ -134,22 +134,22 @@ def expression(where: Mapping[str, WhereValue] | None, *, labelled: bool = False
 
 
 class MilvusStore(VectorStore):
-    """Raw vectors kept locally (as ``VectorStore`` keeps them), searched in Milvus."""
+    """Raw vectors kept locally (as ``VectorStore`` keeps them), searched in Milvus: no FAISS
+    index is built; adds and removals are queued for :meth:`sync`."""
 
-    filters_natively = True
-
-    def __init__(self, dim: int, target: MilvusTarget, collection: str, *, vector_dtype: str = "float32") -> None:
-        super().__init__(dim, vector_dtype=vector_dtype, index_key="IDMap2,Flat")
+    def __init__(
+        self, dim: int, target: MilvusTarget, collection: str, *, vector_dtype: str = "float32", milvus_index: str = "FLAT"
+    ) -> None:
+        super().__init__(dim, vector_dtype=vector_dtype)
         self.target = target
         self.collection = collection
-        self._added = np.zeros(0, np.int64)  # vids to insert at the next save
-        self._removed = np.zeros(0, np.int64)  # vids to delete at the next save
-        self.replaces: str | None = None  # the collection a full rebuild takes over from
+        self.milvus_index = milvus_index  # FLAT or HNSW: what the collection was created with
+        self.index_key = f"Milvus {milvus_index}"
+        self._added = np.zeros(0, np.int64)  # vids to insert at the next sync
+        self._removed = np.zeros(0, np.int64)  # vids to delete at the next sync
 
-    @property
-    def milvus_index(self) -> str:
-        """The index type Milvus builds for this collection's size."""
-        return "HNSW" if len(self.ids) > FLAT_MAX else "FLAT"
+    def _new_index(self) -> Any:
+        return None  # Milvus searches; the raw vectors are all this store keeps locally
 
     @property
     def backend(self) -> str:
@@ -161,20 +161,20 @@ class MilvusStore(VectorStore):
     def use_faiss_gpu(self) -> bool:
         return False
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        super().add(ids, vectors)
-        self._added = np.concatenate([self._added, np.asarray(ids, np.int64)])
+    def _index_add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._added = np.concatenate([self._added, ids])
 
-    def remove(self, ids: np.ndarray) -> int:
-        present = self.ids[np.isin(self.ids, np.asarray(ids, np.int64))]
-        removed = super().remove(ids)
-        self._removed = np.concatenate([self._removed, present])
-        self._added = self._added[~np.isin(self._added, present)]
-        return removed
+    def _index_remove(self, gone: np.ndarray) -> None:
+        self._removed = np.concatenate([self._removed, gone])
+        self._added = self._added[~np.isin(self._added, gone)]
+
+    def _save_index(self, folder: Path) -> None:
+        return None  # the collection is updated by sync()
 
     def copy(self) -> MilvusStore:
-        out = MilvusStore(self.dim, self.target, self.collection, vector_dtype=str(self.vector_dtype))
-        out.index = self.faiss.clone_index(self.index)
+        out = MilvusStore(
+            self.dim, self.target, self.collection, vector_dtype=str(self.vector_dtype), milvus_index=self.milvus_index
+        )
         out.ids, out.vectors = self.ids.copy(), self.vectors.copy()
         return out
 
@@ -193,12 +193,14 @@ class MilvusStore(VectorStore):
         self,
         queries: np.ndarray,
         k: int,
-        where: Mapping[str, WhereValue] | None,
+        meta: MetadataStore,
+        where: Mapping[str, WhereValue] | None = None,
         *,
         labelled: bool = False,
         exclude: Sequence[int] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
-        """k nearest among the items matching ``where`` — the filter runs inside Milvus."""
+        """k nearest among the items matching ``where`` — the filter runs inside Milvus, as an
+        expression (``meta`` is not needed)."""
         return self._search(queries, k, expression(where, labelled=labelled, exclude=exclude))
 
     def _search(self, queries: np.ndarray, k: int, filt: str) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +212,7 @@ class MilvusStore(VectorStore):
         if len(self.ids) == 0 or len(queries) == 0:
             return scores, ids
         params: dict[str, Any] = {"metric_type": "IP"}
-        if len(self.ids) > FLAT_MAX:
+        if self.milvus_index == "HNSW":
             params["params"] = {"ef": max(64, 2 * k)}
         hits = client_for(self.target).search(
             self.collection,
@@ -234,7 +236,7 @@ class MilvusStore(VectorStore):
         a new collection) to Milvus, with their item ids, labels and attributes from ``meta``."""
         client = client_for(self.target)
         if not client.has_collection(self.collection):
-            self._create(client, len(self.ids))
+            self._create(client)
             self._added = self.ids.copy()
         if len(self._removed):
             for start in range(0, len(self._removed), UPLOAD_ROWS):
@@ -262,7 +264,7 @@ class MilvusStore(VectorStore):
         self._added = np.zeros(0, np.int64)
         self._removed = np.zeros(0, np.int64)
 
-    def _create(self, client: Any, n: int) -> None:
+    def _create(self, client: Any) -> None:
         from pymilvus import DataType, MilvusClient
 
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -272,7 +274,9 @@ class MilvusStore(VectorStore):
         schema.add_field("label", DataType.VARCHAR, max_length=1024)
         schema.add_field("attributes", DataType.JSON)
         index = client.prepare_index_params()
-        if n > FLAT_MAX:
+        self.milvus_index = "HNSW" if len(self.ids) > FLAT_MAX else "FLAT"
+        self.index_key = f"Milvus {self.milvus_index}"
+        if self.milvus_index == "HNSW":
             index.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params={"M": 32, "efConstruction": 200})
         else:
             index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
@@ -319,33 +323,38 @@ class MilvusStore(VectorStore):
             client.drop_collection(collection)
 
     @classmethod
-    def load_milvus(cls, folder: Path, manifest: Mapping[str, Any], meta: MetadataStore | None = None) -> MilvusStore:
-        local = VectorStore.load(
-            folder, dim=int(manifest["dim"]), vector_dtype=manifest.get("vector_dtype", "float32"), index_key="IDMap2,Flat"
-        )
+    def load_milvus(cls, folder: Path, manifest: Mapping[str, Any], meta: MetadataStore) -> MilvusStore:
+        """The store of the generation in ``folder``; the collection is mended to match it."""
         info = manifest["store"]
         try:
             target = MilvusTarget(
                 info["uri"], info["base_name"], bool(info["lite"]), int(info.get("shards", 1)), int(info.get("replicas", 1))
             )
-            store = cls(local.dim, target, info["collection"], vector_dtype=str(local.vector_dtype))
-        except (KeyError, TypeError) as exc:
+            store = cls(
+                int(manifest["dim"]),
+                target,
+                info["collection"],
+                vector_dtype=manifest.get("vector_dtype", "float32"),
+                milvus_index=info.get("index", "FLAT"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorruptError(
                 f"the manifest in {str(folder)!r} has a bad 'store' section ({exc}); rebuild the index"
             ) from exc
-        store.index, store.ids, store.vectors = local.index, local.ids, local.vectors
-        if meta is not None:
-            store.mend(meta)
+        store._load_arrays(folder)
+        store.mend(meta)
         return store
 
-    def describe(self) -> dict[str, Any]:
-        """The manifest's ``store`` section."""
-        return {
+    def manifest_entries(self) -> dict[str, Any]:
+        entries = super().manifest_entries()
+        entries["store"] = {
             "kind": self.backend,
             "uri": self.target.uri,
             "base_name": self.target.base_name,
             "collection": self.collection,
+            "index": self.milvus_index,
             "lite": self.target.lite,
             "shards": self.target.shards,
             "replicas": self.target.replicas,
         }
+        return entries

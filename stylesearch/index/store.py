@@ -7,12 +7,15 @@ L2-normalised vectors (cosine similarity).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import IndexCorruptError, MissingDependencyError
+from .factory import kind_of_key
+from .metadata import MetadataStore, WhereValue
 
 INDEX_FILE = "index.faiss"
 VECTORS_FILE = "vectors.npy"
@@ -103,10 +106,7 @@ class VectorStore:
         if len(self.tombstones) and ids[0] <= self.tombstones.max():
             raise ValueError("new ids must be larger than removed ones")
         self._accelerated = None
-        if not self.index.is_trained:
-            sample = np.random.default_rng(0).permutation(len(vectors))[: self.train_size]
-            self.index.train(vectors[np.sort(sample)])
-        self.index.add_with_ids(vectors, ids)
+        self._index_add(ids, vectors)
         self.ids = np.concatenate([self.ids, ids])
         self.vectors = np.concatenate([self.vectors, vectors.astype(self.vector_dtype)])
 
@@ -117,13 +117,61 @@ class VectorStore:
         removed = int((~keep).sum())
         if removed:
             self._accelerated = None
-            gone = self.ids[~keep]
-            try:
-                self.index.remove_ids(self.faiss.IDSelectorBatch(gone))
-            except RuntimeError:  # e.g. HNSW: no removal; tombstone until the next rebuild
-                self.tombstones = np.union1d(self.tombstones, gone)
+            self._index_remove(self.ids[~keep])
             self.ids, self.vectors = self.ids[keep], self.vectors[keep]
         return removed
+
+    # What searches (the FAISS index here; :class:`~stylesearch.index.milvus_store.MilvusStore`
+    # overrides these four) — the raw ids and vectors above are kept the same way by every store.
+
+    def _index_add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if not self.index.is_trained:
+            sample = np.random.default_rng(0).permutation(len(vectors))[: self.train_size]
+            self.index.train(vectors[np.sort(sample)])
+        self.index.add_with_ids(vectors, ids)
+
+    def _index_remove(self, gone: np.ndarray) -> None:
+        try:
+            self.index.remove_ids(self.faiss.IDSelectorBatch(gone))
+        except RuntimeError:  # e.g. HNSW: no removal; tombstone until the next rebuild
+            self.tombstones = np.union1d(self.tombstones, gone)
+
+    def _save_index(self, folder: Path) -> None:
+        self.faiss.write_index(self.index, str(folder / INDEX_FILE))
+
+    def manifest_entries(self) -> dict[str, Any]:
+        """What the generation's manifest records about this store."""
+        return {
+            "index_key": self.index_key,
+            "index_type": kind_of_key(self.index_key),
+            "search_params": self.search_params,
+            "refine": self.refine,
+            "tombstones": len(self.tombstones),
+            "vector_dtype": str(self.vector_dtype),
+            "store": None,
+        }
+
+    def sync(self, meta: MetadataStore) -> None:
+        """Bring an external search engine up to date with this generation (nothing to do
+        for FAISS, which lives in the generation folder)."""
+
+    def search_where(
+        self,
+        queries: np.ndarray,
+        k: int,
+        meta: MetadataStore,
+        where: Mapping[str, WhereValue] | None = None,
+        *,
+        labelled: bool = False,
+        exclude: Sequence[int] = (),
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` among the items matching ``where`` (labelled ones only with
+        ``labelled``, without the vids in ``exclude``), resolved through ``meta``."""
+        allowed = meta.vids_where(where, labelled=labelled)
+        if len(exclude):
+            base = self.ids if allowed is None else allowed
+            allowed = base[~np.isin(base, np.asarray(exclude, np.int64))]
+        return self.search(queries, k, allowed)
 
     def copy(self) -> VectorStore:
         """A private copy to change, so that readers of this one are never disturbed."""
@@ -273,7 +321,22 @@ class VectorStore:
         np.save(folder / IDS_FILE, self.ids)
         if len(self.tombstones):
             np.save(folder / TOMBSTONES_FILE, self.tombstones)
-        self.faiss.write_index(self.index, str(folder / INDEX_FILE))
+        self._save_index(folder)
+
+    def _load_arrays(self, folder: Path) -> None:
+        """Read ``ids.npy``, ``vectors.npy`` (and tombstones) written by :meth:`save`."""
+        try:
+            self.ids = np.load(folder / IDS_FILE, allow_pickle=False)
+            self.vectors = np.load(folder / VECTORS_FILE, allow_pickle=False)
+            if (folder / TOMBSTONES_FILE).exists():
+                self.tombstones = np.load(folder / TOMBSTONES_FILE, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(f"cannot read the vectors in {str(folder)!r} ({exc}); rebuild the index") from exc
+        if self.vectors.shape != (len(self.ids), self.dim):
+            raise IndexCorruptError(
+                f"vector files in {str(folder)!r} disagree ({len(self.ids)} ids, vectors {list(self.vectors.shape)}); "
+                "rebuild the index"
+            )
 
     @classmethod
     def load(
@@ -287,18 +350,15 @@ class VectorStore:
         refine: int = 1,
     ) -> VectorStore:
         store = cls(dim, vector_dtype=vector_dtype, index_key=index_key, search_params=search_params, refine=refine)
+        store._load_arrays(folder)
         try:
-            store.ids = np.load(folder / IDS_FILE, allow_pickle=False)
-            store.vectors = np.load(folder / VECTORS_FILE, allow_pickle=False)
-            if (folder / TOMBSTONES_FILE).exists():
-                store.tombstones = np.load(folder / TOMBSTONES_FILE, allow_pickle=False)
             store.index = store.faiss.read_index(str(folder / INDEX_FILE))
-        except (OSError, ValueError, RuntimeError) as exc:
+        except (OSError, RuntimeError) as exc:
             raise IndexCorruptError(f"cannot read the vector index in {str(folder)!r} ({exc}); rebuild it") from exc
         in_faiss = len(store.ids) + len(store.tombstones)
-        if store.vectors.shape != (len(store.ids), dim) or store.index.ntotal != in_faiss or store.index.d != dim:
+        if store.index.ntotal != in_faiss or store.index.d != dim:
             raise IndexCorruptError(
-                f"vector files in {str(folder)!r} disagree ({len(store.ids)} ids, vectors "
-                f"{list(store.vectors.shape)}, FAISS {store.index.ntotal}x{store.index.d}); rebuild the index"
+                f"the FAISS index in {str(folder)!r} holds {store.index.ntotal}x{store.index.d}, not "
+                f"{in_faiss}x{dim} like its vector files; rebuild the index"
             )
         return store
