@@ -191,10 +191,9 @@ def _embed_catalog(
     ``options.checkpoint_every`` images and ``resume`` continues from the saved progress.
     Returns (ok positions int64 [M] in catalog order, vectors float32 [M, D], failures)."""
     n = len(items)
-    fit_n = n if embedder.config.dim == 0 else min(n, options.pca_sample)
-    # The fit sample first (seeded, spread over the whole catalog), then the rest in catalog order.
-    sample = np.sort(np.random.default_rng(options.seed).choice(n, size=fit_n, replace=False))
-    order = np.concatenate([sample, np.setdiff1d(np.arange(n), sample, assume_unique=True)])
+    sample, rest = fit_sample(n, embedder, options)
+    fit_n = len(sample)
+    order = np.concatenate([sample, rest])  # the fit sample first, then the rest in catalog order
     vectors: np.ndarray | None = None
     ok = np.zeros(n, bool)
     failures: list[tuple[int, str]] = []
@@ -274,6 +273,15 @@ def _embed_catalog(
     save(force=True)
     positions = np.flatnonzero(ok)
     return positions, vectors[positions], sorted(failures)
+
+
+def fit_sample(n: int, embedder: Embedder, options: IndexConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(the catalog positions the PCA is fitted on — ``options.pca_sample`` of them, seeded,
+    spread over the catalog, sorted — and every other position, sorted). Every image fits
+    for ``dim 0``."""
+    fit_n = n if embedder.config.dim == 0 else min(n, options.pca_sample)
+    sample = np.sort(np.random.default_rng(options.seed).choice(n, size=fit_n, replace=False))
+    return sample, np.setdiff1d(np.arange(n), sample, assume_unique=True)
 
 
 def fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:

@@ -29,7 +29,8 @@ import numpy as np
 
 from .catalog import Item
 from .config import EmbedConfig, IndexConfig, RunConfig
-from .errors import ConfigError, MissingDependencyError
+from .engine import fit_projection, fit_sample
+from .errors import CatalogError, ConfigError, MissingDependencyError
 from .model.backbones import TunedBlocks
 from .model.embed import Embedder
 from .model.style import Projection
@@ -161,9 +162,7 @@ def embed_catalog(
         raise ConfigError(f"--ray-workers must be >= 1, got {workers}")
     ray = start(address, workers)
     n = len(items)
-    fit_n = n if embedder.config.dim == 0 else min(n, options.pca_sample)
-    sample = np.sort(np.random.default_rng(options.seed).choice(n, size=fit_n, replace=False))
-    rest = np.setdiff1d(np.arange(n), sample, assume_unique=True)
+    sample, rest = fit_sample(n, embedder, options)  # the local path's sample and fit, unchanged
     failures: list[tuple[int, str]] = []
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     todo = np.arange(n)
@@ -171,8 +170,6 @@ def embed_catalog(
         raw_pos, raw, failed = _run_pass(ray, embedder, items, sample, None, workers)
         failures += failed
         t0 = time.perf_counter()
-        from .engine import fit_projection  # the local path's fit, unchanged
-
         if len(raw_pos):
             fit_projection(embedder, [raw])
             parts.append((raw_pos, embedder.project(raw)))
@@ -183,8 +180,6 @@ def embed_catalog(
         failures += failed
         parts.append((pos, vectors))
     if not parts or not sum(len(p) for p, _ in parts):
-        from .errors import CatalogError
-
         raise CatalogError(f"none of the {n} catalog images could be read; see the skipped list for the reasons")
     positions = np.concatenate([p for p, _ in parts])
     vectors = np.concatenate([v for _, v in parts])
