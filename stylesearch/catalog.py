@@ -106,6 +106,12 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+def printable(text: str) -> str:
+    """``text`` with the undecodable bytes of a file name shown as escapes (safe to print and
+    to store)."""
+    return text if is_utf8(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _item_id(rel: Path) -> str:
     return rel.with_suffix("").as_posix()
 
@@ -117,7 +123,7 @@ def _from_folder(root: Path, confine: bool = False) -> Catalog:
     def consider(path: Path, label: str | None) -> None:
         rel = path.relative_to(root)
         if not is_utf8(str(rel)):
-            skipped.append(Skipped(str(rel).encode("utf-8", "backslashreplace").decode("utf-8"), NOT_UTF8))
+            skipped.append(Skipped(printable(str(rel)), NOT_UTF8))
         elif not path.is_file():
             skipped.append(Skipped(rel.as_posix(), "not a regular file (broken link or loop)"))
         elif confine and not path.resolve().is_relative_to(root):

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from . import __version__
-from .catalog import NOT_UTF8, Catalog, Item, Skipped, is_utf8, load_catalog
+from .catalog import NOT_UTF8, Catalog, Item, Skipped, is_utf8, load_catalog, printable
 from .checkpoint import IngestCheckpoint, fingerprint
 from .config import EmbedConfig, IndexConfig, RunConfig
 from .errors import (
@@ -161,12 +161,6 @@ def _now() -> str:
 def _generation_number(gen: Path) -> int:
     """``gen-000042`` → 42: generations are numbered in the order they were published."""
     return int(gen.name.rpartition("-")[2])
-
-
-def _printable(text: str) -> str:
-    """``text`` with any undecodable bytes of a file name shown as escapes (safe to print and
-    to store)."""
-    return text if is_utf8(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _describe(image: ImageInput, position: int) -> str:
@@ -847,7 +841,7 @@ class StyleSearch:
         good = [named[i] for i in good]
         failures = [(named[i], reason) for i, reason in failures]
         failures += [(i, NOT_UTF8) for i in sorted(set(range(n)) - set(named))]
-        skipped = [Skipped(_printable(_describe(batch[i], i)), reason) for i, reason in sorted(failures)]
+        skipped = [Skipped(printable(_describe(batch[i], i)), reason) for i, reason in sorted(failures)]
         if not good:
             raise ImageError("no image could be added: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped))
         self.add_vectors(

@@ -201,7 +201,7 @@ def read_plain_jpeg(source: ImageInput, *, max_pixels: int = MAX_PIXELS, max_byt
             data = source
         else:
             path = Path(source)
-            if not path.is_file() or not 0 < path.stat().st_size <= max_bytes:
+            if not 0 < path.stat().st_size <= max_bytes:  # a folder or a link loop: OSError below
                 return None
             data = path.read_bytes()
         if not (0 < len(data) <= max_bytes and data.startswith(b"\xff\xd8\xff") and data.rstrip(b"\x00").endswith(b"\xff\xd9")):
@@ -258,8 +258,6 @@ def _decode_jpegs(
 ) -> tuple[list[torch.Tensor | None], list[str | None]]:
     from torchvision.io import ImageReadMode, decode_jpeg
 
-    if not encoded:
-        return [], []
     try:
         tensors = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in encoded]
         images: list[torch.Tensor | None] = list(decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device))
