@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from .. import __version__
 from ..config import RunConfig
@@ -159,8 +160,6 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this request's path."""
-    from starlette.routing import Match, Route
-
     methods: set[str] = set()
     for route in request.app.routes:
         if isinstance(route, Route) and route.methods and route.matches({**request.scope, "method": "GET"})[0] != Match.NONE:
