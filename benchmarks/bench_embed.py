@@ -34,11 +34,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from protocols import dataset_root, read_rows, write_manifest  # noqa: E402
+
+from stylesearch import index_catalog  # noqa: E402
 from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
-from stylesearch.engine import index_catalog  # noqa: E402
 from stylesearch.images import ImageDataset, collate, decode_encoded, load_tensor  # noqa: E402
 from stylesearch.model.embed import Embedder  # noqa: E402
-from stylesearch.protocols import dataset_root, read_rows, write_manifest  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:

@@ -5,8 +5,8 @@
 Needs a CUDA GPU (run it through ``benchmarks/bench_gpu.sh``). Two parts:
 
 - **search**: ``--n`` structured vectors (the generator of ``bench_index.py``) in a
-  ``VectorStore`` whose searches run on the GPU (``use_torch``), in each scoring precision of
-  :class:`~stylesearch.index.torch_search.TorchExactSearch` (``fp32``; ``bf16`` shortlist
+  ``FaissBackend`` whose searches run on the GPU (the ``TorchExact`` accelerator), in each scoring precision of
+  :class:`~stylesearch.index.backends.accelerators.TorchExactSearch` (``fp32``; ``bf16`` shortlist
   re-scored in float32, the default). Batched queries/s over ``--queries-n`` queries,
   single-query latency, and agreement with FAISS's exact CPU search (``IndexFlatIP``) on 1,000
   queries: the share of queries with the same top-10 id set, and recall@10.
@@ -35,14 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_index import structured  # noqa: E402
+from protocols import dataset_root, read_rows, write_manifest  # noqa: E402
 
+from stylesearch import StyleSearch, index_catalog  # noqa: E402
 from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
-from stylesearch.engine import StyleSearch, index_catalog  # noqa: E402
+from stylesearch.index.backends.accelerators import TorchExact, TorchExactSearch  # noqa: E402
+from stylesearch.index.backends.faiss import FaissBackend, import_faiss  # noqa: E402
 from stylesearch.index.factory import recall_at_k  # noqa: E402
-from stylesearch.index.store import VectorStore, import_faiss  # noqa: E402
-from stylesearch.index.torch_search import TorchExactSearch  # noqa: E402
 from stylesearch.model.embed import Embedder  # noqa: E402
-from stylesearch.protocols import dataset_root, read_rows, write_manifest  # noqa: E402
 
 K = 10
 
@@ -59,16 +59,16 @@ def search_part(n: int, dim: int, queries_n: int, device: str) -> list[dict[str,
     truth = faiss.knn(queries[:1000], base, K, metric=faiss.METRIC_INNER_PRODUCT)[1]
     cpu_s = time.perf_counter() - t0
     print(f"faiss-cpu exact: 1000 queries in {cpu_s:.2f} s ({1000 / cpu_s:.0f} q/s)", file=sys.stderr, flush=True)
-    store = VectorStore(dim)
+    store = FaissBackend(dim)
     store.add(np.arange(n, dtype=np.int64), base)
-    store.use_torch(device)
     cuda = device.startswith("cuda")
     rows = []
     for precision in ("fp32", "bf16"):
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        store._accelerated = TorchExactSearch(store.ids, store.vectors, device, precision=precision)
+        store.accelerator = TorchExact(device, precision=precision)
+        store.accelerator.prepare(store)
         if cuda:
             torch.cuda.synchronize()
         load_s = time.perf_counter() - t0
@@ -132,8 +132,8 @@ def parity_part(n: int, image_size: int, device: str) -> dict[str, Any]:
             engine = StyleSearch.open(Path(tmp) / name, run=run)
             out[f"search_backend_{name}"] = engine.info()["search_backend"]
             vectors = engine.embedder.embed(query_paths)
-            scores, ids = engine._state.store.search(vectors, K)
-            stored = engine._state.store.vectors.astype(np.float32)
+            scores, ids = engine.snapshot.backend.search(vectors, K)
+            stored = engine.snapshot.backend.vectors.astype(np.float32)
             results[name] = (vectors, ids, stored)
         # the GPU path (nvJPEG, bf16) with the CPU index's projection: the same vector space
         cpu_engine = StyleSearch.open(Path(tmp) / "cpu", run=RunConfig(device="cpu", progress=False))
@@ -142,7 +142,7 @@ def parity_part(n: int, image_size: int, device: str) -> dict[str, Any]:
         gpu_vectors = np.zeros_like(results["cpu"][0])
         for batch in gpu_embedder.iter_raw(query_paths, project=True):
             gpu_vectors[batch.positions] = batch.raw
-        cpu_store = cpu_engine._state.store
+        cpu_store = cpu_engine.snapshot.backend
         same_space_ids = cpu_store.search(gpu_vectors, K)[1]
     (v_cpu, ids_cpu, s_cpu), (_, ids_gpu, _) = results["cpu"], results["gpu"]
     cosine = np.sum(v_cpu * gpu_vectors, axis=1)

@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stylesearch.index.backends.faiss import import_faiss  # noqa: E402
 from stylesearch.index.factory import KINDS, plan, recall_at_k, tune  # noqa: E402
-from stylesearch.index.store import import_faiss  # noqa: E402
 
 K = 10
 NOISE = 1.0  # cluster spread: neighbourhoods overlap as in real embeddings (IVF needs nprobe > 1)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylesearch.protocols import dataset_root, read_rows, write_manifest  # noqa: E402
+from protocols import dataset_root, read_rows, write_manifest  # noqa: E402
 
 RUN = (
     "import resource, subprocess, sys\n"

@@ -17,8 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from protocols import run_protocol  # noqa: E402
+
 from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
-from stylesearch.protocols import run_protocol  # noqa: E402
 
 
 def main() -> int:

@@ -23,17 +23,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylesearch import StyleSearch, index_catalog, ray_ingest  # noqa: E402
+from protocols import dataset_root, read_rows, write_manifest  # noqa: E402
+
+from stylesearch import StyleSearch, index_catalog
 from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
-from stylesearch.protocols import dataset_root, read_rows, write_manifest  # noqa: E402
+from stylesearch.ingest import ray as ray_ingest  # noqa: E402
 
 RUN = RunConfig(device="cpu", progress=False)
 
 
 def vectors(index: Path) -> dict[str, np.ndarray]:
     with StyleSearch.open(index, run=RUN) as engine:
-        store = engine._state.store
-        records = engine._state.meta.by_vids(store.ids.tolist())
+        store = engine.snapshot.backend
+        records = engine.snapshot.meta.by_vids(store.ids.tolist())
         return {records[int(v)].id: store.vectors[i].astype(np.float32) for i, v in enumerate(store.ids)}
 
 

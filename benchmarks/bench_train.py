@@ -24,9 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from protocols import dataset_root, fuw_split, read_rows, run_protocol, write_manifest  # noqa: E402
+
 from stylesearch.config import RunConfig, TrainConfig  # noqa: E402
 from stylesearch.model.train import train_model  # noqa: E402
-from stylesearch.protocols import dataset_root, fuw_split, read_rows, run_protocol, write_manifest  # noqa: E402
 
 
 def train_on(rows, root, out: Path, cfg: TrainConfig, run: RunConfig) -> dict:  # type: ignore[no-untyped-def]

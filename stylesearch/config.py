@@ -1,22 +1,72 @@
-"""Frozen configuration dataclasses, saved in an index's manifest and read back from it."""
+"""Frozen configuration dataclasses, saved in an index's manifest and read back from it.
+
+Choices and parsing (memory sizes, devices, index types, losses …) are defined here once.
+Each field's metadata (:func:`option`) carries its command-line help, choices and parser:
+the CLI's options are generated from these classes (:mod:`stylesearch.cli.options`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigError
 
-POOLINGS = ("gram", "meanstd", "gap", "gmp")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+DECODERS = ("auto", "cpu", "device")
+VECTOR_DTYPES = ("float32", "float16")
+INDEX_KINDS = ("flat", "hnsw", "ivf", "ivfpq")
+INDEX_TYPES = ("auto", *INDEX_KINDS)
+LOSSES = ("multisimilarity", "proxyanchor", "triplet", "contrastive")
+HEADS = ("linear", "mlp", "none")
+OPTIMIZERS = ("adamw", "sgd")
+CLASSIFY_METHODS = ("knn", "linear", "both")
+DEFAULT_MIN_CONFIDENCE = 0.35  # below it, a classification answers "unknown"
+_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3, "GB": 1024**3, "T": 1024**4}
+
+
+def parse_memory(text: str) -> int:
+    """``"512M"``, ``"2G"``, ``"1.5GB"``, ``"1048576"`` → bytes."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?B?)\s*", text.upper())
+    if not match or match.group(2) not in _UNITS:
+        raise ConfigError(f"cannot read memory size {text!r}: write e.g. 512M or 2G")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_layers(text: str) -> tuple[str, ...]:
+    """``"block3,block5"`` → ``("block3", "block5")``."""
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    flag: str | None = None,
+    dest: str | None = None,
+    parse: Callable[[str], Any] | None = None,
+    metavar: str | None = None,
+    cli: bool = True,
+) -> Any:
+    """A dataclass field whose metadata says how the CLI offers it: ``help``, ``choices``,
+    ``flag`` (default ``--field-name``), ``dest`` (the argparse name, when two configs of
+    one command share a field name), ``parse`` (text → value), ``cli=False`` to leave it out."""
+    meta = {"help": help, "choices": choices, "flag": flag, "dest": dest, "parse": parse, "metavar": metavar, "cli": cli}
+    return field(default=default, metadata=meta)
 
 
 def parse_recipe(recipe: str) -> tuple[str, ...]:
-    """``"gram+gap"`` → ``("gram", "gap")``; raises :class:`ConfigError` on unknown parts."""
+    """``"gram+gap"`` → ``("gram", "gap")``. Only the form is checked here; the names are
+    the statistics registry's (:mod:`stylesearch.model.statistics`), checked when a model is
+    built from the recipe."""
     parts = tuple(p.strip() for p in recipe.split("+") if p.strip())
-    unknown = [p for p in parts if p not in POOLINGS]
-    if not parts or unknown:
+    if not parts or not all(p.replace("_", "").isalnum() for p in parts):
         raise ConfigError(
-            f"unknown style recipe {recipe!r}: use one of {', '.join(POOLINGS)} or a combination joined with '+', e.g. 'gram+gap'"
+            f"unknown style recipe {recipe!r}: name statistics (gram, meanstd, gap, gmp …) joined with '+', e.g. 'gram+gap'"
         )
     if len(set(parts)) != len(parts):
         raise ConfigError(f"style recipe {recipe!r} names a pooling twice")
@@ -41,13 +91,15 @@ class EmbedConfig:
     - ``image_size``: square input size in pixels.
     """
 
-    backbone: str = "efficientnet_lite0"
-    weights: str = "imagenet"
-    layers: tuple[str, ...] | None = None
-    pool_layer: str | None = None
-    recipe: str = "gram"
-    dim: int = 256
-    image_size: int = 128
+    backbone: str = option("efficientnet_lite0", "see 'stylesearch backbones'")
+    weights: str = option("imagenet", "imagenet | none | PATH to a state-dict file")
+    layers: tuple[str, ...] | None = option(
+        None, "comma-separated backbone layers for gram/meanstd (default: the backbone's)", parse=parse_layers
+    )
+    pool_layer: str | None = option(None, "layer pooled by gap/gmp (default: the backbone's last)")
+    recipe: str = option("gram", "style statistics: gram | meanstd | gap | gmp, or combined with '+'")
+    dim: int = option(256, "style vector size; 0 keeps raw statistics")
+    image_size: int = option(128, "input size in px")
 
     def __post_init__(self) -> None:
         parse_recipe(self.recipe)
@@ -76,23 +128,25 @@ class EmbedConfig:
 class RunConfig:
     """How to compute (not what): these never change the vectors beyond float noise."""
 
-    device: str = "auto"
-    batch_size: int = 64
-    workers: int = -1  # -1: auto (decoding threads on CPU, DataLoader processes on CUDA)
-    progress: bool | None = None  # None: show a bar when stderr is a terminal
-    # backbone arithmetic: auto = bf16 on CUDA (fp16 without bf16), fp32 on CPU; bf16 changes
-    # vectors slightly more than float noise (benchmarks/RESULTS.md has the quality figures)
-    precision: str = "auto"
-    # where JPEGs are decoded: auto = on the GPU (batched nvJPEG) when the device is CUDA,
-    # else on the CPU; other formats, rotated or unusual JPEGs are always decoded on the CPU
-    decode: str = "auto"
+    device: str = option("auto", "auto | cpu | cuda[:N]")
+    batch_size: int = option(64, "images per batch")
+    # -1: auto (decoding threads on CPU, DataLoader processes on CUDA)
+    workers: int = option(-1, "decoding processes; 0 decodes with threads between forward passes (-1: auto, 0 on CPU)")
+    progress: bool | None = option(None, "", cli=False)  # None: show a bar when stderr is a terminal
+    # backbone arithmetic: bf16 changes vectors slightly more than float noise
+    # (benchmarks/RESULTS.md has the quality figures)
+    precision: str = option("auto", "backbone arithmetic (auto: bf16 on CUDA, fp32 on CPU)", choices=PRECISIONS)
+    # other formats, rotated or unusual JPEGs are always decoded on the CPU
+    decode: str = option(
+        "auto", "where JPEGs are decoded: device = batched on the GPU (nvJPEG); auto: device on CUDA", choices=DECODERS
+    )
 
     def __post_init__(self) -> None:
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
-        if self.decode not in ("auto", "cpu", "device"):
+        if self.decode not in DECODERS:
             raise ConfigError(f"decode must be auto, cpu or device, got {self.decode!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
@@ -106,34 +160,34 @@ class IndexConfig:
     embedded first) fit the PCA projection; 4096 is 16× the default dimension, and the fit
     costs about 1.4 ms per image on 2 CPU cores (28,916 raw Gram statistics)."""
 
-    vector_dtype: str = "float32"
-    pca_sample: int = 4096
-    seed: int = 0
-    index_type: str = "auto"  # auto | flat | hnsw | ivf | ivfpq (see stylesearch.index.factory)
-    max_memory: int | None = None  # bytes the FAISS index may take in RAM (auto only)
-    recall_target: float = 0.95  # recall@10 the search parameter is tuned to at build time
-    checkpoint_every: int = 10_000  # images between saved progress (catalogs larger than this)
-    # where vectors are searched: faiss (in the index folder), milvus://HOST:PORT/COLLECTION
-    # or milvus-lite:///path/file.db (see stylesearch.index.milvus_store)
-    store: str = "faiss"
+    vector_dtype: str = option("float32", "raw vectors on disk", choices=VECTOR_DTYPES)
+    pca_sample: int = option(4096, "images (a seeded random sample) that fit the PCA projection")
+    seed: int = option(0, "seed of the PCA sample and the index build")
+    index_type: str = option("auto", "FAISS index type (auto: chosen by size and --max-memory)", choices=INDEX_TYPES)
+    max_memory: int | None = option(
+        None, "RAM the FAISS index may take, e.g. 512M or 2G (with --index-type auto)", parse=parse_memory
+    )
+    recall_target: float = option(0.95, "recall@10 the search parameter is tuned to")
+    checkpoint_every: int = option(10_000, "images between saved progress (catalogs larger than this)")
+    # a registered --store scheme (stylesearch.index.backends), checked before any work
+    store: str = option(
+        "faiss",
+        "where vectors are searched: faiss, milvus://HOST:PORT/COLLECTION or milvus-lite:///path/file.db "
+        "(needs the 'milvus' extra)",
+        metavar="STORE",
+    )
 
     def __post_init__(self) -> None:
-        if self.store != "faiss" and not self.store.startswith(("milvus://", "milvus-lite://")):
-            raise ConfigError(
-                f"store must be faiss, milvus://HOST:PORT/COLLECTION or milvus-lite:///path/file.db, got {self.store!r}"
-            )
-        if self.vector_dtype not in ("float16", "float32"):
+        if not self.store.strip():
+            raise ConfigError("store must be faiss or a URI such as milvus://HOST:PORT/COLLECTION, got an empty value")
+        if self.vector_dtype not in VECTOR_DTYPES:
             raise ConfigError(f"vector dtype must be float16 or float32, got {self.vector_dtype!r}")
-        if self.index_type not in ("auto", "flat", "hnsw", "ivf", "ivfpq"):
+        if self.index_type not in INDEX_TYPES:
             raise ConfigError(f"index type must be auto, flat, hnsw, ivf or ivfpq, got {self.index_type!r}")
         if self.checkpoint_every < 1:
             raise ConfigError(f"checkpoint interval must be >= 1 image, got {self.checkpoint_every}")
         if not 0 < self.recall_target <= 1:
             raise ConfigError(f"recall target must be in (0, 1], got {self.recall_target}")
-
-
-LOSSES = ("multisimilarity", "proxyanchor", "triplet", "contrastive")
-HEADS = ("linear", "mlp", "none")
 
 
 @dataclass(frozen=True)
@@ -146,33 +200,39 @@ class TrainConfig:
     augmented images decoded every epoch — far slower on a CPU.
     """
 
-    loss: str = "multisimilarity"
-    epochs: int = 30
-    batch_size: int = 112
-    m_per_class: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 0.0  # the anchor (L2-SP) regularises instead; every anchor run was measured without decay
-    optimizer: str = "adamw"
-    warmup: float = 0.05
-    val_fraction: float = 0.1
-    patience: int = 8
-    head: str = "linear"
-    head_epochs: int = 200
-    flip: bool = True
-    anchor: float = 5e-5  # L2-SP: weight of ||W - W_pca||², keeps what the labels do not cover
-    pca_dims: int = 256  # untrained PCA components kept beside the tuned ones (for styles added later)
-    search_pca_weight: float = 0.0  # weight of that block in same-style retrieval queries
-    classify_pca_weight: float = 1.0  # ... and in a kNN vote that includes labels added after training
-    train_blocks: int = 0  # top backbone stages that learn too (0: frozen backbone, cached features)
-    backbone_lr: float = 1e-4
-    seed: int = 0
+    loss: str = option("multisimilarity", "metric-learning loss", choices=LOSSES)
+    epochs: int = option(30, "epochs at most")
+    batch_size: int = option(112, "pairs are mined within these batches", flag="--train-batch-size", dest="train_batch_size")
+    m_per_class: int = option(16, "images per label in each batch (MPerClassSampler)")
+    lr: float = option(2e-3, "learning rate")
+    # the anchor (L2-SP) regularises instead; every anchor run was measured without decay
+    weight_decay: float = option(0.0, "weight decay")
+    optimizer: str = option("adamw", "optimizer", choices=OPTIMIZERS)
+    warmup: float = option(0.05, "share of the steps spent warming up the learning rate", cli=False)
+    val_fraction: float = option(0.1, "labelled images held out for early stopping")
+    patience: int = option(8, "epochs without a better validation MAP@R before stopping")
+    head: str = option("linear", "classification head trained on the tuned vectors", choices=HEADS)
+    head_epochs: int = option(200, "epochs of the head", cli=False)
+    flip: bool = option(True, "mirrored views as augmentation", flag="--no-flip")
+    # L2-SP: weight of ||W - W_pca||², keeps what the labels do not cover
+    anchor: float = option(5e-5, "L2-SP pull toward the PCA start (helps styles added later)")
+    pca_dims: int = option(
+        256, "untrained PCA components kept beside the tuned ones, so styles added later stay recognisable (0: none)"
+    )
+    search_pca_weight: float = option(0.0, "their weight in same-style search")
+    classify_pca_weight: float = option(1.0, "their weight in a kNN vote that includes labels added after training")
+    train_blocks: int = option(
+        0, "also tune this many top backbone blocks, on augmented images (slow on a CPU; try --epochs 8)"
+    )
+    backbone_lr: float = option(1e-4, "learning rate of the tuned blocks")
+    seed: int = option(0, "seed of the split, the sampler and the initialisation")
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         if self.head not in HEADS:
             raise ConfigError(f"unknown head {self.head!r}: choose one of {', '.join(HEADS)}")
-        if self.optimizer not in ("adamw", "sgd"):
+        if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         if self.epochs < 1 or self.batch_size < 2 or self.m_per_class < 1:
             raise ConfigError("epochs must be >= 1, batch size >= 2 and m per class >= 1")

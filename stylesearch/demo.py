@@ -235,7 +235,8 @@ def run_demo(
     out: Callable[[str], Any] | None = print,
 ) -> dict[str, Any]:
     """Generate the catalog, index it, and show same-style results and classifications."""
-    from .engine import StyleSearch, index_catalog
+    from .engine import StyleSearch
+    from .ingest import index_catalog
 
     say = out or (lambda _msg: None)
     index_dir = index_dir or folder / "index"

@@ -8,20 +8,21 @@ cannot do raises :class:`~stylesearch.errors.ImageError` with the reason.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ConfigError, ImageError, UnsupportedImageTypeError
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image]  # noqa: UP007 - a runtime alias, valid on 3.10
 
@@ -90,7 +91,7 @@ def check_upload(data: bytes, *, max_bytes: int = MAX_FILE_BYTES, max_pixels: in
         raise ImageError(f"file is {len(data)} bytes, over the {max_bytes}-byte limit: send a smaller image")
     mime = sniff_image_type(data[:16])
     if mime is None:
-        raise ImageError("not a JPEG, PNG, WebP, GIF, BMP or TIFF image (judged from its bytes, not its name)")
+        raise UnsupportedImageTypeError("not a JPEG, PNG, WebP, GIF, BMP or TIFF image (judged from its bytes, not its name)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -381,3 +382,38 @@ def decode_encoded(batch: Batch, size: int, device: torch.device, *, flip: bool 
         (positions[i], errors[i] or "unknown error") for i in range(len(positions)) if decoded[i] is None
     ]
     return Batch(batch.positions + [positions[i] for i in kept], images, failures)
+
+
+def describe_input(image: ImageInput, position: int) -> str:
+    """An input's name in an answer: its path, or its place in the request."""
+    if isinstance(image, (str, os.PathLike)):
+        return str(image)
+    return f"<image {position + 1}>"
+
+
+def as_batch(images: Any) -> tuple[bool, list[ImageInput]]:
+    """(whether one image was given, the images as a list); a list must not be empty."""
+    if isinstance(images, (str, os.PathLike, bytes, Image.Image)):
+        return True, [images]
+    batch = list(images)
+    if not batch:
+        raise ConfigError("no images given")
+    return False, batch
+
+
+def per_item(value: Any, n: int, what: str) -> list[Any]:
+    """One value for all ``n`` images, or one per image."""
+    if value is None or isinstance(value, (str, Mapping)):
+        return [value] * n
+    values = list(value)
+    if len(values) != n:
+        raise ConfigError(f"{len(values)} {what} for {n} images: give one for all or one per image")
+    return values
+
+
+def default_id(image: ImageInput) -> str:
+    """An item id for an image added without one: its file's stem, or a digest of its bytes."""
+    if isinstance(image, (str, os.PathLike)):
+        return Path(image).stem
+    data = image if isinstance(image, bytes) else image.tobytes()
+    return "img-" + hashlib.sha1(data).hexdigest()[:12]

@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .engine import StyleSearch, Where
+from .engine import StyleSearch
 from .evaluate import accuracy, confusion_matrix, macro_f1, map_at_r, per_class
+from .index.filters import WhereLike
+from .model.embed import embed_all
 
 
 def evaluate_engine(
@@ -31,7 +33,7 @@ def evaluate_engine(
     (float32 [Q, D]) with true labels ``truth``; with ``groups``, neighbours are restricted to
     items whose attribute ``group_key`` equals the query's group."""
     labels = sorted(set(truth) | set(engine.labels()))
-    wheres: list[Where] = [{group_key: g} for g in groups] if groups is not None and group_key else [None] * len(truth)
+    wheres: list[WhereLike] = [{group_key: g} for g in groups] if groups is not None and group_key else [None] * len(truth)
     counts_all = engine.labels()
     report: dict[str, Any] = {"queries": len(truth), "k": k, "labels": labels, "group_by": group_key}
     methods = ["knn"] + (["linear"] if engine.head is not None else [])
@@ -198,15 +200,8 @@ recall@k {ret["recall_at_k"]}</li></ul>
 def embed_items(engine: StyleSearch, paths: Sequence[str]) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
     """Style vectors of files (decoded in the engine's pipeline): (vectors [M, D] of the
     positions that worked, those positions, failures)."""
-    vectors = np.zeros((len(paths), engine.embedder.dim), np.float32)
-    ok: list[int] = []
-    failures: list[tuple[int, str]] = []
-    for batch in engine.embedder.iter_raw(list(paths), desc="queries"):
-        vectors[batch.positions] = engine.embedder.project(batch.raw)
-        ok += batch.positions
-        failures += batch.failures
-    ok.sort()
-    return vectors[ok], ok, failures
+    done = embed_all(engine.embedder, list(paths), desc="queries")
+    return done.values, done.positions.tolist(), done.failures
 
 
 def run_evaluation(
@@ -224,8 +219,8 @@ def run_evaluation(
     """Index the catalog's ``gallery_split`` items in ``out/index``, classify and search with
     its labelled ``query_split`` items, and write the report into ``out``."""
     from .catalog import Catalog
-    from .engine import index_catalog
     from .errors import CatalogError
+    from .ingest import index_catalog
 
     assert isinstance(catalog, Catalog)
     gallery = [i for i in catalog.items if i.attributes.get(split_column) == gallery_split]

@@ -12,9 +12,11 @@ from PIL import Image
 
 os.environ.setdefault("STYLESEARCH_OFFLINE", "1")  # never download weights in tests
 
-from stylesearch import demo  # noqa: E402
+from stylesearch import (
+    demo,  # noqa: E402
+    index_catalog,  # noqa: E402
+)
 from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
-from stylesearch.engine import index_catalog  # noqa: E402
 
 SMALL = EmbedConfig(image_size=64)
 RUN = RunConfig(device="cpu", batch_size=32, workers=0, progress=False)

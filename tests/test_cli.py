@@ -56,7 +56,7 @@ def test_info_add_remove_and_errors(capsys, index_copy: Path, tmp_path: Path) ->
     code, _, err = run(capsys, "info", "--index", str(tmp_path / "nowhere"))
     assert code == 1 and "no index at" in err
     code, _, err = run(capsys, "query", str(img), "--index", idx, "--where", "nonsense")
-    assert code == 1 and "KEY=VALUE" in err
+    assert code == 2 and "KEY=VALUE" in err  # a usage mistake
 
 
 def test_reindex_changes_the_type_without_re_embedding(capsys, index_copy: Path, demo_data) -> None:  # type: ignore[no-untyped-def]
@@ -71,7 +71,7 @@ def test_reindex_changes_the_type_without_re_embedding(capsys, index_copy: Path,
     code, after, _ = run(capsys, "query", query, "-k", "5", "--index", idx, "--json")
     assert [h["id"] for h in json.loads(after)[0]["results"]][:3] == [h["id"] for h in json.loads(before)[0]["results"]][:3]
     code, _, err = run(capsys, "reindex", "--max-memory", "1K", "--index", idx)
-    assert code == 1 and "raise --max-memory" in err
+    assert code == 2 and "raise --max-memory" in err
 
 
 def test_index_command_reports_and_usage_errors(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -95,7 +95,7 @@ def test_index_command_reports_and_usage_errors(capsys, tmp_path: Path) -> None:
     report = json.loads(out)
     assert code == 0 and report["added"] == 3 and report["skipped"][0]["path"] == "plain/junk.jpg"
     code, _, err = run(capsys, "index", str(tmp_path / "cat"), "--index", str(tmp_path / "idx2"), "--recipe", "fancy")
-    assert code == 1 and "unknown style recipe" in err
+    assert code == 2 and "unknown style recipe" in err
     with pytest.raises(SystemExit) as exc:
         main(["query"])
     assert exc.value.code == 2

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.protocols import dataset_root, run_protocol
 from stylesearch.config import EmbedConfig, RunConfig
-from stylesearch.protocols import dataset_root, run_protocol
 
 pytestmark = [
     pytest.mark.realdata,

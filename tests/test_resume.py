@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from stylesearch import StyleSearch, index_catalog
-from stylesearch.checkpoint import INGEST_DIR, PROGRESS_FILE
 from stylesearch.config import IndexConfig
+from stylesearch.ingest.checkpoint import INGEST_DIR, PROGRESS_FILE
 
 from .conftest import RUN, SMALL
 
 
 def _items(index: Path) -> dict[str, np.ndarray]:
     with StyleSearch.open(index, run=RUN) as engine:
-        store = engine._state.store
-        records = engine._state.meta.by_vids(store.ids.tolist())
+        store = engine.snapshot.backend
+        records = engine.snapshot.meta.by_vids(store.ids.tolist())
         return {records[int(v)].id: store.vectors[i] for i, v in enumerate(store.ids)}
 
 

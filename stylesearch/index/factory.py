@@ -22,16 +22,15 @@ Memory figures are estimates of the index in RAM (raw vectors on disk excluded).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from ..config import INDEX_KINDS as KINDS
 from ..errors import ConfigError
 
-KINDS = ("flat", "hnsw", "ivf", "ivfpq")
 HNSW_M = 32
 FLAT_MAX = 50_000  # below this an exact scan is fast enough (measured: 1.2 ms a query at 20k × 256, 83 ms at 1M)
 SCAN_BYTES_PER_MS = 1.2e7  # float32 bytes scanned per ms: bench_index flat, 1M x 256 in 83 ms on 2 cores
@@ -139,17 +138,6 @@ def choose_index(n: int, dim: int, max_memory: int | None = None, latency_ms: fl
             f"({smallest.kind}) needs about {format_bytes(smallest.memory_bytes)}; raise --max-memory or lower --dim"
         )
     return fits
-
-
-_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3, "GB": 1024**3, "T": 1024**4}
-
-
-def parse_memory(text: str) -> int:
-    """``"512M"``, ``"2G"``, ``"1.5GB"``, ``"1048576"`` → bytes."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?B?)\s*", text.upper())
-    if not match or match.group(2) not in _UNITS:
-        raise ConfigError(f"cannot read memory size {text!r}: write e.g. 512M or 2G")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def format_bytes(n: float) -> str:

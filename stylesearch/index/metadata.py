@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DuplicateItemError, IndexCorruptError, ItemNotFoundError
+from ..errors import DuplicateItemError, IndexCorruptError, ItemNotFoundError
+from .filters import Where, WhereLike
 
 METADATA_FILE = "metadata.sqlite"
 _SCHEMA = """
@@ -26,7 +27,6 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_label ON items(label);
 """
-WhereValue = str | Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -127,9 +127,9 @@ class MetadataStore:
                 out.update((r.vid, r) for r in map(_row, self.conn.execute(q, chunk)))
         return out
 
-    def page(self, where: Mapping[str, WhereValue] | None = None, limit: int = 50, offset: int = 0) -> list[Record]:
+    def page(self, where: WhereLike = None, limit: int = 50, offset: int = 0) -> list[Record]:
         """Records matching ``where`` in vid order, ``limit`` of them from ``offset`` (in SQL)."""
-        clauses, params = self._where_sql(where)
+        clauses, params = Where.of(where).sql()
         condition = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self.lock:
             rows = self.conn.execute(
@@ -138,43 +138,19 @@ class MetadataStore:
             )
             return [_row(r) for r in rows]
 
-    @staticmethod
-    def _where_sql(where: Mapping[str, WhereValue] | None, labelled: bool = False) -> tuple[list[str], list[str]]:
-        """SQL conditions (and their parameters) for ``where``: a value or a list of accepted
-        values per key; ``label`` and ``id`` are columns, other keys are attributes."""
-        clauses: list[str] = []
-        params: list[str] = []
-        for key, value in (where or {}).items():
-            values = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
-            if not values or not all(isinstance(v, str) for v in values):
-                raise ConfigError(f"filter {key!r} needs a string or a list of strings")
-            marks = ",".join("?" * len(values))
-            if key in ("label", "id"):
-                clauses.append(f"{key} IN ({marks})")
-            else:
-                # json_each matches any key exactly (no JSON-path quoting rules to get wrong)
-                clauses.append(
-                    f"EXISTS (SELECT 1 FROM json_each(items.attributes) AS j WHERE j.key = ? AND j.value IN ({marks}))"
-                )
-                params.append(key)
-            params += values
-        if labelled:
-            clauses.append("label IS NOT NULL")
-        return clauses, params
-
-    def vids_where(self, where: Mapping[str, WhereValue] | None = None, *, labelled: bool = False) -> np.ndarray | None:
+    def vids_where(self, where: WhereLike = None, *, labelled: bool = False) -> np.ndarray | None:
         """vids matching every ``where`` condition (see :meth:`_where_sql`), or ``None`` when
         there is no condition at all (everything matches)."""
-        clauses, params = self._where_sql(where, labelled)
+        clauses, params = Where.of(where).sql(labelled)
         if not clauses:
             return None
         with self.lock:
             rows = self.conn.execute(f"SELECT vid FROM items WHERE {' AND '.join(clauses)} ORDER BY vid", params)
             return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
-    def label_counts(self, where: Mapping[str, WhereValue] | None = None) -> dict[str, int]:
+    def label_counts(self, where: WhereLike = None) -> dict[str, int]:
         """Items per label (among those matching ``where``)."""
-        clauses, params = self._where_sql(where, labelled=True)
+        clauses, params = Where.of(where).sql(labelled=True)
         with self.lock:
             rows = self.conn.execute(
                 f"SELECT label, COUNT(*) FROM items WHERE {' AND '.join(clauses)} GROUP BY label ORDER BY label", params

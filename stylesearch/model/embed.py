@@ -22,11 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import EmbedConfig, RunConfig, parse_recipe
+from ..config import EmbedConfig, RunConfig
 from ..errors import ConfigError, ImageError
 from ..images import Batch, ImageDataset, ImageInput, collate, decode_encoded, describe, load_tensor
 from .backbones import Backbone, TunedBlocks, create_backbone
-from .style import Projection, StyleStatistics
+from .bundle import ModelBundle
+from .projection import Projection
+from .statistics import StyleStatistics
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +63,14 @@ class StyleModel(nn.Module):
     def __init__(self, backbone: Backbone, config: EmbedConfig) -> None:
         super().__init__()
         self.backbone = backbone
-        parts = parse_recipe(config.recipe)
         self.style_layers = tuple(config.layers or backbone.default_style_layers)
         self.pool_layer = config.pool_layer or backbone.default_pool_layer
-        self.uses_style = any(p in ("gram", "meanstd") for p in parts)
-        self.uses_pool = any(p in ("gap", "gmp") for p in parts)
         backbone.check_layers(self.style_layers + (self.pool_layer,))
-        self.stats = StyleStatistics(config.recipe, [backbone.channels(n) for n in self.style_layers])
-        self.raw_dim = self.stats.dims(backbone.channels(self.pool_layer))
+        self.stats = StyleStatistics(
+            config.recipe, [backbone.channels(n) for n in self.style_layers], backbone.channels(self.pool_layer)
+        )
+        self.uses_style, self.uses_pool = self.stats.uses_style, self.stats.uses_pool
+        self.raw_dim = self.stats.dims
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         layers = (self.style_layers if self.uses_style else ()) + ((self.pool_layer,) if self.uses_pool else ())
@@ -108,6 +110,11 @@ class Embedder:
         self.model = StyleModel(backbone, config).to(self.device).eval().to(memory_format=torch.channels_last)
         self.projection = projection
         self.micro_batch = self.run.batch_size if self.device.type == "cuda" else cpu_micro_batch(config.image_size)
+
+    @classmethod
+    def from_bundle(cls, bundle: ModelBundle, run: RunConfig | None = None) -> Embedder:
+        """The embedder of a model bundle: its recipe, tuned blocks and projection."""
+        return cls(bundle.embed, run, bundle.projection, bundle.tuned)
 
     @property
     def weights_id(self) -> str:
@@ -296,3 +303,64 @@ class Embedder:
             position, reason = failures[0]
             raise ImageError(f"image {position + 1} of {len(images)} ({describe(images[position])}): {reason}")
         return vectors
+
+
+@dataclass
+class EmbeddedBatch:
+    """One batch out of :func:`stream`: ``positions`` index the sources given (in the order
+    asked for); ``values`` float32 [B, W] are style vectors when ``projected``, else raw
+    statistics; ``failures`` (position, reason)."""
+
+    positions: list[int]
+    values: np.ndarray
+    failures: list[tuple[int, str]]
+    projected: bool
+
+
+@dataclass
+class Embedded:
+    """A whole pass: the positions that worked (ascending), their values float32 [M, W] in
+    that order, and the failures (sorted)."""
+
+    positions: np.ndarray
+    values: np.ndarray
+    failures: list[tuple[int, str]]
+
+
+def stream(
+    embedder: Embedder,
+    sources: Sequence[ImageInput],
+    order: Sequence[int] | np.ndarray | None = None,
+    *,
+    project: bool = True,
+    flip: bool = False,
+    desc: str = "embedding",
+) -> Iterator[EmbeddedBatch]:
+    """Decode and embed ``sources[order]`` (all, in order, by default), batch by batch.
+    ``project``: batches come as style vectors once the embedder has a projection (it may get
+    one between batches); ``flip``: the mirrored images."""
+    order = np.arange(len(sources)) if order is None else np.asarray(order, np.int64)
+    for batch in embedder.iter_raw([sources[int(i)] for i in order], desc=desc, flip=flip, project=project):
+        yield EmbeddedBatch(
+            [int(order[p]) for p in batch.positions],
+            batch.raw,
+            [(int(order[p]), reason) for p, reason in batch.failures],
+            batch.projected,
+        )
+
+
+def embed_all(
+    embedder: Embedder, sources: Sequence[ImageInput], *, project: bool = True, desc: str = "embedding"
+) -> Embedded:
+    """:func:`stream` collected: every source's style vector (raw statistics without a
+    projection, or with ``project=False``)."""
+    width = embedder.projection.dim if project and embedder.projection is not None else embedder.raw_dim
+    values = np.zeros((len(sources), width), np.float32)
+    ok = np.zeros(len(sources), bool)
+    failures: list[tuple[int, str]] = []
+    for batch in stream(embedder, sources, project=project, desc=desc):
+        values[batch.positions] = batch.values
+        ok[batch.positions] = True
+        failures += batch.failures
+    positions = np.flatnonzero(ok)
+    return Embedded(positions, values[positions], sorted(failures))

@@ -27,21 +27,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import __version__
 from ..catalog import Catalog, Item, load_catalog
 from ..config import EmbedConfig, RunConfig, TrainConfig
 from ..errors import CatalogError, ConfigError, StyleSearchError
-from .backbones import TUNED_FILE
+from .bundle import ModelBundle
 from .embed import Embedder
-from .heads import train_head
-from .style import Projection
+from .heads import StyleHead, train_head
+from .projection import Projection, QueryPurpose
 from .train_sources import FrozenFeatures, TunedBackbone, initial_features
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT = "stylesearch-model"
-MODEL_FILE = "model.json"
-PROJECTION_FILE = "projection.npz"
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "training_log.json"
 
@@ -138,9 +134,9 @@ def _final_projection(
         "trained",
         ((weight.shape[0], 1.0), (keep, 1.0)),
         {
-            "search": (1.0, cfg.search_pca_weight),
-            "classify": (1.0, 0.0),
-            "classify_new_labels": (1.0, cfg.classify_pca_weight),
+            QueryPurpose.SEARCH.value: (1.0, cfg.search_pca_weight),
+            QueryPurpose.CLASSIFY.value: (1.0, 0.0),
+            QueryPurpose.CLASSIFY_NEW_LABELS.value: (1.0, cfg.classify_pca_weight),
         },
         tuple(labels),
     )
@@ -350,17 +346,13 @@ def train_model(
     if best_state is None:
         raise StyleSearchError("training ran no epoch; check --epochs")
     projection = _final_projection(best_state["weight"].numpy(), best_state["bias"].numpy(), pca, cfg, names)
-    projection.save(out / PROJECTION_FILE)
     source.load_state(best_state["backbone"])
     tuned = source.tuned()
     if tuned is not None:
-        tuned.save(out / TUNED_FILE)
         weights_id = f"{weights_id}+tuned:{tuned.id}"
-    elif (out / TUNED_FILE).exists():
-        (out / TUNED_FILE).unlink()  # left by an earlier run into the same folder
 
     head_accuracy: float | None = None
-    head_info: dict[str, Any] | None = None
+    head: StyleHead | None = None
     if cfg.head != "none":
         with torch.no_grad():
             vectors = projection.apply(source.features(np.arange(len(items))).cpu())
@@ -372,21 +364,10 @@ def train_model(
             head_accuracy = float(np.mean([p == names[int(t)] for p, t in zip(predicted, y_all[val_pos])]))
             # validated: now refit on every labelled image (measured on FU4: macro-F1 0.857 -> 0.861)
             head = train_head(vectors, [names[int(i)] for i in y_all], cfg.head, epochs=cfg.head_epochs, seed=cfg.seed)
-        head.save(out)
-        head_info = {"kind": head.kind, "labels": head.labels}
 
     source.close()
     counts = Counter(str(i.label) for i in items)
-    model = {
-        "format": MODEL_FORMAT,
-        "format_version": 1,
-        "stylesearch_version": __version__,
-        "embed": embed.to_dict(),
-        "weights_id": weights_id,
-        "raw_dim": pca.in_dim,
-        "tuned_backbone": None if tuned is None else {"file": TUNED_FILE, "stages": list(tuned.stages)},
-        "projection": {"kind": "trained", "file": PROJECTION_FILE, "dim": projection.dim},
-        "head": head_info,
+    info = {
         "labels": dict(sorted(counts.items())),
         "train": cfg.to_dict(),
         "best_epoch": best_epoch,
@@ -396,7 +377,7 @@ def train_model(
         "validation_items": len(val_pos),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (out / MODEL_FILE).write_text(json.dumps(model, indent=2))
+    ModelBundle(embed, weights_id, projection, head, tuned).save_trained(out, info)
     return TrainReport(
         str(out),
         dict(sorted(counts.items())),
@@ -409,3 +390,6 @@ def train_model(
         skipped,
         history,
     )
+
+
+train = train_model  # the public name: stylesearch.train(catalog, out_dir, ...)

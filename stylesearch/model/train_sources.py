@@ -27,7 +27,7 @@ from ..config import EmbedConfig, RunConfig
 from ..errors import ImageError
 from ..images import load_augmented, load_tensor
 from .backbones import TunedBlocks, create_backbone
-from .embed import Embedder, StyleModel
+from .embed import Embedder, StyleModel, stream
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -46,8 +46,8 @@ def initial_features(
     ok = np.zeros(len(paths), bool)
     failures: list[tuple[int, str]] = []
     for view in range(views):
-        for batch in embedder.iter_raw(paths, desc="features" if view == 0 else "mirrored", flip=view == 1):
-            raw[view, batch.positions] = batch.raw
+        for batch in stream(embedder, paths, project=False, flip=view == 1, desc="features" if view == 0 else "mirrored"):
+            raw[view, batch.positions] = batch.values
             if view == 0:
                 ok[batch.positions] = True
                 failures += batch.failures

@@ -21,17 +21,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from .. import __version__
+from .._version import __version__
 from ..config import RunConfig
 from ..engine import StyleSearch
-from ..errors import (
-    ConfigError,
-    DuplicateItemError,
-    ImageError,
-    IndexLockedError,
-    ItemNotFoundError,
-    StyleSearchError,
-)
+from ..errors import StyleSearchError
 from . import schemas
 from .batcher import MicroBatcher
 from .deps import ApiError, Services
@@ -41,13 +34,6 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-STATUS_OF: list[tuple[type[StyleSearchError], int]] = [
-    (ItemNotFoundError, 404),
-    (DuplicateItemError, 409),
-    (ImageError, 422),
-    (ConfigError, 422),
-    (IndexLockedError, 503),
-]
 _REASONS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -132,10 +118,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StyleSearchError)
     async def engine_error(_: Request, exc: StyleSearchError) -> JSONResponse:
-        status = next((s for kind, s in STATUS_OF if isinstance(exc, kind)), 500)
-        if status == 500:
+        if exc.http_status >= 500:
             log.error("index error: %s", exc)
-        return _error(status, exc.code, str(exc))
+        return _error(exc.http_status, exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,9 +17,10 @@ from fastapi.responses import FileResponse
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from ..engine import Hit
-from ..errors import ImageError
+from .. import Where
+from ..errors import ConfigError, ImageError
 from ..images import check_upload, sniff_image_type
+from ..results import Hit
 from . import schemas
 from .deps import ApiError, Reader, Services, Writer
 
@@ -37,7 +38,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         503: "not ready",
     }.items()
 }
-_WHERE = TypeAdapter(schemas.Where)
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
@@ -61,18 +61,12 @@ def _k(svc: Services, k: int) -> int:
     return k
 
 
-def _where(text: str | None) -> schemas.Where | None:
+def _where(text: str | None) -> Where:
     """A ``where`` filter sent as a JSON string (form fields and query parameters)."""
-    if text is None or not text.strip():
-        return None
     try:
-        return _WHERE.validate_json(text)
-    except ValidationError as exc:
-        raise ApiError(
-            422,
-            "invalid_request",
-            'where must be a JSON object of attribute -> value or list of values, e.g. {"articleType": "Shirts"}',
-        ) from exc
+        return Where.parse_json(text)
+    except ConfigError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from exc
 
 
 async def _read_upload(svc: Services, upload: StarletteUpload) -> bytes:
@@ -85,8 +79,7 @@ async def _read_upload(svc: Services, upload: StarletteUpload) -> bytes:
     try:
         check_upload(data, max_bytes=limit, max_pixels=svc.settings.max_pixels)
     except ImageError as exc:
-        status, code = (415, "unsupported_media_type") if "judged from its bytes" in str(exc) else (422, "bad_image")
-        raise ApiError(status, code, f"{upload.filename or 'upload'}: {exc}") from exc
+        raise ApiError(exc.http_status, exc.code, f"{upload.filename or 'upload'}: {exc}") from exc
     return data
 
 

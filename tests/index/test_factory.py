@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stylesearch.config import parse_memory
 from stylesearch.errors import ConfigError
-from stylesearch.index.factory import choose_index, nlist_for, parse_memory, plan, pq_m_for, recall_at_k, tune
-from stylesearch.index.store import import_faiss
+from stylesearch.index.backends.faiss import import_faiss
+from stylesearch.index.factory import choose_index, nlist_for, plan, pq_m_for, recall_at_k, tune
 
 
 def test_small_catalogs_get_the_exact_scan_and_large_ones_hnsw() -> None:

@@ -9,8 +9,7 @@ import pytest
 
 from stylesearch import StyleSearch, index_catalog
 from stylesearch.config import IndexConfig
-from stylesearch.index.builder import build_store
-from stylesearch.index.store import VectorStore
+from stylesearch.index.backends.faiss import FaissBackend, build_faiss
 
 from ..conftest import RUN, SMALL
 
@@ -26,7 +25,7 @@ def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
 def test_built_stores_reach_the_recall_target_and_survive_removal(kind: str, tmp_path: Path) -> None:
     base = _clustered(3000, 32, 0)
     ids = np.arange(10, 3010, dtype=np.int64)
-    store, info = build_store(ids, base, index_type=kind, recall_target=0.9)
+    store, info = build_faiss(ids, base, index_type=kind, recall_target=0.9)
     assert info.plan.kind == kind and (kind == "flat" or info.tuned_recall >= 0.9)
     queries = _clustered(50, 32, 1)
     exact = ids[np.argsort(-(queries @ base.T), axis=1)[:, :10]]
@@ -40,7 +39,7 @@ def test_built_stores_reach_the_recall_target_and_survive_removal(kind: str, tmp
     assert not np.isin(after, gone).any() and (after >= 0).all()
     assert (len(store.tombstones) > 0) == (kind == "hnsw")
     store.save(tmp_path)
-    again = VectorStore.load(
+    again = FaissBackend.read(
         tmp_path,
         dim=32,
         vector_dtype="float32",

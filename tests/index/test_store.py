@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stylesearch.errors import IndexCorruptError
-from stylesearch.index import VectorStore
+from stylesearch.index.backends.faiss import FaissBackend
 
 
 def _unit(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -16,7 +16,7 @@ def _unit(n: int, d: int, seed: int = 0) -> np.ndarray:
 
 def test_search_is_exact_inner_product() -> None:
     x, q = _unit(300, 16), _unit(7, 16, seed=1)
-    store = VectorStore(16)
+    store = FaissBackend(16)
     store.add(np.arange(100, 400), x)
     scores, ids = store.search(q, 5)
     expected = np.argsort(-(q @ x.T), axis=1)[:, :5] + 100
@@ -26,7 +26,7 @@ def test_search_is_exact_inner_product() -> None:
 
 def test_filtered_search_returns_k_where_that_many_match() -> None:
     x = _unit(200, 8)
-    store = VectorStore(8)
+    store = FaissBackend(8)
     store.add(np.arange(200), x)
     allowed = np.arange(0, 200, 10)
     scores, ids = store.search(x[:3], 5, allowed)
@@ -40,7 +40,7 @@ def test_filtered_search_returns_k_where_that_many_match() -> None:
 
 def test_remove_get_and_id_order() -> None:
     x = _unit(10, 4)
-    store = VectorStore(4, vector_dtype="float16")
+    store = FaissBackend(4, vector_dtype="float16")
     store.add(np.arange(10), x)
     assert store.remove(np.array([2, 5, 99])) == 2 and len(store) == 8
     _, ids = store.search(x[2:3], 10)
@@ -56,17 +56,17 @@ def test_remove_get_and_id_order() -> None:
 
 def test_save_load_round_trip_and_corruption(tmp_path: Path) -> None:
     x = _unit(50, 8)
-    store = VectorStore(8)
+    store = FaissBackend(8)
     store.add(np.arange(50), x)
     store.save(tmp_path)
-    again = VectorStore.load(tmp_path, dim=8, vector_dtype="float32")
+    again = FaissBackend.read(tmp_path, dim=8, vector_dtype="float32")
     assert np.array_equal(again.search(x[:4], 3)[1], store.search(x[:4], 3)[1])
     np.save(tmp_path / "ids.npy", np.arange(49))
     with pytest.raises(IndexCorruptError, match="disagree"):
-        VectorStore.load(tmp_path, dim=8, vector_dtype="float32")
+        FaissBackend.read(tmp_path, dim=8, vector_dtype="float32")
     (tmp_path / "index.faiss").write_bytes(b"garbage")
     with pytest.raises(IndexCorruptError):
-        VectorStore.load(tmp_path, dim=8, vector_dtype="float32")
+        FaissBackend.read(tmp_path, dim=8, vector_dtype="float32")
 
 
 def test_missing_faiss_names_the_extras(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,14 +76,14 @@ def test_missing_faiss_names_the_extras(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` fail
     with pytest.raises(MissingDependencyError, match=r"stylesearch\[cpu\].*stylesearch\[gpu\]"):
-        VectorStore(4)
+        FaissBackend(4)
 
 
 def test_filtered_search_survives_faiss_torch_utils() -> None:
     import faiss.contrib.torch_utils  # noqa: F401  (pytorch-metric-learning imports it and patches faiss)
 
     x = _unit(20, 4)
-    store = VectorStore(4)
+    store = FaissBackend(4)
     store.add(np.arange(20), x)
     _, ids = store.search(x[:1], 3, np.array([1, 2, 3]))
     assert sorted(ids[0].tolist()) == [1, 2, 3]
@@ -97,14 +97,12 @@ def test_exact_torch_search_matches_faiss(tmp_path) -> None:  # type: ignore[no-
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     queries = rng.standard_normal((40, 24)).astype(np.float32)
     ids = np.arange(100, 3100, dtype=np.int64)
-    cpu = VectorStore(24)
+    cpu = FaissBackend(24)
     cpu.add(ids, vectors)
     gpu_like = cpu.copy()
-    gpu_like.use_torch("cpu")
-    gpu_like._accelerated = None
-    from stylesearch.index.torch_search import TorchExactSearch
+    from stylesearch.index.backends.accelerators import TorchExact
 
-    gpu_like._accelerated = TorchExactSearch(gpu_like.ids, gpu_like.vectors, "cpu", chunk=700)  # several chunks
+    gpu_like.accelerator = TorchExact("cpu", chunk=700)  # several chunks
     assert gpu_like.backend == "torch-exact"
     for allowed in (None, ids[::7], ids[:3]):
         s1, i1 = cpu.search(queries, 10, allowed)
@@ -119,7 +117,7 @@ def test_exact_torch_search_matches_faiss(tmp_path) -> None:  # type: ignore[no-
 def test_bf16_shortlist_search_matches_exact(chunk: int) -> None:
     """The GPU default (a bf16 shortlist re-scored in float32), run on the CPU: the same
     top-10 as exact search for >= 99% of queries, float32 scores, filters and k > n."""
-    from stylesearch.index.torch_search import TorchExactSearch
+    from stylesearch.index.backends.accelerators import TorchExactSearch
 
     rng = np.random.default_rng(1)
     centers = rng.standard_normal((30, 32)).astype(np.float32)

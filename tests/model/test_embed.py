@@ -8,7 +8,7 @@ import pytest
 from stylesearch.config import EmbedConfig, RunConfig
 from stylesearch.errors import ConfigError, ImageError
 from stylesearch.model.embed import Embedder, cpu_micro_batch
-from stylesearch.model.style import Projection
+from stylesearch.model.projection import Projection
 
 from ..conftest import RUN, SMALL, noise, solid
 

@@ -15,7 +15,7 @@ from stylesearch.demo import render
 from stylesearch.errors import BackboneError, CatalogError, ConfigError
 from stylesearch.model import train as train_mod
 from stylesearch.model.backbones import TUNED_FILE, TunedBlocks, create_backbone
-from stylesearch.model.style import Projection
+from stylesearch.model.projection import Projection
 from stylesearch.model.train import train_model
 
 from ..conftest import RUN, solid

@@ -110,5 +110,5 @@ def test_sixteen_readers_and_four_writers(index_copy: Path) -> None:
     assert counts["adds"] >= WRITERS and counts["deletes"] >= 1 and counts["reads"] >= READERS
     assert final == expected
     with StyleSearch.open(index_copy, run=RUN) as engine:
-        assert len(engine) == engine._state.meta.count() == len(expected)
+        assert len(engine) == engine.snapshot.meta.count() == len(expected)
         assert {h.id for h in engine.browse(limit=500)} == expected

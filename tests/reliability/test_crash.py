@@ -28,7 +28,7 @@ ENV = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
 def live_items(index: Path) -> set[str]:
     """The live generation's item ids, after checking it is whole."""
     with StyleSearch.open(index, run=RUN) as engine:
-        store, meta = engine._state.store, engine._state.meta
+        store, meta = engine.snapshot.backend, engine.snapshot.meta
         assert len(store) == meta.count(), "vectors and metadata disagree"
         assert len(set(store.ids.tolist())) == len(store), "a vector id appears twice"
         ids = [r.id for r in meta.by_vids(store.ids.tolist()).values()]

@@ -25,20 +25,20 @@ def test_a_full_disk_costs_nothing_already_indexed(
 ) -> None:
     with StyleSearch.open(index_copy, run=RUN) as engine:
         before = {h.id for h in engine.browse(limit=1000)}
-        live = engine._state.gen
+        live = engine.snapshot.gen
     image = solid(tmp_path / "new.png", (5, 200, 5))
     monkeypatch.setattr(layout, where, full_disk)
     if where == "write_json":  # the manifest is written through the engine's own import
-        import stylesearch.engine as engine_module
+        import stylesearch.generation as generation
 
-        monkeypatch.setattr(engine_module, "write_json", full_disk, raising=False)
+        monkeypatch.setattr(generation, "write_json", full_disk)
     code = main(["add", str(image), "--id", "new", "--index", str(index_copy), "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 1 and "No space left on device" in err and "Traceback" not in err
     monkeypatch.undo()
     with StyleSearch.open(index_copy, run=RUN) as engine:
-        assert engine._state.gen == live
+        assert engine.snapshot.gen == live
         assert {h.id for h in engine.browse(limit=1000)} == before
-        assert len(engine) == engine._state.meta.count()
+        assert len(engine) == engine.snapshot.meta.count()
     assert not list(index_copy.glob("gen-*.tmp"))
     assert main(["add", str(image), "--id", "new", "--index", str(index_copy), "--device", "cpu"]) == 0  # space again

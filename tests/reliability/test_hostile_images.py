@@ -39,7 +39,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
 
 def item_files(index: Path) -> set[str]:
     with StyleSearch.open(index, run=CPU) as engine:
-        assert len(engine._state.store) == engine._state.meta.count()  # vectors and metadata agree
+        assert len(engine.snapshot.backend) == engine.snapshot.meta.count()  # vectors and metadata agree
         return {Path(hit.path).name for hit in engine.browse(limit=100_000)}
 
 

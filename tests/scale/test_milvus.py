@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from stylesearch import StyleSearch, index_catalog  # noqa: E402
 from stylesearch.config import IndexConfig  # noqa: E402
-from stylesearch.index.milvus_store import MilvusStore, client_for, close_client, expression  # noqa: E402
+from stylesearch.index.backends.milvus import MilvusBackend, client_for, close_client  # noqa: E402
+from stylesearch.index.filters import Where  # noqa: E402
 from stylesearch.service import Settings, create_app  # noqa: E402
 
 from ..conftest import RUN, SMALL  # noqa: E402
@@ -62,22 +63,22 @@ def test_writes_persist_and_a_lagging_collection_is_mended(pair: tuple[Path, Pat
         assert engine.query(query, k=1, where={"product": "lamp"}).results[0].id == "new-item"
         engine.remove(["floral-bag-0"])
         n = len(engine)
-        store = engine._state.store
-        assert isinstance(store, MilvusStore)
+        store = engine.snapshot.backend
+        assert isinstance(store, MilvusBackend)
         collection = store.collection
     with StyleSearch.open(milvus_index, run=RUN) as engine:  # reopened: same items, in Milvus too
         assert len(engine) == n and engine.query(query, k=1, where={"id": "new-item"}).results[0].id == "new-item"
         assert all(h.id != "floral-bag-0" for h in engine.query(query, k=n).results)
     # a write that changed Milvus but never published: the collection holds a row too many
-    client_for(engine._state.store.target).delete(collection, filter="vid in [0, 1]")
+    client_for(engine.snapshot.backend.target).delete(collection, filter="vid in [0, 1]")
     with StyleSearch.open(milvus_index, run=RUN) as engine:
-        stats = client_for(engine._state.store.target).get_collection_stats(collection)
+        stats = client_for(engine.snapshot.backend.target).get_collection_stats(collection)
         assert int(stats["row_count"]) == len(engine) == n  # mended on open
 
 
 def test_filters_become_milvus_expressions() -> None:
-    assert expression({"label": "neon"}) == '(label in ["neon"])'
-    assert expression({"product": ["mug", 'a "b"']}, labelled=True, exclude=[3]) == (
+    assert Where.of({"label": "neon"}).milvus() == '(label in ["neon"])'
+    assert Where.of({"product": ["mug", 'a "b"']}).milvus(labelled=True, exclude=[3]) == (
         '(attributes["product"] == "mug" or attributes["product"] == "a \\"b\\"") and (label != "") and (vid not in [3])'
     )
 
@@ -98,7 +99,7 @@ def test_the_api_serves_a_milvus_index(pair: tuple[Path, Path, Path], demo_data)
 
 def test_store_addresses() -> None:
     from stylesearch.errors import ConfigError
-    from stylesearch.index.milvus_store import MilvusTarget
+    from stylesearch.index.backends.milvus import MilvusTarget
 
     cluster = MilvusTarget.parse("milvus://milvus.internal:19530/shop-styles?shards=4&replicas=2")
     assert (cluster.uri, cluster.base_name, cluster.lite, cluster.shards, cluster.replicas) == (

@@ -21,14 +21,14 @@ from ..conftest import RUN, SMALL  # noqa: E402
 
 def vectors_by_id(index: Path) -> dict[str, np.ndarray]:
     with StyleSearch.open(index, run=RUN) as engine:
-        store = engine._state.store
-        records = engine._state.meta.by_vids(store.ids.tolist())
+        store = engine.snapshot.backend
+        records = engine.snapshot.meta.by_vids(store.ids.tolist())
         return {records[int(v)].id: store.vectors[i].astype(np.float32) for i, v in enumerate(store.ids)}
 
 
 @pytest.fixture(scope="module")
 def ray_local() -> object:
-    from stylesearch import ray_ingest
+    from stylesearch.ingest import ray as ray_ingest
 
     ray = ray_ingest.start(None, 2)
     yield ray

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
-from .index.layout import fsync_path
-from .model.style import Projection
+from ..errors import ConfigError
+from ..index.layout import fsync_path
+from ..model.bundle import PROJECTION_FILE
+from ..model.projection import Projection
 
 INGEST_DIR = ".ingest"
 PROGRESS_FILE = "progress.json"
-PROJECTION_FILE = "projection.npz"
 
 
 def fingerprint(parts: list[str]) -> str:

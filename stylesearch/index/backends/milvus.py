@@ -1,8 +1,8 @@
 """Milvus as the vector store: ``--store milvus://HOST:PORT/COLLECTION`` (a Milvus cluster)
 or ``--store milvus-lite:///path/file.db`` (embedded Milvus Lite: tests, small deployments).
 
-:class:`MilvusStore` is a :class:`~stylesearch.index.store.VectorStore` whose searches run in a
-Milvus collection: one row per item — ``vid`` (primary key), ``vector`` (float, inner
+:class:`MilvusBackend` is a :class:`~stylesearch.index.backends.base.SearchBackend` whose searches
+run in a Milvus collection: one row per item — ``vid`` (primary key), ``vector`` (float, inner
 product), ``item_id``, ``label`` and ``attributes`` (JSON) — so filters (``where``) run inside
 Milvus as a boolean expression instead of an id list. The index folder keeps everything else
 as for FAISS (the generation's manifest, metadata, projection, and the raw vectors, which
@@ -20,9 +20,9 @@ process at a time: with it, run ``serve`` or the writing commands, not both at o
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +31,16 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from ..errors import ConfigError, IndexCorruptError, MissingDependencyError
-from .metadata import MetadataStore, WhereValue
-from .store import VectorStore
+from ...config import IndexConfig
+from ...errors import ConfigError, IndexCorruptError, MissingDependencyError
+from ..factory import FLAT_MAX, kind_of_key
+from ..filters import Where, WhereLike
+from ..metadata import MetadataStore
+from ..vectors import Vectors
+from .base import SearchBackend, empty_result, register_backend
 
 log = logging.getLogger(__name__)
 
-FLAT_MAX = 50_000  # exact search up to here, HNSW beyond (what Milvus Lite builds for real)
 UPLOAD_ROWS = 5_000
 _CLIENTS: dict[str, Any] = {}  # one client per server or .db file per process (Lite allows one)
 _CLIENTS_LOCK = threading.Lock()
@@ -113,53 +116,59 @@ def close_client(uri: str) -> None:
         client.close()
 
 
-def expression(where: Mapping[str, WhereValue] | None, *, labelled: bool = False, exclude: Sequence[int] = ()) -> str:
-    """A Milvus boolean expression for a ``where`` filter (``label`` and ``id`` are fields,
-    other keys attributes), items with a label only, and vids to leave out."""
-    clauses = []
-    for key, value in (where or {}).items():
-        values = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
-        if not values or not all(isinstance(v, str) for v in values):
-            raise ConfigError(f"filter {key!r} needs a string or a list of strings")
-        if key in ("label", "id"):
-            field = "label" if key == "label" else "item_id"
-            clauses.append(f"{field} in [{', '.join(json.dumps(v) for v in values)}]")
-        else:  # JSON fields take no `in` list: one equality per accepted value
-            clauses.append(" or ".join(f"attributes[{json.dumps(key)}] == {json.dumps(v)}" for v in values))
-    if labelled:
-        clauses.append('label != ""')
-    if len(exclude):
-        clauses.append(f"vid not in [{', '.join(str(int(v)) for v in exclude)}]")
-    return " and ".join(f"({c})" for c in clauses)
+@register_backend("milvus", "milvus-lite")
+class MilvusBackend(SearchBackend):
+    """Raw vectors kept locally (in :attr:`data`, like every backend), searched in Milvus:
+    adds and removals are queued for :meth:`sync`."""
 
-
-class MilvusStore(VectorStore):
-    """Raw vectors kept locally (as ``VectorStore`` keeps them), searched in Milvus: no FAISS
-    index is built; adds and removals are queued for :meth:`sync`."""
+    local_search = False  # no accelerator: Milvus searches
 
     def __init__(
-        self, dim: int, target: MilvusTarget, collection: str, *, vector_dtype: str = "float32", milvus_index: str = "FLAT"
+        self,
+        dim: int,
+        target: MilvusTarget,
+        collection: str,
+        *,
+        vector_dtype: str = "float32",
+        milvus_index: str = "FLAT",
+        data: Vectors | None = None,
     ) -> None:
-        super().__init__(dim, vector_dtype=vector_dtype)
+        super().__init__(data if data is not None else Vectors(dim, vector_dtype))
         self.target = target
         self.collection = collection
         self.milvus_index = milvus_index  # FLAT or HNSW: what the collection was created with
-        self.index_key = f"Milvus {milvus_index}"
         self._added = np.zeros(0, np.int64)  # vids to insert at the next sync
         self._removed = np.zeros(0, np.int64)  # vids to delete at the next sync
 
-    def _new_index(self) -> Any:
-        return None  # Milvus searches; the raw vectors are all this store keeps locally
+    @property
+    def index_key(self) -> str:
+        return f"Milvus {self.milvus_index}"
 
     @property
-    def backend(self) -> str:
+    def name(self) -> str:
         return "milvus-lite" if self.target.lite else "milvus"
 
-    def use_torch(self, device: str) -> None:  # searches run in Milvus, never on a local GPU copy
-        return None
+    @classmethod
+    def check_uri(cls, store: str) -> None:
+        MilvusTarget.parse(store)
 
-    def use_faiss_gpu(self) -> bool:
-        return False
+    @classmethod
+    def build(
+        cls, store: str, ids: np.ndarray, vectors: np.ndarray, options: IndexConfig
+    ) -> tuple[MilvusBackend, dict[str, Any]]:
+        """A new collection per full build (``<name>_<milliseconds>``); the old one is dropped
+        once this one is live (:meth:`after_publish`)."""
+        target = MilvusTarget.parse(store)
+        backend = cls(
+            vectors.shape[1], target, f"{target.base_name}_{time.time_ns() // 1_000_000}", vector_dtype=options.vector_dtype
+        )
+        backend.add(ids, vectors)
+        return backend, {"store": backend.name, "collection": backend.collection}
+
+    def after_publish(self, previous: Mapping[str, Any] | None) -> None:
+        info = (previous or {}).get("store") or {}
+        if isinstance(info, Mapping) and info.get("uri") == self.target.uri and info.get("collection"):
+            self.drop(str(info["collection"]))
 
     def _index_add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self._added = np.concatenate([self._added, ids])
@@ -168,47 +177,34 @@ class MilvusStore(VectorStore):
         self._removed = np.concatenate([self._removed, gone])
         self._added = self._added[~np.isin(self._added, gone)]
 
-    def _save_index(self, folder: Path) -> None:
-        return None  # the collection is updated by sync()
-
-    def copy(self) -> MilvusStore:
-        out = MilvusStore(
-            self.dim, self.target, self.collection, vector_dtype=str(self.vector_dtype), milvus_index=self.milvus_index
-        )
-        out.ids, out.vectors = self.ids.copy(), self.vectors.copy()
-        return out
+    def copy(self) -> MilvusBackend:
+        return MilvusBackend(self.dim, self.target, self.collection, milvus_index=self.milvus_index, data=self.data.copy())
 
     # ------------------------------------------------------------------ searching
 
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        filt = ""
-        if allowed is not None:
-            allowed = np.asarray(allowed, np.int64)
-            if len(allowed) == 0:
-                return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
-            filt = f"vid in [{', '.join(str(int(v)) for v in allowed)}]"
-        return self._search(queries, k, filt)
+    def _search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        filt = "" if allowed is None else f"vid in [{', '.join(str(int(v)) for v in allowed)}]"
+        return self._search_expression(queries, k, filt)
 
     def search_where(
         self,
         queries: np.ndarray,
         k: int,
         meta: MetadataStore,
-        where: Mapping[str, WhereValue] | None = None,
+        where: WhereLike = None,
         *,
         labelled: bool = False,
         exclude: Sequence[int] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
         """k nearest among the items matching ``where`` — the filter runs inside Milvus, as an
         expression (``meta`` is not needed)."""
-        return self._search(queries, k, expression(where, labelled=labelled, exclude=exclude))
-
-    def _search(self, queries: np.ndarray, k: int, filt: str) -> tuple[np.ndarray, np.ndarray]:
-        queries = self._check(queries)
+        queries = self.data.check(queries)
         if k < 1:
             raise ValueError("k must be >= 1")
-        scores = np.full((len(queries), k), -np.inf, np.float32)
-        ids = np.full((len(queries), k), -1, np.int64)
+        return self._search_expression(queries, k, Where.of(where).milvus(labelled=labelled, exclude=exclude))
+
+    def _search_expression(self, queries: np.ndarray, k: int, filt: str) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = empty_result(len(queries), k)
         if len(self.ids) == 0 or len(queries) == 0:
             return scores, ids
         params: dict[str, Any] = {"metric_type": "IP"}
@@ -275,7 +271,6 @@ class MilvusStore(VectorStore):
         schema.add_field("attributes", DataType.JSON)
         index = client.prepare_index_params()
         self.milvus_index = "HNSW" if len(self.ids) > FLAT_MAX else "FLAT"
-        self.index_key = f"Milvus {self.milvus_index}"
         if self.milvus_index == "HNSW":
             index.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params={"M": 32, "efConstruction": 200})
         else:
@@ -323,32 +318,34 @@ class MilvusStore(VectorStore):
             client.drop_collection(collection)
 
     @classmethod
-    def load_milvus(cls, folder: Path, manifest: Mapping[str, Any], meta: MetadataStore) -> MilvusStore:
+    def load(cls, folder: Path, manifest: Mapping[str, Any], meta: MetadataStore) -> MilvusBackend:
         """The store of the generation in ``folder``; the collection is mended to match it."""
         info = manifest["store"]
         try:
             target = MilvusTarget(
                 info["uri"], info["base_name"], bool(info["lite"]), int(info.get("shards", 1)), int(info.get("replicas", 1))
             )
-            store = cls(
-                int(manifest["dim"]),
-                target,
-                info["collection"],
-                vector_dtype=manifest.get("vector_dtype", "float32"),
-                milvus_index=info.get("index", "FLAT"),
-            )
+            dim, vector_dtype = int(manifest["dim"]), manifest.get("vector_dtype", "float32")
+            collection, milvus_index = info["collection"], info.get("index", "FLAT")
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorruptError(
                 f"the manifest in {str(folder)!r} has a bad 'store' section ({exc}); rebuild the index"
             ) from exc
-        store._load_arrays(folder)
+        store = cls(dim, target, collection, milvus_index=milvus_index, data=Vectors.load(folder, dim, vector_dtype))
         store.mend(meta)
         return store
 
     def manifest_entries(self) -> dict[str, Any]:
-        entries = super().manifest_entries()
+        entries: dict[str, Any] = {
+            "index_key": self.index_key,
+            "index_type": kind_of_key(self.index_key),
+            "search_params": {},
+            "refine": 1,
+            "tombstones": 0,
+            "vector_dtype": str(self.vector_dtype),
+        }
         entries["store"] = {
-            "kind": self.backend,
+            "kind": self.name,
             "uri": self.target.uri,
             "base_name": self.target.base_name,
             "collection": self.collection,

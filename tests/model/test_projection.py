@@ -3,44 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 
-from stylesearch.config import EmbedConfig
-from stylesearch.errors import ConfigError
-from stylesearch.model.style import MAX_GRAM_CHANNELS, Projection, StyleStatistics, gram_upper, mean_std
-
-
-def test_gram_upper_matches_definition() -> None:
-    f = torch.randn(2, 3, 4, 5)
-    flat = f.reshape(2, 3, 20)
-    g = flat @ flat.transpose(1, 2) / 20
-    up = gram_upper(f)
-    assert up.shape == (2, 6)
-    assert torch.allclose(up[:, 0], g[:, 0, 0]) and torch.allclose(up[:, 1], g[:, 0, 1]) and torch.allclose(up[:, 5], g[:, 2, 2])
-    ms = mean_std(f)
-    assert torch.allclose(ms[:, :3], flat.mean(-1)) and torch.allclose(ms[:, 3:], flat.std(-1, unbiased=False))
-
-
-@pytest.mark.parametrize("recipe", ["gram", "meanstd", "gap", "gmp", "gram+gap", "meanstd+gmp"])
-def test_statistics_dims_and_per_block_norms(recipe: str) -> None:
-    channels = [8, 300]
-    stats = StyleStatistics(recipe, channels)
-    maps = [torch.randn(3, c, 6, 6) for c in channels]
-    pool = torch.randn(3, 16, 2, 2)
-    out = stats(maps, pool)
-    assert out.shape == (3, stats.dims(16))
-    n_blocks = sum(2 if p in ("gram", "meanstd") else 1 for p in recipe.split("+"))
-    assert torch.allclose(out.norm(dim=1), torch.full((3,), float(n_blocks)).sqrt(), atol=1e-4)
-    if "gram" in recipe:
-        assert stats.dims(16) >= MAX_GRAM_CHANNELS * (MAX_GRAM_CHANNELS + 1) // 2  # wide block reduced, not dropped
-
-
-def test_unknown_recipe_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="unknown style recipe"):
-        EmbedConfig(recipe="gram+fancy")
-    with pytest.raises(ConfigError, match="twice"):
-        EmbedConfig(recipe="gap+gap")
+from stylesearch.model.projection import Projection, QueryPurpose
 
 
 def test_pca_projection_fit_apply_save(tmp_path: Path) -> None:
@@ -80,3 +44,10 @@ def test_blocks_and_query_weights(tmp_path: Path) -> None:
     again = Projection.load(tmp_path / "p.npz")
     assert again.parts == proj.parts and again.query_weights == {"search": (1.0, 0.25)}
     assert np.allclose(again.for_query(again.apply(x), "search"), query, atol=1e-6)
+
+
+def test_query_purposes_are_the_projection_s_enum() -> None:
+    assert [p.value for p in QueryPurpose] == ["search", "classify", "classify_new_labels"]
+    proj = Projection(None, np.zeros(4, np.float32), "identity", ((2, 1.0), (2, 1.0)), {"classify": (1.0, 0.0)})
+    stored = np.eye(4, dtype=np.float32)[:2] / 1.0
+    assert np.array_equal(proj.for_query(stored, QueryPurpose.CLASSIFY), proj.for_query(stored, "classify"))

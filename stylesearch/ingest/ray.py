@@ -2,7 +2,7 @@
 
 Ray Data spreads the images over an actor pool; each actor loads the style model once
 (``num_gpus=1`` per actor on GPU nodes) and turns batches of paths into statistics. The flow
-and the results are the local path's (:func:`stylesearch.engine.index_catalog`):
+and the results are the local path's (:func:`stylesearch.ingest.pipeline.run`):
 
 1. the same seeded sample of ``pca_sample`` images is embedded first, its raw statistics
    come back to the driver, and the PCA projection is fitted there (skipped for a trained
@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import Item
-from .config import EmbedConfig, IndexConfig, RunConfig
-from .engine import fit_projection, fit_sample
-from .errors import CatalogError, ConfigError, MissingDependencyError
-from .model.backbones import TunedBlocks
-from .model.embed import Embedder
-from .model.style import Projection
+from ..catalog import Item
+from ..config import EmbedConfig, IndexConfig, RunConfig
+from ..errors import ConfigError, MissingDependencyError
+from ..model.backbones import TunedBlocks
+from ..model.embed import Embedded, Embedder, embed_all
+from ..model.projection import Projection
+from .pipeline import fit_projection, fit_sample, nothing_read
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,12 @@ class _EmbedActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         paths = [str(p) for p in batch["path"]]
-        width = self.embedder.raw_dim if self.embedder.projection is None else self.embedder.dim
-        values = np.zeros((len(paths), width), np.float32)
+        done = embed_all(self.embedder, paths, desc="ray")
+        values = np.zeros((len(paths), done.values.shape[1]), np.float32)
+        values[done.positions] = done.values
         errors = [""] * len(paths)
-        for part in self.embedder.iter_raw(paths, desc="ray", project=self.embedder.projection is not None):
-            values[part.positions] = part.raw
-            for row, reason in part.failures:
-                errors[row] = reason
+        for row, reason in done.failures:
+            errors[row] = reason
         return {"position": np.asarray(batch["position"], np.int64), "values": values, "error": np.asarray(errors, dtype=object)}
 
 
@@ -154,9 +153,10 @@ def embed_catalog(
     stages: dict[str, float],
     address: str | None = None,
     workers: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
-    """Like the engine's local ``_embed_catalog``: (ok positions int64 [M] in catalog order,
-    style vectors float32 [M, D], failures); fits ``embedder.projection`` when it has none."""
+) -> Embedded:
+    """Like :func:`stylesearch.ingest.pipeline.run`: the style vectors float32 [M, D] of the
+    catalog positions that worked, in catalog order, and the failures; fits
+    ``embedder.projection`` when it has none."""
     workers = workers or max(1, (os.cpu_count() or 1))
     if workers < 1:
         raise ConfigError(f"--ray-workers must be >= 1, got {workers}")
@@ -180,11 +180,11 @@ def embed_catalog(
         failures += failed
         parts.append((pos, vectors))
     if not parts or not sum(len(p) for p, _ in parts):
-        raise CatalogError(f"none of the {n} catalog images could be read; see the skipped list for the reasons")
+        raise nothing_read(n)
     positions = np.concatenate([p for p, _ in parts])
     vectors = np.concatenate([v for _, v in parts])
     order = np.argsort(positions, kind="stable")
-    return positions[order], vectors[order].astype(np.float32), sorted(failures)
+    return Embedded(positions[order], vectors[order].astype(np.float32), sorted(failures))
 
 
 def shutdown() -> None:

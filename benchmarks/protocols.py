@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .config import EmbedConfig, IndexConfig, RunConfig
-from .engine import StyleSearch, index_catalog
-from .evaluate import macro_f1, map_at_r
-from .report import embed_items
+from stylesearch import StyleSearch, index_catalog
+from stylesearch.config import EmbedConfig, IndexConfig, RunConfig
+from stylesearch.evaluate import macro_f1, map_at_r
+from stylesearch.report import embed_items
 
 FU4_CLASSES = ("Casual", "Sports", "Ethnic", "Formal")
 FUW_TYPES = (

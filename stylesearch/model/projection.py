@@ -1,124 +1,33 @@
-"""Style statistics of feature maps, and the projection that makes them compact.
-
-For each block's feature map ``F`` (float [B, C, H, W]):
-
-- ``gram``: ``G = F Fᵀ / (H·W)`` (channels reduced to at most ``MAX_GRAM_CHANNELS`` by a fixed,
-  seeded random projection first), upper triangle, signed square root, L2 per block.
-- ``meanstd``: per-channel mean and standard deviation, signed square root, L2 per block.
-- ``gap`` / ``gmp``: global average / max pooling of the pool block, L2.
-
-Blocks (and poolings) are concatenated into raw statistics ``float32 [B, R]``; a
-:class:`Projection` (PCA fitted on the catalog, later a trained one) maps them to ``[B, D]``,
-and vectors are L2-normalised so that inner product is cosine similarity.
+"""The projection that makes raw style statistics compact: raw ``float32 [B, R]`` (see
+:mod:`stylesearch.model.statistics`) → style vectors ``float32 [B, D]``, L2-normalised so that
+inner product is cosine similarity. PCA fitted on the catalog, or trained
+(:mod:`stylesearch.model.train`); :class:`QueryPurpose` says how a query vector is weighed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from ..config import parse_recipe
 from ..errors import IndexCorruptError
 
-MAX_GRAM_CHANNELS = 256
 EPS = 1e-12
 
 
-def signed_sqrt(x: torch.Tensor) -> torch.Tensor:
-    return torch.sign(x) * torch.sqrt(torch.abs(x) + EPS)
+class QueryPurpose(str, Enum):
+    """What a query vector is for (:meth:`Projection.for_query`): a trained projection
+    weighs its blocks differently for each."""
 
-
-_TRIU: dict[tuple[int, str], torch.Tensor] = {}
-
-
-def _triu_flat(c: int, device: torch.device) -> torch.Tensor:
-    """Flat indices of the upper triangle (diagonal included) of a c×c matrix, cached."""
-    key = (c, str(device))
-    if key not in _TRIU:
-        with torch.inference_mode(False):  # a normal tensor: training (autograd) uses it too
-            rows, cols = torch.triu_indices(c, c, device=device)
-            _TRIU[key] = rows * c + cols
-    return _TRIU[key]
-
-
-def gram_upper(fmap: torch.Tensor) -> torch.Tensor:
-    """float [B, C, H, W] → upper triangle of the Gram matrix, float [B, C(C+1)/2].
-
-    Computed as ``Xᵀ X`` with ``X`` the [B, H·W, C] view of the map, which is free (no copy)
-    for the channels-last maps the embedder runs on."""
-    b, c, h, w = fmap.shape
-    positions = fmap.permute(0, 2, 3, 1).reshape(b, h * w, c)
-    gram = torch.bmm(positions.transpose(1, 2), positions) / float(h * w)
-    return gram.reshape(b, c * c)[:, _triu_flat(c, fmap.device)]
-
-
-def mean_std(fmap: torch.Tensor) -> torch.Tensor:
-    """float [B, C, H, W] → per-channel mean and std, float [B, 2C]."""
-    flat = fmap.flatten(2)
-    return torch.cat([flat.mean(-1), flat.std(-1, unbiased=False)], dim=1)
-
-
-class StyleStatistics(nn.Module):
-    """Feature maps → raw style statistics, float32 [B, R] (each part L2-normalised)."""
-
-    def __init__(self, recipe: str, style_channels: Sequence[int], seed: int = 0) -> None:
-        super().__init__()
-        self.parts = parse_recipe(recipe)
-        self.style_channels = tuple(style_channels)
-        # Fixed random channel reductions for wide blocks keep Gram statistics compact.
-        gen = torch.Generator().manual_seed(seed)
-        reducers = []
-        for c in self.style_channels:
-            if c > MAX_GRAM_CHANNELS and "gram" in self.parts:
-                q, _ = torch.linalg.qr(torch.randn(c, MAX_GRAM_CHANNELS, generator=gen))
-                reducers.append(q.T.contiguous())
-            else:
-                reducers.append(torch.empty(0))
-        self.reducers = nn.ParameterList([nn.Parameter(r, requires_grad=False) for r in reducers])
-
-    def dims(self, pool_channels: int) -> int:
-        total = 0
-        for part in self.parts:
-            if part == "gram":
-                total += sum(min(c, MAX_GRAM_CHANNELS) * (min(c, MAX_GRAM_CHANNELS) + 1) // 2 for c in self.style_channels)
-            elif part == "meanstd":
-                total += sum(2 * c for c in self.style_channels)
-            else:
-                total += pool_channels
-        return total
-
-    def forward(self, style_maps: Sequence[torch.Tensor], pool_map: torch.Tensor | None) -> torch.Tensor:
-        device = (style_maps[0] if style_maps else pool_map).device.type  # type: ignore[union-attr]
-        with torch.autocast(device, enabled=False):  # statistics in float32 even under autocast
-            return self._forward(style_maps, pool_map)
-
-    def _forward(self, style_maps: Sequence[torch.Tensor], pool_map: torch.Tensor | None) -> torch.Tensor:
-        out: list[torch.Tensor] = []
-        for part in self.parts:
-            if part in ("gram", "meanstd"):
-                for fmap, reducer in zip(style_maps, self.reducers):
-                    fmap = fmap.float()
-                    if part == "gram":
-                        if reducer.numel():
-                            fmap = torch.einsum("rc,bchw->brhw", reducer, fmap)
-                        stat = signed_sqrt(gram_upper(fmap))
-                    else:
-                        stat = signed_sqrt(mean_std(fmap))
-                    out.append(F.normalize(stat, dim=1))
-            else:
-                assert pool_map is not None
-                pooled = pool_map.float().flatten(2)
-                stat = pooled.mean(-1) if part == "gap" else pooled.amax(-1)
-                out.append(F.normalize(stat, dim=1))
-        return torch.cat(out, dim=1)
+    SEARCH = "search"  # same-style retrieval
+    CLASSIFY = "classify"  # a kNN vote among the labels the model was trained on
+    CLASSIFY_NEW_LABELS = "classify_new_labels"  # a kNN vote that includes labels added later
 
 
 @dataclass
@@ -180,12 +89,12 @@ class Projection:
             y = torch.cat([F.normalize(b, dim=1, eps=EPS) * w for b, (_, w) in zip(blocks, self.parts)], dim=1)
         return F.normalize(y, dim=1, eps=EPS).cpu().numpy()
 
-    def for_query(self, vectors: np.ndarray, purpose: str) -> np.ndarray:
-        """Stored-form vectors float32 [N, D] → query vectors for ``purpose`` (``search`` or
-        ``classify``), unchanged where the projection has no weights for it. Scaled so that a
+    def for_query(self, vectors: np.ndarray, purpose: QueryPurpose | str) -> np.ndarray:
+        """Stored-form vectors float32 [N, D] → query vectors for ``purpose`` (a
+        :class:`QueryPurpose`), unchanged where the projection has no weights for it. Scaled so that a
         query's score against its own stored vector is 1: scores stay weighted means of the
         blocks' cosines, in [-1, 1]."""
-        weights = self.query_weights.get(purpose)
+        weights = self.query_weights.get(QueryPurpose(purpose).value)
         if not weights or not self.parts:
             return vectors
         scale = np.concatenate(

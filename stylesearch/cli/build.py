@@ -1,0 +1,72 @@
+"""``stylesearch index`` and ``reindex``: building indexes."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import IndexConfig
+from .common import Commands, embed_config, emit, fmt_report, run_config, style_parser
+from .options import add_options, config_from, must
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from ..ingest import index_catalog
+
+    report = index_catalog(
+        args.catalog,
+        args.index,
+        manifest=args.manifest,
+        embed=embed_config(args),
+        run=run_config(args),
+        options=config_from(IndexConfig, args),
+        model=args.model,
+        resume=args.resume,
+        confine_paths=args.confine_paths,
+        ray=args.ray,
+        ray_workers=args.ray_workers,
+    )
+    emit(args, report.to_dict(), fmt_report(report, "indexed"))
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from .common import open_index
+
+    options = must(config_from(IndexConfig, args))
+    with open_index(args) as engine:
+        built = engine.reindex(options.index_type, max_memory=options.max_memory, recall_target=options.recall_target)
+        items = len(engine)
+    params = "".join(f", {k}={v}" for k, v in built["search_params"].items())
+    text = (
+        f"rebuilt {items} items as {built['index_type']} ({built['index_key']}{params}); "
+        f"tuned recall@10 {built['tuned_recall_at_10']}"
+    )
+    emit(args, built, text)
+    return 0
+
+
+def register(commands: Commands) -> None:
+    p = commands.add("index", "build an index from a catalog folder or manifest", cmd_index, [style_parser()])
+    p.add_argument("catalog", help="folder (one sub-folder per label, or unlabeled images) or a .csv/.jsonl manifest")
+    p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
+    p.add_argument("--model", help="a folder from 'stylesearch train': its recipe, trained projection and head")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="embed on Ray: a local instance on 127.0.0.1, or the cluster at ADDRESS (needs the 'ray' extra)",
+    )
+    p.add_argument("--ray-workers", type=int, help="embedding actors on Ray (default: the CPUs of a local instance)")
+    p.add_argument(
+        "--confine-paths",
+        action="store_true",
+        help="refuse manifest paths that are absolute, and links to files outside the catalog folder",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run of the same command from its saved progress"
+    )
+    add_options(p.add_argument_group("index"), IndexConfig)
+
+    p = commands.add("reindex", "rebuild the FAISS index as another type from the stored vectors (no re-embedding)", cmd_reindex)
+    add_options(p, IndexConfig, skip=("vector_dtype", "pca_sample", "seed", "checkpoint_every", "store"))

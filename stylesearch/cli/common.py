@@ -1,0 +1,109 @@
+"""What every command shares: common options, the style options, output, opening the index.
+
+Only the standard library and the torch-free config are imported at module level, so that
+``stylesearch --help`` starts at once; commands import the engine when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..config import DEVICES, PRECISIONS, EmbedConfig, RunConfig
+from .options import add_options, config_from, must
+
+DEFAULT_INDEX = os.environ.get("STYLESEARCH_INDEX", "indexes/default")
+Command = Callable[[argparse.Namespace], int]
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """Options every command takes."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    common.add_argument("--device", default="auto", help=f"{' | '.join(DEVICES)} (default: auto)")
+    common.add_argument(
+        "--precision", default="auto", choices=list(PRECISIONS), help="backbone arithmetic (auto: bf16 on CUDA, fp32 on CPU)"
+    )
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    return common
+
+
+def style_parser() -> argparse.ArgumentParser:
+    """The style recipe (given only: an index's or a model's own recipe otherwise) and how
+    images are decoded and batched."""
+    style = argparse.ArgumentParser(add_help=False)
+    add_options(style.add_argument_group("style model"), EmbedConfig, given_only=True)
+    add_options(style.add_argument_group("computation"), RunConfig, skip=("device", "precision"))
+    return style
+
+
+class Commands:
+    """Registers subcommands: each gets the common options and its own ``--index``."""
+
+    def __init__(self, sub: Any, common: argparse.ArgumentParser) -> None:
+        self.sub = sub
+        self.common = common
+
+    def add(
+        self, name: str, help_: str, func: Command, parents: Sequence[argparse.ArgumentParser] = (), index: bool = True
+    ) -> argparse.ArgumentParser:
+        p = self.sub.add_parser(name, parents=[self.common, *parents], help=help_, description=help_)
+        # Each command gets its own --index action: argparse shares a parent's actions, so a
+        # default changed for one command would change for all.
+        if index:
+            p.add_argument("--index", default=DEFAULT_INDEX, help="index folder (default: %(default)s)")
+        p.set_defaults(func=func)
+        return p
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    return must(config_from(RunConfig, args, progress=None if not args.json else False))
+
+
+def embed_config(args: argparse.Namespace) -> EmbedConfig | None:
+    """The style recipe the options ask for, or ``None`` when none was given."""
+    return config_from(EmbedConfig, args, given_only=True)
+
+
+def where_from(args: argparse.Namespace) -> Any:
+    from .. import Where
+
+    return Where.parse_pairs(getattr(args, "where", None))
+
+
+def open_index(args: argparse.Namespace) -> Any:
+    from ..engine import StyleSearch
+
+    return StyleSearch.open(args.index, run=run_config(args))
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2) if args.json else text)
+
+
+def fmt_attrs(attrs: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in attrs.items())
+
+
+def fmt_hits(hits: Sequence[Any], indent: str = "  ") -> str:
+    lines = []
+    for rank, h in enumerate(hits, 1):
+        extra = f"  {fmt_attrs(h.attributes)}" if h.attributes else ""
+        lines.append(f"{indent}{rank:>2}. {h.score:6.3f}  {h.id:<32} {h.label or '-':<16}{extra}")
+    return "\n".join(lines) if lines else f"{indent}(no matching items)"
+
+
+def fmt_report(report: Any, verb: str) -> str:
+    lines = [
+        f"{verb} {report.added} images into {report.index_dir} in {report.seconds:.1f} s "
+        f"({report.images_per_second:.1f} images/s); the index holds {report.items} items"
+    ]
+    if report.labels:
+        lines.append("labels: " + ", ".join(f"{k} ({v})" for k, v in report.labels.items()))
+    if report.skipped:
+        lines.append(f"skipped {len(report.skipped)} file(s):")
+        lines += [f"  {s.path}: {s.reason}" for s in report.skipped]
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""A snapshot: one opened generation — its search backend, metadata and manifest.
+
+Readers hold a snapshot for as long as a request takes; a write publishes a new generation
+and the engine swaps in a new snapshot, so a reader never sees half a change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import IndexCorruptError
+from .backends import SearchBackend, load_backend
+from .filters import Where, WhereLike
+from .layout import IndexDir
+from .metadata import METADATA_FILE, MetadataStore, Record
+
+Neighbours = list[list[tuple[float, Record]]]
+
+
+def generation_number(gen: Path) -> int:
+    """``gen-000042`` → 42: generations are numbered in the order they were published."""
+    return int(gen.name.rpartition("-")[2])
+
+
+@dataclass
+class Snapshot:
+    """``gen``: the generation's folder; ``manifest``: its manifest; ``backend`` answers
+    searches over its vectors; ``meta`` holds one record per vector (same int64 ids)."""
+
+    gen: Path
+    manifest: dict[str, Any]
+    backend: SearchBackend
+    meta: MetadataStore
+
+    @classmethod
+    def open(cls, gen: Path, manifest: dict[str, Any]) -> Snapshot:
+        """Open the generation ``gen`` whose manifest is ``manifest``."""
+        meta = MetadataStore(gen / METADATA_FILE)
+        try:
+            backend = load_backend(gen, manifest, meta)
+            if meta.count() != len(backend):
+                raise IndexCorruptError(f"{gen} has {meta.count()} metadata rows but {len(backend)} vectors; rebuild the index")
+        except BaseException:
+            meta.close()
+            raise
+        return cls(gen, manifest, backend, meta)
+
+    @classmethod
+    def open_newer(cls, folder: IndexDir, than: int) -> Snapshot | None:
+        """The live generation of ``folder`` opened, if it is newer than generation ``than``
+        (``None`` otherwise). A generation collected while being read (newer ones were
+        published meanwhile) is retried with the then live one."""
+        for attempt in range(5):
+            gen = folder.current()
+            if generation_number(gen) <= than:
+                return None
+            try:
+                return cls.open(gen, folder.manifest(gen))
+            except (OSError, IndexCorruptError):
+                if attempt == 4:
+                    raise
+        return None
+
+    @property
+    def number(self) -> int:
+        return generation_number(self.gen)
+
+    def __len__(self) -> int:
+        return len(self.backend)
+
+    def close(self) -> None:
+        self.meta.close()
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: WhereLike = None,
+        *,
+        labelled: bool = False,
+        exclude: Sequence[int] = (),
+    ) -> Neighbours:
+        """The ``k`` nearest items to each query (float32 [Q, D], L2-normalised) among those
+        matching ``where`` (labelled ones only with ``labelled``, without the ids in
+        ``exclude``): per query, (cosine similarity, record) best first."""
+        scores, vids = self.backend.search_where(queries, k, self.meta, Where.of(where), labelled=labelled, exclude=exclude)
+        records = self.meta.by_vids(vids.ravel().tolist())
+        return [
+            [(float(s), records[v]) for s, v in zip(row_scores.tolist(), row_vids.tolist()) if v in records]
+            for row_scores, row_vids in zip(scores, vids)
+        ]
+
+    def labels(self, where: WhereLike = None) -> dict[str, int]:
+        """Items per label (among those matching ``where``)."""
+        where = Where.of(where)
+        return self.meta.label_counts(where) if where else dict(self.manifest["labels"])
+
+    def count(self, where: WhereLike = None) -> int:
+        """How many items match ``where`` (all items for none)."""
+        vids = self.meta.vids_where(where)
+        return len(self) if vids is None else len(vids)
+
+    def vectors_of(self, item_ids: Sequence[str]) -> tuple[list[Record], np.ndarray]:
+        """The records of ``item_ids`` and their stored vectors float32 [N, D]
+        (:class:`~stylesearch.errors.ItemNotFoundError` for an unknown id)."""
+        records = self.meta.by_ids(list(item_ids))
+        return records, self.backend.get(np.array([r.vid for r in records], np.int64))
+
+    def next_vid(self) -> int:
+        """An id above every id this generation holds or held."""
+        last = int(self.backend.ids[-1]) if len(self.backend) else -1
+        return max(self.meta.max_vid(), last, int(self.backend.tombstones.max()) if len(self.backend.tombstones) else -1) + 1

@@ -1,0 +1,156 @@
+"""``index_catalog``: a catalog in, a published index generation out.
+
+catalog → (local pipeline with a resumable checkpoint | Ray distributor) → search backend of
+the ``--store`` scheme → generation (model bundle + backend + metadata), published atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..catalog import Catalog, Skipped, load_catalog
+from ..config import EmbedConfig, IndexConfig, RunConfig
+from ..errors import StyleSearchError
+from ..generation import publish
+from ..index import IndexDir, Record, backend_class
+from ..model.bundle import ModelBundle
+from ..model.embed import Embedder
+from ..results import IndexReport
+from . import pipeline
+from .checkpoint import IngestCheckpoint, fingerprint
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INDEX_DIR = Path("indexes/default")
+
+
+def index_catalog(
+    catalog: Catalog | str | os.PathLike[str],
+    index_dir: str | os.PathLike[str] = DEFAULT_INDEX_DIR,
+    *,
+    manifest: str | os.PathLike[str] | None = None,
+    embed: EmbedConfig | None = None,
+    run: RunConfig | None = None,
+    options: IndexConfig | None = None,
+    model: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    confine_paths: bool = False,
+    ray: str | None = None,
+    ray_workers: int | None = None,
+) -> IndexReport:
+    """Embed every image of ``catalog`` and publish a new index generation at ``index_dir``.
+
+    Catalogs larger than ``options.checkpoint_every`` images save their progress as they go;
+    after a crash, ``resume=True`` continues where the saved progress ends and gives exactly
+    the items of an uninterrupted run.
+
+    ``model``: a folder written by ``stylesearch train``; its style recipe, trained
+    projection and head are used (``embed`` must then be left out or match it).
+
+    Unreadable images are skipped and reported. A failure before publishing leaves any
+    index already at ``index_dir`` exactly as it was. ``confine_paths``: see
+    :func:`~stylesearch.catalog.load_catalog` (``confine``).
+
+    ``ray``: embed on Ray (``"local"`` starts an instance on 127.0.0.1, else a cluster
+    address) with ``ray_workers`` actors; see :mod:`stylesearch.ingest.ray`. The vectors are
+    the local path's; a Ray run is not checkpointed (``resume`` does not apply).
+    """
+    t0 = time.perf_counter()
+    stages: dict[str, float] = {}
+    options = options or IndexConfig()
+    backend_type = backend_class(options.store)  # an unknown or malformed store fails before any work
+    with pipeline.stage(stages, "catalog"):
+        if not isinstance(catalog, Catalog):
+            catalog = load_catalog(catalog, manifest, confine=confine_paths)
+    trained: ModelBundle | None = None
+    with pipeline.stage(stages, "load_model"):
+        if model is not None:
+            trained = ModelBundle.load_trained(Path(model), embed)
+            embedder = Embedder.from_bundle(trained, run)
+            trained.check(embedder.weights_id, embedder.raw_dim, str(model))
+        else:
+            embedder = Embedder(embed or EmbedConfig(), run)
+    items = catalog.items
+    sources = [item.path for item in items]
+    with pipeline.stage(stages, "embed"):
+        if ray is not None:
+            from . import ray as ray_distributor
+
+            done = ray_distributor.embed_catalog(embedder, items, options, stages, ray, ray_workers)
+            checkpoint = None
+        else:
+            checkpoint = _checkpoint(embedder, catalog, options, index_dir, model, resume)
+            done = pipeline.run(embedder, sources, options, stages, checkpoint, resume)
+    stages["embed"] -= stages.get("fit_projection", 0.0)
+    skipped = list(catalog.skipped) + [Skipped(_relative(items[p].path, catalog.root), reason) for p, reason in done.failures]
+    with pipeline.stage(stages, "build_index"):
+        backend, built = backend_type.build(options.store, np.arange(len(done.positions), dtype=np.int64), done.values, options)
+        log.info("index: %s", built)
+    records = [
+        Record(vid, items[p].id, str(items[p].path), items[p].label, items[p].attributes)
+        for vid, p in enumerate(done.positions.tolist())
+    ]
+    assert embedder.projection is not None
+    bundle = ModelBundle(
+        embedder.config,
+        embedder.weights_id,
+        embedder.projection,
+        None if trained is None else trained.head,
+        embedder.tuned,
+    )
+    folder = IndexDir(index_dir)
+    previous = _live_manifest(folder)
+    with pipeline.stage(stages, "write"), folder.lock():
+        snapshot = publish(folder, bundle, backend, lambda meta: meta.add(records))
+        labels = snapshot.labels()
+        snapshot.close()
+    if checkpoint is not None:
+        checkpoint.clear()  # published: nothing left to resume
+    backend.after_publish(previous)
+    return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0, stages)
+
+
+def _checkpoint(
+    embedder: Embedder,
+    catalog: Catalog,
+    options: IndexConfig,
+    index_dir: str | os.PathLike[str],
+    model: str | os.PathLike[str] | None,
+    resume: bool,
+) -> IngestCheckpoint | None:
+    """A checkpoint for catalogs larger than ``options.checkpoint_every`` (or to resume),
+    keyed by everything that decides the vectors."""
+    if len(catalog.items) <= options.checkpoint_every and not resume:
+        return None
+    key = fingerprint(
+        [
+            json.dumps(embedder.config.to_dict(), sort_keys=True),
+            embedder.weights_id,
+            str(options.seed),
+            str(options.pca_sample),
+        ]
+        + [str(model or "")]
+        + [f"{item.id}\t{item.path}" for item in catalog.items]
+    )
+    return IngestCheckpoint(Path(index_dir), key)
+
+
+def _live_manifest(folder: IndexDir) -> dict | None:
+    """The live generation's manifest, if there is a readable one."""
+    try:
+        return folder.manifest()
+    except (StyleSearchError, OSError, ValueError):
+        return None
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,213 @@
+"""Style statistics of feature maps, as a registry: one small class per statistic.
+
+A recipe (``EmbedConfig.recipe``) names statistics joined with ``+``; each reads either every
+style block (``reads = "style"``) or the pool block (``reads = "pool"``) and gives one
+L2-normalised part per block it reads. Parts are concatenated, in recipe order, into the raw
+statistics ``float32 [B, R]`` that a projection makes compact. Built in:
+
+- ``gram``: ``G = F Fᵀ / (H·W)`` of each block's map ``F`` [B, C, H, W] (channels reduced to at
+  most ``MAX_GRAM_CHANNELS`` by a fixed, seeded random projection first), upper triangle,
+  signed square root;
+- ``meanstd``: per-channel mean and standard deviation, signed square root;
+- ``gap`` / ``gmp``: global average / max pooling of the pool block.
+
+A new statistic is one class registered with :func:`register_statistic`; tests are
+parametrised over :func:`list_statistics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar, TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import parse_recipe
+from ..errors import ConfigError
+
+MAX_GRAM_CHANNELS = 256
+EPS = 1e-12
+
+
+def signed_sqrt(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.sqrt(torch.abs(x) + EPS)
+
+
+_TRIU: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def _triu_flat(c: int, device: torch.device) -> torch.Tensor:
+    """Flat indices of the upper triangle (diagonal included) of a c×c matrix, cached."""
+    key = (c, str(device))
+    if key not in _TRIU:
+        with torch.inference_mode(False):  # a normal tensor: training (autograd) uses it too
+            rows, cols = torch.triu_indices(c, c, device=device)
+            _TRIU[key] = rows * c + cols
+    return _TRIU[key]
+
+
+def gram_upper(fmap: torch.Tensor) -> torch.Tensor:
+    """float [B, C, H, W] → upper triangle of the Gram matrix, float [B, C(C+1)/2].
+
+    Computed as ``Xᵀ X`` with ``X`` the [B, H·W, C] view of the map, which is free (no copy)
+    for the channels-last maps the embedder runs on."""
+    b, c, h, w = fmap.shape
+    positions = fmap.permute(0, 2, 3, 1).reshape(b, h * w, c)
+    gram = torch.bmm(positions.transpose(1, 2), positions) / float(h * w)
+    return gram.reshape(b, c * c)[:, _triu_flat(c, fmap.device)]
+
+
+def mean_std(fmap: torch.Tensor) -> torch.Tensor:
+    """float [B, C, H, W] → per-channel mean and std, float [B, 2C]."""
+    flat = fmap.flatten(2)
+    return torch.cat([flat.mean(-1), flat.std(-1, unbiased=False)], dim=1)
+
+
+class Statistic(nn.Module):
+    """One statistic over the blocks it reads. Subclasses set ``reads`` and implement
+    :meth:`block_dims` and :meth:`block` (float32 [B, C, H, W] → float32 [B, d], before the
+    L2 normalisation that :meth:`forward` applies)."""
+
+    name: ClassVar[str] = ""
+    reads: ClassVar[str] = "style"  # "style": every style block; "pool": the pool block
+
+    def __init__(self, channels: Sequence[int], seed: int = 0) -> None:
+        super().__init__()
+        self.channels = tuple(channels)
+
+    def block_dims(self, channels: int) -> int:
+        raise NotImplementedError
+
+    def block(self, fmap: torch.Tensor, position: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def dims(self) -> int:
+        return sum(self.block_dims(c) for c in self.channels)
+
+    def forward(self, maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        return [F.normalize(self.block(fmap.float(), i), dim=1) for i, fmap in enumerate(maps)]
+
+
+_STATISTICS: dict[str, type[Statistic]] = {}
+S = TypeVar("S", bound=type[Statistic])
+
+
+def register_statistic(name: str) -> Callable[[S], S]:
+    """Class decorator: ``@register_statistic("gem")`` makes ``--recipe gem`` use the class."""
+
+    def decorate(cls: S) -> S:
+        cls.name = name
+        _STATISTICS[name] = cls
+        return cls
+
+    return decorate
+
+
+def list_statistics() -> list[str]:
+    return list(_STATISTICS)
+
+
+def statistic_class(name: str, recipe: str = "") -> type[Statistic]:
+    cls = _STATISTICS.get(name)
+    if cls is None:
+        raise ConfigError(
+            f"unknown style recipe {recipe or name!r}: use one of {', '.join(_STATISTICS)} or a combination joined "
+            "with '+', e.g. 'gram+gap'"
+        )
+    return cls
+
+
+@register_statistic("gram")
+class Gram(Statistic):
+    """Upper triangle of each block's Gram matrix, signed square root."""
+
+    def __init__(self, channels: Sequence[int], seed: int = 0) -> None:
+        super().__init__(channels, seed)
+        # Fixed random channel reductions for wide blocks keep Gram statistics compact.
+        gen = torch.Generator().manual_seed(seed)
+        reducers = []
+        for c in self.channels:
+            if c > MAX_GRAM_CHANNELS:
+                q, _ = torch.linalg.qr(torch.randn(c, MAX_GRAM_CHANNELS, generator=gen))
+                reducers.append(q.T.contiguous())
+            else:
+                reducers.append(torch.empty(0))
+        self.reducers = nn.ParameterList([nn.Parameter(r, requires_grad=False) for r in reducers])
+
+    def block_dims(self, channels: int) -> int:
+        c = min(channels, MAX_GRAM_CHANNELS)
+        return c * (c + 1) // 2
+
+    def block(self, fmap: torch.Tensor, position: int) -> torch.Tensor:
+        reducer = self.reducers[position]
+        if reducer.numel():
+            fmap = torch.einsum("rc,bchw->brhw", reducer, fmap)
+        return signed_sqrt(gram_upper(fmap))
+
+
+@register_statistic("meanstd")
+class MeanStd(Statistic):
+    """Per-channel mean and standard deviation of each block, signed square root."""
+
+    def block_dims(self, channels: int) -> int:
+        return 2 * channels
+
+    def block(self, fmap: torch.Tensor, position: int) -> torch.Tensor:
+        return signed_sqrt(mean_std(fmap))
+
+
+@register_statistic("gap")
+class GlobalAveragePool(Statistic):
+    """Global average pooling of the pool block (what most image-search tools index)."""
+
+    reads = "pool"
+
+    def block_dims(self, channels: int) -> int:
+        return channels
+
+    def block(self, fmap: torch.Tensor, position: int) -> torch.Tensor:
+        return fmap.flatten(2).mean(-1)
+
+
+@register_statistic("gmp")
+class GlobalMaxPool(Statistic):
+    """Global max pooling of the pool block."""
+
+    reads = "pool"
+
+    def block_dims(self, channels: int) -> int:
+        return channels
+
+    def block(self, fmap: torch.Tensor, position: int) -> torch.Tensor:
+        return fmap.flatten(2).amax(-1)
+
+
+class StyleStatistics(nn.Module):
+    """Feature maps → raw style statistics, float32 [B, R]: the recipe's statistics in order,
+    each part L2-normalised."""
+
+    def __init__(self, recipe: str, style_channels: Sequence[int], pool_channels: int, seed: int = 0) -> None:
+        super().__init__()
+        self.parts = parse_recipe(recipe)
+        classes = [statistic_class(name, recipe) for name in self.parts]
+        self.statistics = nn.ModuleList(
+            cls(style_channels if cls.reads == "style" else (pool_channels,), seed) for cls in classes
+        )
+        self.uses_style = any(cls.reads == "style" for cls in classes)
+        self.uses_pool = any(cls.reads == "pool" for cls in classes)
+
+    @property
+    def dims(self) -> int:
+        return sum(s.dims for s in self.statistics)
+
+    def forward(self, style_maps: Sequence[torch.Tensor], pool_map: torch.Tensor | None) -> torch.Tensor:
+        device = (style_maps[0] if style_maps else pool_map).device.type  # type: ignore[union-attr]
+        with torch.autocast(device, enabled=False):  # statistics in float32 even under autocast
+            out: list[torch.Tensor] = []
+            for statistic in self.statistics:
+                maps = style_maps if statistic.reads == "style" else [pool_map]
+                out += statistic(maps)
+            return torch.cat(out, dim=1)

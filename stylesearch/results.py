@@ -1,0 +1,95 @@
+"""What stylesearch answers: search hits, query results, classifications, indexing reports."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .catalog import Skipped
+
+
+@dataclass
+class Hit:
+    """One indexed item returned by a search; ``score`` is cosine similarity."""
+
+    id: str
+    score: float
+    label: str | None
+    path: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, record: Any, score: float = 1.0) -> Hit:
+        """The hit for a metadata record (:class:`~stylesearch.index.metadata.Record`)."""
+        return cls(record.id, round(float(score), 6), record.label, record.path, record.attributes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class QueryResult:
+    image: str
+    results: list[Hit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image": self.image, "results": [h.to_dict() for h in self.results]}
+
+
+@dataclass
+class Classification:
+    """The answer for one image. ``label`` is ``None`` ("unknown") when ``confidence`` is
+    below the threshold. ``method`` says what decided: ``knn``, ``linear`` or ``both``
+    (their scores averaged); with ``both``, a label that only kNN knows (added after the head
+    was trained: a cold-start label) is decided by kNN. ``knn`` / ``linear`` hold each
+    method's own answer when it ran."""
+
+    image: str
+    label: str | None
+    confidence: float
+    scores: dict[str, float]
+    neighbors: list[Hit]
+    method: str = "knn"
+    knn: dict[str, Any] | None = None
+    linear: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "label": self.label,
+            "confidence": self.confidence,
+            "scores": self.scores,
+            "method": self.method,
+            "knn": self.knn,
+            "linear": self.linear,
+            "neighbors": [h.to_dict() for h in self.neighbors],
+        }
+
+
+@dataclass
+class IndexReport:
+    """What ``index_catalog`` / ``StyleSearch.add`` did: item counts, skipped files, speed."""
+
+    index_dir: str
+    added: int
+    skipped: list[Skipped]
+    items: int
+    labels: dict[str, int]
+    seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def images_per_second(self) -> float:
+        return (self.added + len(self.skipped)) / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index_dir,
+            "added": self.added,
+            "items": self.items,
+            "labels": self.labels,
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 2),
+            "stages": {k: round(v, 3) for k, v in self.stages.items()},
+            "skipped": [asdict(s) for s in self.skipped],
+        }
