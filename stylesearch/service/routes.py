@@ -55,9 +55,15 @@ def item_out(hit: Hit, with_score: bool = True) -> schemas.Item:
     )
 
 
-def _k(svc: Services, k: int) -> int:
-    if k > svc.settings.max_k:
-        raise ApiError(422, "invalid_request", f"k must be at most {svc.settings.max_k}, got {k}")
+def _k(svc: Services, k: int | str) -> int:
+    """``k`` checked in one place: a whole number from 1 to the server's ``max_k`` (the
+    schemas state the same bounds in the OpenAPI document)."""
+    try:
+        k = int(k)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", "k must be an integer") from exc
+    if not 1 <= k <= svc.settings.max_k:
+        raise ApiError(422, "invalid_request", f"k must be from 1 to {svc.settings.max_k}, got {k}")
     return k
 
 
@@ -134,16 +140,11 @@ async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
         upload = form.get("file")
         if not isinstance(upload, StarletteUpload):
             raise ApiError(422, "invalid_request", "send the photo as the multipart file field 'file'")
-        try:
-            k = int(str(form.get("k", 10)))
-        except ValueError as exc:
-            raise ApiError(422, "invalid_request", "k must be an integer") from exc
-        if k < 1:
-            raise ApiError(422, "invalid_request", f"k must be at least 1, got {k}")
+        k = _k(svc, str(form.get("k", 10)))
         where = _where(str(form["where"]) if "where" in form else None)
         data = await _read_upload(svc, upload)
         vectors = await _embed(svc, [upload.filename or "file"], [data])
-        hits = await run_in_threadpool(svc.engine.search_vectors, vectors, _k(svc, k), where)
+        hits = await run_in_threadpool(svc.engine.search_vectors, vectors, k, where)
         return schemas.SearchResponse(query=upload.filename or "upload", results=[item_out(h) for h in hits[0]], took_ms=_ms(t0))
     if content_type.startswith("application/json"):
         try:

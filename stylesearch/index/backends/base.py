@@ -23,7 +23,7 @@ import numpy as np
 
 from ...config import IndexConfig
 from ...errors import ConfigError, IndexCorruptError
-from ..filters import WhereLike
+from ..filters import Where, WhereLike
 from ..metadata import MetadataStore
 from ..vectors import Vectors
 
@@ -116,16 +116,7 @@ class SearchBackend(ABC):
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """k nearest: (scores float32 [Q, k], ids int64 [Q, k]); missing results (fewer than
         k candidates) are id -1 with score -inf. ``allowed`` restricts to those ids."""
-        queries = self.data.check(queries)
-        if k < 1:
-            raise ValueError("k must be >= 1")
-        if allowed is not None:
-            allowed = np.ascontiguousarray(allowed, dtype=np.int64)
-            if len(allowed) == 0 or len(self.data) == 0:
-                return empty_result(len(queries), k)
-        if self.accelerator is not None and self.accelerator.handles(self, allowed):
-            return self.accelerator.search(self, queries, k, allowed)
-        return self._search(queries, k, allowed)
+        return self._search_allowed(self.data.check(queries), _checked_k(k), allowed)
 
     def search_where(
         self,
@@ -138,12 +129,28 @@ class SearchBackend(ABC):
         exclude: Sequence[int] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`search` among the items matching ``where`` (labelled ones only with
-        ``labelled``, without the ids in ``exclude``), resolved through ``meta``."""
+        ``labelled``, without the ids in ``exclude``)."""
+        return self._search_where(self.data.check(queries), _checked_k(k), meta, Where.of(where), labelled, exclude)
+
+    def _search_where(
+        self, queries: np.ndarray, k: int, meta: MetadataStore, where: Where, labelled: bool, exclude: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The filter resolved to ids through ``meta`` (an engine that filters by itself
+        overrides this)."""
         allowed = meta.vids_where(where, labelled=labelled)
         if len(exclude):
             base = self.ids if allowed is None else allowed
             allowed = base[~np.isin(base, np.asarray(exclude, np.int64))]
-        return self.search(queries, k, allowed)
+        return self._search_allowed(queries, k, allowed)
+
+    def _search_allowed(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if allowed is not None:
+            allowed = np.ascontiguousarray(allowed, dtype=np.int64)
+            if len(allowed) == 0 or len(self.data) == 0:
+                return empty_result(len(queries), k)
+        if self.accelerator is not None and self.accelerator.handles(self, allowed):
+            return self.accelerator.search(self, queries, k, allowed)
+        return self._search(queries, k, allowed)
 
     @property
     def name(self) -> str:
@@ -207,6 +214,12 @@ class SearchBackend(ABC):
         """Called once a full build is live; ``previous``: the manifest it replaced (an
         external engine drops what only that generation used)."""
         return None
+
+
+def _checked_k(k: int) -> int:
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    return k
 
 
 def empty_result(queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:

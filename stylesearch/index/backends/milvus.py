@@ -34,7 +34,7 @@ import numpy as np
 from ...config import IndexConfig
 from ...errors import ConfigError, IndexCorruptError, MissingDependencyError
 from ..factory import FLAT_MAX, kind_of_key
-from ..filters import Where, WhereLike
+from ..filters import Where
 from ..metadata import MetadataStore
 from ..vectors import Vectors
 from .base import SearchBackend, empty_result, register_backend
@@ -186,22 +186,11 @@ class MilvusBackend(SearchBackend):
         filt = "" if allowed is None else f"vid in [{', '.join(str(int(v)) for v in allowed)}]"
         return self._search_expression(queries, k, filt)
 
-    def search_where(
-        self,
-        queries: np.ndarray,
-        k: int,
-        meta: MetadataStore,
-        where: WhereLike = None,
-        *,
-        labelled: bool = False,
-        exclude: Sequence[int] = (),
+    def _search_where(
+        self, queries: np.ndarray, k: int, meta: MetadataStore, where: Where, labelled: bool, exclude: Sequence[int]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """k nearest among the items matching ``where`` — the filter runs inside Milvus, as an
-        expression (``meta`` is not needed)."""
-        queries = self.data.check(queries)
-        if k < 1:
-            raise ValueError("k must be >= 1")
-        return self._search_expression(queries, k, Where.of(where).milvus(labelled=labelled, exclude=exclude))
+        """The filter runs inside Milvus, as an expression (``meta`` is not needed)."""
+        return self._search_expression(queries, k, where.milvus(labelled=labelled, exclude=exclude))
 
     def _search_expression(self, queries: np.ndarray, k: int, filt: str) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = empty_result(len(queries), k)
