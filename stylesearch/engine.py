@@ -324,7 +324,7 @@ class StyleSearch:
         if not (len(vectors) == len(paths) == len(labels) == len(attributes) == n) or n == 0:
             raise ConfigError("add_vectors needs one vector, path, label and attribute set per id")
 
-        def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], None]]:
+        def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], object]]:
             self._check_new_ids(snapshot.meta, ids)  # again under the lock: another writer may have taken one
             start = snapshot.next_vid()
             media = [keep_media(self.index_dir.root, path, item_id) for path, item_id in zip(paths, ids)]
@@ -341,7 +341,7 @@ class StyleSearch:
         if not ids:
             return 0
 
-        def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], None]]:
+        def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], object]]:
             records = snapshot.meta.by_ids(ids)
             backend = snapshot.backend.copy()
             backend.remove(np.array([r.vid for r in records], np.int64))
@@ -357,7 +357,7 @@ class StyleSearch:
         IndexConfig(index_type=index_type, recall_target=recall_target)  # validates both
         built: dict[str, Any] = {}
 
-        def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], None]]:
+        def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], object]]:
             old = snapshot.backend
             backend, info = build_faiss(
                 old.ids,
@@ -373,7 +373,7 @@ class StyleSearch:
         self._write(change)
         return built
 
-    def _write(self, change: Callable[[Snapshot], tuple[SearchBackend, Callable[[MetadataStore], None]]]) -> None:
+    def _write(self, change: Callable[[Snapshot], tuple[SearchBackend, Callable[[MetadataStore], object]]]) -> None:
         """Under the write locks, on the latest generation: ``change`` gives the new backend and
         the metadata change; they are published as a new generation and swapped in."""
         with self._write_lock, self.index_dir.lock():

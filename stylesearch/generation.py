@@ -91,7 +91,7 @@ def publish(
     folder: IndexDir,
     bundle: ModelBundle,
     backend: SearchBackend,
-    change_metadata: Callable[[MetadataStore], None],
+    change_metadata: Callable[[MetadataStore], object],
     base: Snapshot | None = None,
 ) -> Snapshot:
     """Write a generation holding ``backend`` and publish it: its metadata is ``base``'s (none

@@ -16,7 +16,6 @@ import numpy as np
 
 from .engine import StyleSearch
 from .evaluate import accuracy, confusion_matrix, macro_f1, map_at_r, per_class
-from .index.filters import WhereLike
 from .model.embed import embed_all
 
 
@@ -33,7 +32,9 @@ def evaluate_engine(
     (float32 [Q, D]) with true labels ``truth``; with ``groups``, neighbours are restricted to
     items whose attribute ``group_key`` equals the query's group."""
     labels = sorted(set(truth) | set(engine.labels()))
-    wheres: list[WhereLike] = [{group_key: g} for g in groups] if groups is not None and group_key else [None] * len(truth)
+    wheres: list[dict[str, str] | None] = [None] * len(truth)
+    if groups is not None and group_key:
+        wheres = [{group_key: g} for g in groups]
     counts_all = engine.labels()
     report: dict[str, Any] = {"queries": len(truth), "k": k, "labels": labels, "group_by": group_key}
     methods = ["knn"] + (["linear"] if engine.head is not None else [])

@@ -193,21 +193,18 @@ class StyleStatistics(nn.Module):
         super().__init__()
         self.parts = parse_recipe(recipe)
         classes = [statistic_class(name, recipe) for name in self.parts]
-        self.statistics = nn.ModuleList(
-            cls(style_channels if cls.reads == "style" else (pool_channels,), seed) for cls in classes
-        )
+        self.reads = [cls.reads for cls in classes]
+        built = [cls(style_channels if cls.reads == "style" else (pool_channels,), seed) for cls in classes]
+        self.statistics = nn.ModuleList(built)
+        self.dims: int = sum(statistic.dims for statistic in built)
         self.uses_style = any(cls.reads == "style" for cls in classes)
         self.uses_pool = any(cls.reads == "pool" for cls in classes)
-
-    @property
-    def dims(self) -> int:
-        return sum(s.dims for s in self.statistics)
 
     def forward(self, style_maps: Sequence[torch.Tensor], pool_map: torch.Tensor | None) -> torch.Tensor:
         device = (style_maps[0] if style_maps else pool_map).device.type  # type: ignore[union-attr]
         with torch.autocast(device, enabled=False):  # statistics in float32 even under autocast
             out: list[torch.Tensor] = []
-            for statistic in self.statistics:
-                maps = style_maps if statistic.reads == "style" else [pool_map]
+            for statistic, reads in zip(self.statistics, self.reads):
+                maps = style_maps if reads == "style" else [pool_map]
                 out += statistic(maps)
             return torch.cat(out, dim=1)

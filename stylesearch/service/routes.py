@@ -151,8 +151,8 @@ async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
             body = schemas.SearchByItem.model_validate_json(await request.body())
         except ValidationError as exc:
             raise ApiError(422, "invalid_request", _summary(exc)) from exc
-        hits = await run_in_threadpool(svc.engine.similar, body.item_id, _k(svc, body.k), body.where)
-        return schemas.SearchResponse(query=f"item:{body.item_id}", results=[item_out(h) for h in hits], took_ms=_ms(t0))
+        similar = await run_in_threadpool(svc.engine.similar, body.item_id, _k(svc, body.k), body.where)
+        return schemas.SearchResponse(query=f"item:{body.item_id}", results=[item_out(h) for h in similar], took_ms=_ms(t0))
     raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'file', or JSON {\"item_id\": ...}")
 
 
