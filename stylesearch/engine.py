@@ -32,6 +32,7 @@ from .index.backends.faiss import build_faiss
 from .index.filters import WhereLike
 from .model.bundle import ModelBundle
 from .model.embed import Embedder
+from .model.projection import QueryPurpose
 from .results import Classification, Hit, IndexReport, QueryResult
 
 DEFAULT_INDEX_DIR = Path("indexes/default")
@@ -120,7 +121,7 @@ class StyleSearch:
         *,
         labelled: bool = False,
         exclude: Sequence[int] = (),
-        purpose: str = "search",
+        purpose: QueryPurpose = QueryPurpose.SEARCH,
     ) -> list[list[Hit]]:
         """Nearest items to stored-form ``vectors``, queried as the projection says for
         ``purpose`` (see :meth:`Projection.for_query`)."""
@@ -248,7 +249,7 @@ class StyleSearch:
         trained = self.bundle.projection.labels
         # A trained model's tuned block knows only its trained labels: a vote that includes
         # labels added later (cold start) also weighs the untrained PCA block.
-        purpose = "classify_new_labels" if trained and not set(voters) <= set(trained) else "classify"
+        purpose = QueryPurpose.CLASSIFY_NEW_LABELS if trained and not set(voters) <= set(trained) else QueryPurpose.CLASSIFY
         neighbours = self._search(vectors, k, where, labelled=True, purpose=purpose) if method != "linear" else None
         return [
             decide(

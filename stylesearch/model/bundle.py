@@ -131,7 +131,8 @@ class ModelBundle:
                 f"loads {weights_id!r}; rebuild it"
             )
         if self.projection.in_dim != raw_dim or (dim is not None and self.projection.dim != dim):
+            said = "" if dim is None else f" and the manifest says dim {dim}"
             raise IndexMismatchError(
                 f"projection of {where} maps {self.projection.in_dim} -> {self.projection.dim} but the model "
-                f"gives {raw_dim} statistics and the manifest says dim {dim}; rebuild the index"
+                f"gives {raw_dim} statistics{said}; rebuild it"
             )
