@@ -197,7 +197,7 @@ def run_protocol(
                     preds.append(c.label)
                 mapr = None
         if store == "milvus-lite":
-            from .index.milvus_store import close_client
+            from stylesearch.index.backends.milvus import close_client
 
             close_client(str(tmp_path / "milvus.db"))
     recall = {u: round(float(np.mean([p == u for p, t in zip(preds, truth) if t == u])), 4) for u in sorted(set(truth))}
