@@ -23,6 +23,8 @@ INDEX_TYPES = ("auto", *INDEX_KINDS)
 LOSSES = ("multisimilarity", "proxyanchor", "triplet", "contrastive")
 HEADS = ("linear", "mlp", "none")
 OPTIMIZERS = ("adamw", "sgd")
+TTAS = ("none", "flip")
+EMBED_LEGACY = {"tta": "none", "whiten": 0.0, "whiten_shrink": 0.0}  # before these options existed
 CLASSIFY_METHODS = ("knn", "linear", "both")
 DEFAULT_MIN_CONFIDENCE = 0.35  # below it, a classification answers "unknown"
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3, "GB": 1024**3, "T": 1024**4}
@@ -89,6 +91,11 @@ class EmbedConfig:
       ``gram``/``meanstd`` use ``layers``; ``gap``/``gmp`` use ``pool_layer``.
     - ``dim``: size of the projected style vector (``0`` keeps the raw statistics).
     - ``image_size``: square input size in pixels.
+    - ``tta``: ``flip`` averages each photo's raw statistics with its mirror image's (index
+      and query alike; twice the forward passes), ``none`` does not.
+    - ``whiten``: PCA whitening power — each kept component is divided by (its variance +
+      ``whiten_shrink`` × the mean kept variance) ** (``whiten`` / 2); 0 is plain PCA. Fitted
+      with the PCA on the catalog's own sample.
     """
 
     backbone: str = option("efficientnet_lite0", "see 'stylesearch backbones'")
@@ -100,6 +107,9 @@ class EmbedConfig:
     recipe: str = option("gram", "style statistics: gram | meanstd | gap | gmp, or combined with '+'")
     dim: int = option(256, "style vector size; 0 keeps raw statistics")
     image_size: int = option(128, "input size in px")
+    tta: str = option("none", "flip: average each photo with its mirror image (index and query alike)", choices=TTAS)
+    whiten: float = option(0.0, "PCA whitening power (0: plain PCA, 1: full whitening)")
+    whiten_shrink: float = option(0.0, "whitening shrinkage, in units of the mean kept variance")
 
     def __post_init__(self) -> None:
         parse_recipe(self.recipe)
@@ -107,6 +117,10 @@ class EmbedConfig:
             raise ConfigError(f"dim must be >= 0 (0 keeps the raw statistics), got {self.dim}")
         if not 32 <= self.image_size <= 1024:
             raise ConfigError(f"image size must be between 32 and 1024 px, got {self.image_size}")
+        if self.tta not in TTAS:
+            raise ConfigError(f"tta must be one of {', '.join(TTAS)}, got {self.tta!r}")
+        if not 0 <= self.whiten <= 2 or self.whiten_shrink < 0:
+            raise ConfigError(f"whiten must be in [0, 2] and its shrinkage >= 0, got {self.whiten} and {self.whiten_shrink}")
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(str(x) for x in self.layers))
 
@@ -118,7 +132,8 @@ class EmbedConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EmbedConfig:
         known = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
+        # an index or model written before an option existed was made without it
+        kwargs = {**EMBED_LEGACY, **{k: v for k, v in data.items() if k in known}}
         if kwargs.get("layers") is not None:
             kwargs["layers"] = tuple(kwargs["layers"])
         return cls(**kwargs)

@@ -63,7 +63,8 @@ def fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
         embedder.projection = Projection.identity(raw.shape[1])
         return
     t0 = time.perf_counter()
-    embedder.projection = Projection.fit_pca(raw, dim)
+    config = embedder.config
+    embedder.projection = Projection.fit_pca(raw, dim, whiten=config.whiten, shrink=config.whiten_shrink)
     if embedder.projection.dim < dim:
         log.info(
             "only %d images to fit the projection: style vectors have %d dims, not %d", raw.shape[0], embedder.projection.dim, dim

@@ -153,7 +153,10 @@ class Embedder:
         for chunk in images.split(self.micro_batch):
             x = chunk.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             with self._autocast():
-                outs.append(self.model(x).float())
+                stats = self.model(x).float()
+                if self.config.tta == "flip":  # the mirror image's statistics, averaged in
+                    stats = (stats + self.model(x.flip(-1)).float()) / 2
+                outs.append(stats)
         return torch.cat(outs)
 
     def project(self, raw: np.ndarray) -> np.ndarray:

@@ -109,8 +109,10 @@ class Projection:
         return cls(None, np.zeros(in_dim, np.float32), "identity")
 
     @classmethod
-    def fit_pca(cls, raw: np.ndarray, dim: int, seed: int = 0) -> Projection:
-        """PCA of float32 [N, R] to ``min(dim, N-1, R)`` components (randomised SVD)."""
+    def fit_pca(cls, raw: np.ndarray, dim: int, seed: int = 0, whiten: float = 0.0, shrink: float = 0.0) -> Projection:
+        """PCA of float32 [N, R] to ``min(dim, N-1, R)`` components (randomised SVD).
+        ``whiten`` > 0 divides each component by (its variance + ``shrink`` × the mean kept
+        variance) ** (``whiten`` / 2) — still one affine map, stored like any projection."""
         n, r = raw.shape
         k = max(1, min(dim, n - 1, r))
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
@@ -124,6 +126,9 @@ class Projection:
                 _, _, vh = torch.linalg.svd(centered, full_matrices=False)
                 v = vh.T
         matrix = v[:, :k].contiguous()
+        if whiten > 0:
+            variance = (centered @ matrix).pow(2).mean(0)
+            matrix = matrix * (variance + shrink * variance.mean()).clamp_min(EPS).pow(-whiten / 2)
         return cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
 
     def save(self, path: Path) -> None:

@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from .train_sources import FrozenFeatures, TunedBackbone, initial_features
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
+TRAIN_EMBED = EmbedConfig(tta="none", whiten=0.0)  # the recipe training was measured with
 LOG_FILE = "training_log.json"
 
 
@@ -175,7 +176,9 @@ def train_model(
     """Train a style model on the labelled images of ``catalog``; write it to ``out_dir``
     (``model.json``, ``projection.npz``, the head, ``training_log.json``)."""
     t0 = time.perf_counter()
-    embed = embed or EmbedConfig()
+    # Training starts from the plain PCA of the untrained statistics (what its settings were
+    # measured with): whitening is an untrained-index option, and the recorded recipe says so.
+    embed = replace(embed or TRAIN_EMBED, whiten=0.0, whiten_shrink=0.0)
     cfg = train or TrainConfig()
     if embed.dim < 1:
         raise ConfigError("training learns a projection: give --dim of at least 1")

@@ -79,3 +79,24 @@ def test_device_decoding_gives_the_same_statistics(tmp_path: Path) -> None:
     assert cpu_failed == dev_failed == [3] and sorted(cpu) == sorted(dev) == [0, 1, 2, 4, 5, 6, 7]
     for p in cpu:
         assert np.abs(cpu[p] - dev[p]).max() <= 0.02 * (np.abs(cpu[p]).max() + 1e-6)
+
+
+def test_flip_averaging_gives_a_photo_and_its_mirror_one_vector() -> None:
+    import torch
+
+    run = RunConfig(device="cpu", workers=0, progress=False)
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    mirrored = images.flip(-1)
+    tta = Embedder(EmbedConfig(weights="none", image_size=64, tta="flip"), run)
+    plain = Embedder(EmbedConfig(weights="none", image_size=64), run)
+    a, b = tta.raw(images), tta.raw(mirrored)
+    assert np.allclose(a, b, atol=1e-4)
+    p, q = plain.raw(images), plain.raw(mirrored)
+    assert not np.allclose(p, q, atol=1e-3) and np.allclose(a, (p + q) / 2, atol=1e-4)
+
+
+def test_indexes_from_before_the_options_read_as_made_without_them() -> None:
+    old = {"backbone": "efficientnet_lite0", "weights": "imagenet", "layers": None, "pool_layer": None,
+           "recipe": "gram", "dim": 256, "image_size": 128}  # fmt: skip
+    config = EmbedConfig.from_dict(old)
+    assert (config.tta, config.whiten, config.whiten_shrink) == ("none", 0.0, 0.0)

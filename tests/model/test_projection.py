@@ -51,3 +51,18 @@ def test_query_purposes_are_the_projection_s_enum() -> None:
     proj = Projection(None, np.zeros(4, np.float32), "identity", ((2, 1.0), (2, 1.0)), {"classify": (1.0, 0.0)})
     stored = np.eye(4, dtype=np.float32)[:2] / 1.0
     assert np.array_equal(proj.for_query(stored, QueryPurpose.CLASSIFY), proj.for_query(stored, "classify"))
+
+
+def test_whitening_evens_out_the_kept_components() -> None:
+    rng = np.random.default_rng(1)
+    raw = (rng.normal(size=(400, 6)) * [20, 8, 4, 2, 1, 0.5]) @ rng.normal(size=(6, 30))
+    raw = raw.astype(np.float32)
+    variance = lambda p: (((raw - raw.mean(0)) @ p.matrix) ** 2).mean(0)  # noqa: E731
+    plain = Projection.fit_pca(raw, 4)
+    full = Projection.fit_pca(raw, 4, whiten=1.0)
+    half = Projection.fit_pca(raw, 4, whiten=0.5, shrink=1.0)
+    assert variance(plain)[0] > 50 * variance(plain)[3]
+    assert np.allclose(variance(full), 1.0, rtol=1e-3)
+    v = variance(half)
+    assert v[0] > v[3] and v[0] / v[3] < variance(plain)[0] / variance(plain)[3]  # partly evened out
+    assert np.allclose(np.linalg.norm(full.apply(raw), axis=1), 1.0, atol=1e-5)

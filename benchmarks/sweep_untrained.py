@@ -1,0 +1,184 @@
+"""Choosing the untrained defaults on VALIDATION splits carved from the training photos of
+both shared domains (never their test photos): backbone × input size × flip averaging ×
+PCA whitening (power, shrinkage).
+
+Validation protocols (seeded, from ``split == train`` only; the shapes of FU4 / FUW / ARCH10):
+
+- ``FU4-val``: per class of Casual, Sports, Ethnic, Formal, 300 train photos indexed and 100
+  other train photos queried; kNN (k = 10) over the whole gallery.
+- ``FUW-val``: per product type of FUW, the usages with >= 30 train photos of that type;
+  n = min(100, smallest count - 10) indexed and 10 (or up to 30) others queried per usage;
+  neighbours restricted to the query's product type.
+- ``ARCH10-val``: per style, 30 % of the train photos queried, the rest indexed.
+
+Raw statistics are computed once per (backbone, size) for the plain and the mirrored image;
+every projection variant is then fitted on the validation gallery (as an index build fits on
+its catalog) and scored with the engine's own kNN vote.
+
+    .venv/bin/python benchmarks/sweep_untrained.py [--configs efficientnet_lite0:128 ...] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from protocols import FU4_CLASSES, FUW_TYPES, dataset_root  # noqa: E402
+
+from stylesearch.classify import decide  # noqa: E402
+from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
+from stylesearch.evaluate import macro_f1  # noqa: E402
+from stylesearch.model.embed import Embedder, stream  # noqa: E402
+from stylesearch.model.projection import Projection  # noqa: E402
+from stylesearch.results import Hit  # noqa: E402
+
+ARCH_ROOT = dataset_root().parent / "architecture-styles"
+Row = dict[str, str]
+
+
+def _rows(root: Path, label: str) -> list[Row]:
+    with (root / "metadata.csv").open(newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == "train"]
+    for r in rows:
+        r["label"], r["file"] = r[label], str(root / r["path"])
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def validation_sets(seed: int = 0) -> dict[str, tuple[list[Row], list[Row], str | None]]:
+    """name → (gallery rows, query rows, the attribute neighbours must share or None)."""
+    rng = np.random.default_rng(seed)
+    fashion = _rows(dataset_root(), "usage")
+    out: dict[str, tuple[list[Row], list[Row], str | None]] = {}
+    gallery, queries = [], []
+    for usage in FU4_CLASSES:
+        pool = [fashion[i] for i in rng.permutation(len(fashion)) if fashion[i]["usage"] == usage][:400]
+        gallery += pool[:300]
+        queries += pool[300:400]
+    out["FU4-val"] = (gallery, queries, None)
+    gallery, queries = [], []
+    for article in FUW_TYPES:
+        by_usage: dict[str, list[Row]] = defaultdict(list)
+        for r in fashion:
+            if r["articleType"] == article and r["usage"] in FU4_CLASSES:
+                by_usage[r["usage"]].append(r)
+        usages = [u for u in FU4_CLASSES if len(by_usage[u]) >= 30]
+        if len(usages) < 2:
+            continue
+        m = min(30, max(10, min(len(by_usage[u]) for u in usages) // 5))
+        n = min(100, min(len(by_usage[u]) for u in usages) - m)
+        for u in usages:
+            picked = [by_usage[u][i] for i in rng.permutation(len(by_usage[u]))]
+            gallery += picked[:n]
+            queries += picked[n : n + m]
+    out["FUW-val"] = (gallery, queries, "articleType")
+    arch = _rows(ARCH_ROOT, "style")
+    gallery, queries = [], []
+    for style in sorted({r["style"] for r in arch}):
+        picked = [r for r in (arch[i] for i in rng.permutation(len(arch))) if r["style"] == style]
+        cut = int(round(0.3 * len(picked)))
+        queries += picked[:cut]
+        gallery += picked[cut:]
+    out["ARCH10-val"] = (gallery, queries, None)
+    return out
+
+
+def raw_statistics(config: EmbedConfig, files: list[str], run: RunConfig) -> tuple[np.ndarray, np.ndarray, float]:
+    """(plain, mirrored) raw statistics float32 [N, R] and the plain pass's images/s."""
+    embedder = Embedder(config, run)
+    views = []
+    rate = 0.0
+    for flip in (False, True):
+        out = np.zeros((len(files), embedder.raw_dim), np.float32)
+        t0 = time.perf_counter()
+        for batch in stream(embedder, files, project=False, flip=flip):
+            if batch.failures:
+                raise RuntimeError(f"failed to decode: {batch.failures[:2]}")
+            out[batch.positions] = batch.values
+        if not flip:
+            rate = len(files) / (time.perf_counter() - t0)
+        views.append(out)
+    return views[0], views[1], rate
+
+
+def fit(raw: np.ndarray, dim: int, power: float, shrink: float) -> Projection:
+    """PCA to ``dim`` with each component divided by (its variance + shrink × the mean kept
+    variance) ** (power / 2)."""
+    pca = Projection.fit_pca(raw, dim)
+    assert pca.matrix is not None
+    if power == 0:
+        return pca
+    centred = raw - raw.mean(0)
+    variance = ((centred @ pca.matrix) ** 2).mean(0)
+    scale = (variance + shrink * variance.mean()) ** (-power / 2)
+    return Projection(pca.matrix * scale, pca.bias * scale, "pca")
+
+
+def knn_f1(gallery: np.ndarray, g_rows: list[Row], queries: np.ndarray, q_rows: list[Row], within: str | None) -> float:
+    sims = queries @ gallery.T
+    labels = [r["label"] for r in g_rows]
+    counts_all: dict[str, int] = defaultdict(int)
+    for label in labels:
+        counts_all[label] += 1
+    group_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if within:
+        for r in g_rows:
+            group_counts[r[within]][r["label"]] += 1
+    preds = []
+    for i, q in enumerate(q_rows):
+        row = sims[i].copy()
+        voters = counts_all
+        if within:
+            row[[r[within] != q[within] for r in g_rows]] = -np.inf
+            voters = group_counts[q[within]]
+        top = np.argsort(-row)[:10]
+        top = top[np.isfinite(row[top])]
+        hits = [Hit(str(j), float(row[j]), labels[j], "") for j in top]
+        preds.append(decide(hits, None, (), dict(voters), threshold=0.0).label)
+    return macro_f1([r["label"] for r in q_rows], preds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["efficientnet_lite0:128", "efficientnet_lite1:128", "efficientnet_lite2:128"])
+    parser.add_argument("--powers", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--shrinks", type=float, nargs="+", default=[0.0, 0.1, 1.0])
+    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--recipe", default="gram")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    run = RunConfig(device="cpu", workers=0, progress=False)
+    sets = validation_sets()
+    print({name: (len(g), len(q)) for name, (g, q, _) in sets.items()}, file=sys.stderr)
+    results = []
+    for spec in args.configs:
+        backbone, size = spec.split(":")
+        config = EmbedConfig(backbone=backbone, image_size=int(size), recipe=args.recipe)
+        for name, (g_rows, q_rows, within) in sets.items():
+            plain_g, flip_g, rate = raw_statistics(config, [r["file"] for r in g_rows], run)
+            plain_q, flip_q, _ = raw_statistics(config, [r["file"] for r in q_rows], run)
+            for tta in ("none", "flip"):
+                g = plain_g if tta == "none" else (plain_g + flip_g) / 2
+                q = plain_q if tta == "none" else (plain_q + flip_q) / 2
+                for power in args.powers:
+                    for shrink in args.shrinks if power else [0.0]:
+                        projection = fit(g, args.dim, power, shrink)
+                        f1 = knn_f1(projection.apply(g), g_rows, projection.apply(q), q_rows, within)
+                        row = {"backbone": backbone, "size": int(size), "set": name, "tta": tta, "power": power,
+                               "shrink": shrink, "macro_f1": round(f1, 4), "img_s": round(rate, 1)}  # fmt: skip
+                        results.append(row)
+                        print(json.dumps(row), flush=True)
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
