@@ -109,16 +109,12 @@ def raw_statistics(config: EmbedConfig, files: list[str], run: RunConfig) -> tup
     return views[0], views[1], rate
 
 
-def fit(raw: np.ndarray, dim: int, power: float, shrink: float) -> Projection:
-    """PCA to ``dim`` with each component divided by (its variance + shrink × the mean kept
-    variance) ** (power / 2)."""
-    pca = Projection.fit_pca(raw, dim)
+def whitened(pca: Projection, variance: np.ndarray, power: float, shrink: float) -> Projection:
+    """``pca`` with each component divided by (its variance + shrink × the mean kept variance)
+    ** (power / 2) — what ``Projection.fit_pca(..., whiten=power, shrink=shrink)`` fits, from
+    one PCA for every variant."""
     assert pca.matrix is not None
-    if power == 0:
-        return pca
-    centred = raw - raw.mean(0)
-    variance = ((centred @ pca.matrix) ** 2).mean(0)
-    scale = (variance + shrink * variance.mean()) ** (-power / 2)
+    scale = (variance + shrink * variance.mean()) ** (-power / 2) if power else np.ones_like(variance)
     return Projection(pca.matrix * scale, pca.bias * scale, "pca")
 
 
@@ -148,7 +144,9 @@ def knn_f1(gallery: np.ndarray, g_rows: list[Row], queries: np.ndarray, q_rows: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=["efficientnet_lite0:128", "efficientnet_lite1:128", "efficientnet_lite2:128"])
+    parser.add_argument(
+        "--configs", nargs="+", default=["efficientnet_lite0:128", "efficientnet_lite1:128", "efficientnet_lite2:128"]
+    )
     parser.add_argument("--powers", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--shrinks", type=float, nargs="+", default=[0.0, 0.1, 1.0])
     parser.add_argument("--dim", type=int, default=256)
@@ -168,9 +166,12 @@ def main() -> None:
             for tta in ("none", "flip"):
                 g = plain_g if tta == "none" else (plain_g + flip_g) / 2
                 q = plain_q if tta == "none" else (plain_q + flip_q) / 2
+                pca = Projection.fit_pca(g, args.dim)
+                assert pca.matrix is not None
+                variance = (((g - g.mean(0)) @ pca.matrix) ** 2).mean(0)
                 for power in args.powers:
                     for shrink in args.shrinks if power else [0.0]:
-                        projection = fit(g, args.dim, power, shrink)
+                        projection = whitened(pca, variance, power, shrink)
                         f1 = knn_f1(projection.apply(g), g_rows, projection.apply(q), q_rows, within)
                         row = {"backbone": backbone, "size": int(size), "set": name, "tta": tta, "power": power,
                                "shrink": shrink, "macro_f1": round(f1, 4), "img_s": round(rate, 1)}  # fmt: skip
