@@ -53,6 +53,25 @@ def dataset_root() -> Path:
     return Path(os.environ.get("STYLESEARCH_FASHION_USAGE", DEFAULT_ROOT)).resolve()
 
 
+def arch_root() -> Path:
+    """``$STYLESEARCH_ARCHITECTURE_STYLES`` or ``architecture-styles`` beside fashion-usage."""
+    return Path(os.environ.get("STYLESEARCH_ARCHITECTURE_STYLES", dataset_root().parent / "architecture-styles")).resolve()
+
+
+def read_arch_rows(root: Path) -> list[Row]:
+    """architecture-styles rows in the fashion rows' shape (style as ``usage``; one product type)."""
+    with (root / "metadata.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        r["usage"], r["articleType"] = r["style"], "building"
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def arch10_split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """ARCH10: every ``train`` photo indexed, every ``test`` photo queried."""
+    return [r for r in rows if r["split"] == "train"], [r for r in rows if r["split"] == "test"]
+
+
 Row = dict[str, str]
 
 
@@ -143,14 +162,18 @@ def run_protocol(
     ``add_labelled`` rows are then added with ``StyleSearch.add`` (the cold-start check).
     ``store``: ``faiss``, ``milvus-lite`` (a Milvus Lite file in the temporary folder) or a
     ``--store`` URI."""
-    root = root or dataset_root()
-    rows = read_rows(root)
-    if protocol == "FU4":
-        index_rows, query_rows = fu4_split(rows, seed=seed)
-    elif protocol == "FUW":
-        index_rows, query_rows = fuw_split(rows, seed=seed)
+    if protocol == "ARCH10":
+        root = root or arch_root()
+        index_rows, query_rows = arch10_split(read_arch_rows(root))
     else:
-        raise ValueError(f"unknown protocol {protocol!r}: FU4 or FUW")
+        root = root or dataset_root()
+        rows = read_rows(root)
+        if protocol == "FU4":
+            index_rows, query_rows = fu4_split(rows, seed=seed)
+        elif protocol == "FUW":
+            index_rows, query_rows = fuw_split(rows, seed=seed)
+        else:
+            raise ValueError(f"unknown protocol {protocol!r}: FU4, FUW or ARCH10")
     index_rows = [r for r in index_rows if r["usage"] not in exclude_labels]
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmp_path = Path(tmp)
@@ -180,11 +203,11 @@ def run_protocol(
             if engine.head is not None:
                 lin = [c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0, method="linear")]
                 linear_f1 = round(macro_f1(truth, lin), 4)
-            if protocol == "FU4":
+            if protocol in ("FU4", "ARCH10"):
                 preds = [
                     c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0, method="knn", balanced=balanced)
                 ]
-                r_counts = {u: sum(r["usage"] == u for r in index_rows) for u in FU4_CLASSES}
+                r_counts = {u: sum(r["usage"] == u for r in index_rows) for u in set(truth)}
                 kmax = max(r_counts.values())
                 hits = engine.search_vectors(vectors, kmax)
                 relevant = np.array([[h.label == t for h in row] + [False] * (kmax - len(row)) for row, t in zip(hits, truth)])

@@ -108,8 +108,8 @@ class EmbedConfig:
     dim: int = option(256, "style vector size; 0 keeps raw statistics")
     image_size: int = option(128, "input size in px")
     tta: str = option("none", "flip: average each photo with its mirror image (index and query alike)", choices=TTAS)
-    whiten: float = option(0.0, "PCA whitening power (0: plain PCA, 1: full whitening)")
-    whiten_shrink: float = option(0.0, "whitening shrinkage, in units of the mean kept variance")
+    whiten: float = option(0.5, "PCA whitening power (0: plain PCA, 1: full whitening)")
+    whiten_shrink: float = option(1.0, "whitening shrinkage, in units of the mean kept variance")
 
     def __post_init__(self) -> None:
         parse_recipe(self.recipe)
