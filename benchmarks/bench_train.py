@@ -60,6 +60,8 @@ def main() -> int:
     parser.add_argument("--search-pca-weight", type=float, default=TrainConfig.search_pca_weight)
     parser.add_argument("--classify-pca-weight", type=float, default=TrainConfig.classify_pca_weight)
     parser.add_argument("--backbone-lr", type=float, default=TrainConfig.backbone_lr)
+    parser.add_argument("--within", default=None, help="train --within COLUMN (e.g. articleType)")
+    parser.add_argument("--within-share", type=float, default=TrainConfig.within_share)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     root = dataset_root()
@@ -75,6 +77,8 @@ def main() -> int:
         classify_pca_weight=args.classify_pca_weight,
         train_blocks=args.train_blocks,
         backbone_lr=args.backbone_lr,
+        within=args.within,
+        within_share=args.within_share,
     )
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)

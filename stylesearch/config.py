@@ -236,6 +236,11 @@ class TrainConfig:
     )
     search_pca_weight: float = option(0.0, "their weight in same-style search")
     classify_pca_weight: float = option(1.0, "their weight in a kNN vote that includes labels added after training")
+    within: str | None = option(
+        None, "an attribute (e.g. articleType): a share of the batches is drawn inside one of its values, "
+        "so the loss must separate styles within a product type"
+    )
+    within_share: float = option(0.5, "share of the batches drawn within one value of --within")
     train_blocks: int = option(
         0, "also tune this many top backbone blocks, on augmented images (slow on a CPU; try --epochs 8)"
     )
@@ -257,6 +262,8 @@ class TrainConfig:
             raise ConfigError("train blocks must be >= 0 and the backbone learning rate > 0")
         if self.anchor < 0:
             raise ConfigError(f"anchor must be >= 0, got {self.anchor}")
+        if not 0.0 <= self.within_share <= 1.0:
+            raise ConfigError(f"within share must be in [0, 1], got {self.within_share}")
         if not 0.0 <= self.val_fraction < 0.9:
             raise ConfigError(f"validation fraction must be in [0, 0.9), got {self.val_fraction}")
 

@@ -34,6 +34,7 @@ from .bundle import ModelBundle
 from .embed import Embedder
 from .heads import StyleHead, train_head
 from .projection import Projection, QueryPurpose
+from .sampling import WithinGroupSampler, mix_within
 from .train_sources import FrozenFeatures, TunedBackbone, initial_features
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,22 @@ def _final_projection(
     )
 
 
+def _within_sampler(
+    items: Sequence[Item], train_pos: np.ndarray, y_all: torch.Tensor, cfg: TrainConfig, m: int, batch_size: int
+) -> WithinGroupSampler | None:
+    """The within-group sampler of ``cfg.within`` over the training positions, or ``None``."""
+    if not cfg.within:
+        return None
+    keys = sorted({key for item in items for key in item.attributes})
+    if cfg.within not in keys:
+        raise ConfigError(f"--within {cfg.within!r}: the catalog has no such attribute; it has {', '.join(keys) or 'none'}")
+    groups = [items[int(p)].attributes.get(cfg.within) for p in train_pos]
+    sampler = WithinGroupSampler(train_pos, y_all[train_pos].tolist(), groups, m, batch_size)
+    if not sampler:
+        raise ConfigError(f"--within {cfg.within!r}: no value of it has two labels with two images each; drop --within")
+    return sampler
+
+
 def validation_metrics(vectors: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """MAP@R and precision@1 of ``vectors`` retrieving each other (leave-one-out)."""
     from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
@@ -242,6 +259,7 @@ def train_model(
     batch_size = max(m, min(cfg.batch_size, m * n_labels_train) // m * m)
     y_train = y_all[train_pos]
     steps_per_epoch = max(1, len(train_pos) // batch_size)
+    within = _within_sampler(items, train_pos, y_all, cfg, m, batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt,
         max_lr=[g["lr"] for g in params],
@@ -284,11 +302,13 @@ def train_model(
         sampler = samplers.MPerClassSampler(y_train.tolist(), m=m, batch_size=batch_size, length_before_new_iter=len(train_pos))
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         order = train_pos[np.array(list(sampler), dtype=np.int64)]
+        batches = [order[step * batch_size : (step + 1) * batch_size] for step in range(steps_per_epoch)]
+        if within is not None:
+            batches = mix_within(batches, within, cfg.within_share, cfg.seed * 1000 + epoch)
         proj.train()
         total, steps = 0.0, 0
         with tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=False) as bar:
-            for step in range(steps_per_epoch):
-                batch = order[step * batch_size : (step + 1) * batch_size]
+            for batch in batches:
                 x = source.train_batch(batch, cfg.seed * 1000 + epoch, generator)
                 yb = y_all[torch.from_numpy(batch)].to(device)
                 emb = F.normalize(proj(x), dim=1)

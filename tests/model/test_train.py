@@ -172,3 +172,36 @@ def test_anchor_keeps_the_projection_near_its_pca_start(demo_data, tmp_path: Pat
     free = np.abs(trained("a", "multisimilarity", 0.0) - trained("b", "contrastive", 0.0)).max()
     held = np.abs(trained("c", "multisimilarity", 1e4) - trained("d", "contrastive", 1e4)).max()
     assert held < 0.2 * free
+
+
+def test_within_group_batches_share_one_group_and_mix_with_plain_ones() -> None:
+    from stylesearch.model.sampling import WithinGroupSampler, mix_within
+
+    rng = np.random.default_rng(0)
+    positions = np.arange(100, 160)
+    labels = [i % 3 for i in range(60)]
+    groups = ["shirt" if i < 30 else "shoe" if i < 54 else None for i in range(60)]
+    sampler = WithinGroupSampler(positions, labels, groups, m=4, batch_size=12)
+    group_of = dict(zip(positions.tolist(), groups))
+    label_of = dict(zip(positions.tolist(), labels))
+    for _ in range(20):
+        batch = sampler.batch(rng)
+        assert len({group_of[int(p)] for p in batch}) == 1 and None not in {group_of[int(p)] for p in batch}
+        assert len({label_of[int(p)] for p in batch}) >= 2 and len(batch) == 12
+    plain = [np.array([100 + i]) for i in range(40)]
+    mixed = mix_within(plain, sampler, 0.5, seed=1)
+    replaced = sum(len(b) > 1 for b in mixed)
+    assert 10 <= replaced <= 30 and len(mixed) == 40
+    assert mix_within(plain, sampler, 0.0, seed=1) == plain
+    assert not WithinGroupSampler(positions, [0] * 60, groups, m=4, batch_size=12)  # one label per group: nothing to draw
+
+
+def test_training_within_a_product_type(demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--within draws a share of the batches inside one product; a column the catalog lacks is
+    refused with the columns it has."""
+    cfg = replace(FAST, epochs=2, within="product", within_share=0.5)
+    report = train_model(demo_data[0], tmp_path / "w", embed=EMBED, train=cfg, run=RUN)
+    assert report.epochs_run == 2
+    assert json.loads((tmp_path / "w" / "model.json").read_text())["train"]["within"] == "product"
+    with pytest.raises(ConfigError, match="no such attribute; it has product"):
+        train_model(demo_data[0], tmp_path / "x", embed=EMBED, train=replace(cfg, within="colour"), run=RUN)
