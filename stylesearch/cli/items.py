@@ -39,7 +39,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             "labels:     " + (", ".join(f"{k} ({v})" for k, v in info["labels"].items()) or "none"),
             "attributes: " + (", ".join(info["attributes"]) or "none"),
             f"model:      {embed['backbone']} [{info['weights_id']}], recipe {embed['recipe']}, "
-            f"{embed['image_size']} px, {info['raw_dim']} -> {info['dim']} dims ({info['projection']['kind']})",
+            f"{embed['image_size']} px, {info['raw_dim']} -> {info['dim']} dims ({info['projection']['kind']}"
+            f"{_whitening(embed)}){', flip-averaged' if embed.get('tta') == 'flip' else ''}",
             f"search:     {info['index_type']} ({info['index_key']}"
             + "".join(f", {k}={v}" for k, v in info["search_params"].items())
             + f") on {info['search_backend']}; vectors {info['vector_dtype']}",
@@ -49,6 +50,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     )
     emit(args, info, text)
     return 0
+
+
+def _whitening(embed: dict[str, object]) -> str:
+    power = embed.get("whiten") or 0
+    return f", whitened {power} (shrink {embed.get('whiten_shrink') or 0})" if power else ""
 
 
 def cmd_backbones(args: argparse.Namespace) -> int:
