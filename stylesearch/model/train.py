@@ -294,12 +294,15 @@ def train_model(
     from tqdm.auto import tqdm
 
     epoch_seconds: list[float] = []
+    scored = True  # whether validation MAP@R could be measured (else the last epoch is kept)
     for epoch in range(start_epoch, cfg.epochs):
         if stale >= cfg.patience and len(val_pos):
             break
         te = time.perf_counter()
         _seed_everything(cfg.seed * 1000 + epoch)  # each epoch reproducible on its own: resume = uninterrupted run
-        sampler = samplers.MPerClassSampler(y_train.tolist(), m=m, batch_size=batch_size, length_before_new_iter=len(train_pos))
+        sampler = samplers.MPerClassSampler(
+            y_train.tolist(), m=m, batch_size=batch_size, length_before_new_iter=max(len(train_pos), batch_size)
+        )  # a catalog smaller than one batch trains on one batch (drawn with replacement) an epoch
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         order = train_pos[np.array(list(sampler), dtype=np.int64)]
         batches = [order[step * batch_size : (step + 1) * batch_size] for step in range(steps_per_epoch)]
@@ -331,8 +334,10 @@ def train_model(
             metrics = validation_metrics(vecs, y_all[val_pos])
             entry.update({f"val_{k}": round(v, 5) for k, v in metrics.items()})
             metric = metrics["mean_average_precision_at_r"]
+            if not np.isfinite(metric):  # too few validation images per label to score: keep the last epoch
+                metric, scored = float(epoch), False
         else:
-            metric = float(epoch)  # no validation split: keep the last epoch
+            metric, scored = float(epoch), False  # no validation split: keep the last epoch
         if metric > best_metric:
             best_metric, best_epoch, stale = metric, epoch + 1, 0
             best_state = {k: v.detach().cpu().clone() for k, v in proj.state_dict().items()}
@@ -394,7 +399,7 @@ def train_model(
         "labels": dict(sorted(counts.items())),
         "train": cfg.to_dict(),
         "best_epoch": best_epoch,
-        "best_val_map_at_r": None if not len(val_pos) else round(best_metric, 5),
+        "best_val_map_at_r": round(best_metric, 5) if scored else None,
         "head_val_accuracy": head_accuracy,
         "trained_items": len(train_pos),
         "validation_items": len(val_pos),
@@ -406,7 +411,7 @@ def train_model(
         dict(sorted(counts.items())),
         len(history),
         best_epoch,
-        None if not len(val_pos) else best_metric,
+        best_metric if scored else None,
         head_accuracy,
         time.perf_counter() - t0,
         float(np.mean(epoch_seconds)) if epoch_seconds else 0.0,

@@ -18,7 +18,7 @@ from stylesearch.model.backbones import TUNED_FILE, TunedBlocks, create_backbone
 from stylesearch.model.projection import Projection
 from stylesearch.model.train import train_model
 
-from ..conftest import RUN, solid
+from ..conftest import RUN, noise, solid
 
 FAST = TrainConfig(epochs=4, batch_size=32, m_per_class=4, val_fraction=0.25, patience=10, head_epochs=30)
 EMBED = EmbedConfig(image_size=64, dim=32)
@@ -205,3 +205,14 @@ def test_training_within_a_product_type(demo_data, tmp_path: Path) -> None:  # t
     assert json.loads((tmp_path / "w" / "model.json").read_text())["train"]["within"] == "product"
     with pytest.raises(ConfigError, match="no such attribute; it has product"):
         train_model(demo_data[0], tmp_path / "x", embed=EMBED, train=replace(cfg, within="colour"), run=RUN)
+
+
+def test_a_catalog_smaller_than_one_batch_trains(tmp_path: Path) -> None:
+    """Ten-odd labelled photos per style (a few-label domain) with the default batch of 112:
+    one batch an epoch, drawn with replacement — not PML's bare AssertionError."""
+    for label, seed in (("a", 0), ("b", 100), ("c", 200)):
+        for i in range(6):
+            noise(tmp_path / "cat" / label / f"{i}.png", seed + i)
+    cfg = TrainConfig(epochs=2, head_epochs=10)
+    report = train_model(tmp_path / "cat", tmp_path / "m", embed=EMBED, train=cfg, run=RUN)
+    assert report.epochs_run == 2 and (tmp_path / "m" / "model.json").is_file()
