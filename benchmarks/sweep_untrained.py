@@ -44,7 +44,7 @@ from stylesearch.classify import decide  # noqa: E402
 from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
 from stylesearch.evaluate import macro_f1, map_at_r  # noqa: E402
 from stylesearch.model.embed import Embedder, stream  # noqa: E402
-from stylesearch.model.projection import Projection  # noqa: E402
+from stylesearch.model.projection import Projection, whitening  # noqa: E402
 from stylesearch.results import Hit  # noqa: E402
 
 ARCH_ROOT = dataset_root().parent / "architecture-styles"
@@ -120,7 +120,7 @@ def whitened(pca: Projection, variance: np.ndarray, power: float, shrink: float)
     ** (power / 2) — what ``Projection.fit_pca(..., whiten=power, shrink=shrink)`` fits, from
     one PCA for every variant."""
     assert pca.matrix is not None
-    scale = (variance + shrink * variance.mean()) ** (-power / 2) if power else np.ones_like(variance)
+    scale = whitening(variance, power, shrink)
     return Projection(pca.matrix * scale, pca.bias * scale, "pca")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .config import EmbedConfig
 from .errors import IndexCorruptError, IndexMismatchError
 from .images import ImageInput
 from .index import IndexDir, MetadataStore, SearchBackend, Snapshot
@@ -43,8 +44,6 @@ def check_format(manifest: dict[str, Any], where: str) -> None:
 
 def load_bundle(gen: Path, manifest: dict[str, Any]) -> ModelBundle:
     """The model bundle of a generation (its recipe and weights id from the manifest)."""
-    from .config import EmbedConfig
-
     try:
         config = EmbedConfig.from_dict(manifest["embed"])
     except (KeyError, TypeError, ValueError) as exc:

@@ -75,9 +75,6 @@ class Where:
     def __bool__(self) -> bool:
         return bool(self.terms)
 
-    def keys(self) -> list[str]:
-        return [key for key, _ in self.terms]
-
     def to_dict(self) -> dict[str, str | list[str]]:
         """Key → value (one accepted value) or list of values."""
         return {key: values[0] if len(values) == 1 else list(values) for key, values in self.terms}
@@ -87,12 +84,6 @@ class Where:
         if any(len(values) != 1 for _, values in self.terms):
             return None
         return {key: values[0] for key, values in self.terms}
-
-    def and_(self, other: Where | Mapping[str, WhereValue] | None) -> Where:
-        """Both filters (``other``'s terms replace this one's for the same key)."""
-        other = Where.of(other)
-        keys = set(other.keys())
-        return Where(tuple(t for t in self.terms if t[0] not in keys) + other.terms)
 
     def sql(self, labelled: bool = False) -> tuple[list[str], list[str]]:
         """SQL conditions on the metadata's ``items`` table and their parameters."""

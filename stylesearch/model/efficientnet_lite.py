@@ -112,9 +112,6 @@ class EfficientNetLite(nn.Module):
         return self._fc(x)
 
 
-EfficientNetLite0 = EfficientNetLite  # Lite0 is the default layout
-
-
 def preprocess(x: torch.Tensor) -> torch.Tensor:
     """uint8 or [0, 1] float RGB [B, 3, H, W] → the checkpoint's input scale ``(x*255-127)/128``."""
     if x.dtype == torch.uint8:

@@ -30,6 +30,15 @@ class QueryPurpose(str, Enum):
     CLASSIFY_NEW_LABELS = "classify_new_labels"  # a kNN vote that includes labels added later
 
 
+def whitening(variance: np.ndarray, power: float, shrink: float) -> np.ndarray:
+    """Per-component scale float32 [D] of PCA whitening: (variance + ``shrink`` × the mean
+    variance) ** (-``power`` / 2); ones for ``power`` 0."""
+    variance = np.asarray(variance, np.float64)
+    if power == 0:
+        return np.ones(len(variance), np.float32)
+    return (np.maximum(variance + shrink * variance.mean(), EPS) ** (-power / 2)).astype(np.float32)
+
+
 @dataclass
 class Projection:
     """Affine map of raw statistics to style vectors: ``normalize(x @ matrix + bias)``.
@@ -127,8 +136,7 @@ class Projection:
                 v = vh.T
         matrix = v[:, :k].contiguous()
         if whiten > 0:
-            variance = (centered @ matrix).pow(2).mean(0)
-            matrix = matrix * (variance + shrink * variance.mean()).clamp_min(EPS).pow(-whiten / 2)
+            matrix = matrix * torch.from_numpy(whitening(((centered @ matrix).pow(2).mean(0)).numpy(), whiten, shrink))
         return cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
 
     def save(self, path: Path) -> None:
