@@ -156,13 +156,18 @@ def run_protocol(
     add_labelled: Sequence[Row] = (),
     balanced: bool = True,
     store: str = "faiss",
+    split: tuple[list[Row], list[Row]] | None = None,
 ) -> ProtocolResult:
     """Index the protocol's train sample with ``embed`` (or a trained ``model``), classify its
     queries, score them. ``exclude_labels`` leaves those labels out of the index, and
     ``add_labelled`` rows are then added with ``StyleSearch.add`` (the cold-start check).
     ``store``: ``faiss``, ``milvus-lite`` (a Milvus Lite file in the temporary folder) or a
-    ``--store`` URI."""
-    if protocol == "ARCH10":
+    ``--store`` URI. ``split``: (index rows, query rows) in place of the protocol's own (a
+    validation split carved from ``train``)."""
+    if split is not None:
+        root = root or (arch_root() if protocol == "ARCH10" else dataset_root())
+        index_rows, query_rows = split
+    elif protocol == "ARCH10":
         root = root or arch_root()
         index_rows, query_rows = arch10_split(read_arch_rows(root))
     else:

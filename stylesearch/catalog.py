@@ -6,20 +6,38 @@ A :class:`Catalog` only *lists* items; decoding (and rejecting undecodable files
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
+import logging
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import CatalogError
 
+log = logging.getLogger(__name__)
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl", ".ndjson"})
-RESERVED_COLUMNS = ("id", "path", "label")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which manifest columns hold an item's path, id and style label (the rest are
+    attributes). ``unlabelled``: the manifest has no labels, on purpose (no warning)."""
+
+    path: str = "path"
+    id: str = "id"
+    label: str = "label"
+    unlabelled: bool = False
+
+    @property
+    def reserved(self) -> tuple[str, str, str]:
+        return (self.path, self.id, self.label)
 
 
 @dataclass(frozen=True)
@@ -58,7 +76,11 @@ class Catalog:
 
 
 def load_catalog(
-    source: str | os.PathLike[str], manifest: str | os.PathLike[str] | None = None, *, confine: bool = False
+    source: str | os.PathLike[str],
+    manifest: str | os.PathLike[str] | None = None,
+    *,
+    confine: bool = False,
+    columns: Columns | None = None,
 ) -> Catalog:
     """Read a catalog.
 
@@ -66,7 +88,10 @@ def load_catalog(
       images directly in ``source`` are unlabeled.
     - ``source`` a ``.csv``/``.jsonl`` file, or a folder plus ``manifest``: the manifest lists
       items; its ``path`` column is relative to the folder (the manifest's own folder when
-      ``source`` is the manifest) unless absolute.
+      ``source`` is the manifest) unless absolute. ``columns`` names its path, id and label
+      columns (``path``, ``id``, ``label`` by default); a manifest without the label column
+      is read as unlabelled, with a warning that names its columns unless
+      ``columns.unlabelled`` says that is meant.
 
     A relative path may never leave the catalog folder (``../../etc/passwd``). ``confine``
     (for catalogs from people you do not trust): no absolute paths in manifests, and no file,
@@ -80,7 +105,7 @@ def load_catalog(
     if not src.is_dir():
         raise CatalogError(f"{str(src)!r} is not a folder: pass a folder of images, or a .csv/.jsonl manifest")
     if manifest is not None:
-        return _from_manifest(src.resolve(), Path(manifest), confine)
+        return _from_manifest(src.resolve(), Path(manifest), confine, columns or Columns())
     return _from_folder(src.resolve(), confine)
 
 
@@ -93,7 +118,7 @@ def _visible_files(folder: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
-NOT_UTF8 = "file name is not valid UTF-8 (ids and paths are stored as UTF-8 text): rename the file"
+FS_BYTES = "fs64:"  # a stored path that is not UTF-8: its bytes, base64 (no real path starts so)
 
 
 def is_utf8(text: str) -> bool:
@@ -108,12 +133,29 @@ def is_utf8(text: str) -> bool:
 
 def printable(text: str) -> str:
     """``text`` with the undecodable bytes of a file name shown as escapes (safe to print and
-    to store)."""
+    to store): ``caf\\udce9`` for a Latin-1 ``café``. An item id made from such a name."""
     return text if is_utf8(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def path_text(path: str | os.PathLike[str]) -> str:
+    """A file path as stored text (UTF-8): itself, or, for a name that is not UTF-8 (a Latin-1
+    name from an old archive), ``fs64:`` and the base64 of its bytes — :func:`path_of` gives
+    the same file back."""
+    text = os.fspath(path)
+    if is_utf8(text):
+        return text
+    return FS_BYTES + base64.urlsafe_b64encode(os.fsencode(text)).decode("ascii")
+
+
+def path_of(text: str) -> Path:
+    """The file a stored path names (:func:`path_text` undone)."""
+    if text.startswith(FS_BYTES):
+        return Path(os.fsdecode(base64.urlsafe_b64decode(text[len(FS_BYTES) :])))
+    return Path(text)
+
+
 def _item_id(rel: Path) -> str:
-    return rel.with_suffix("").as_posix()
+    return printable(rel.with_suffix("").as_posix())
 
 
 def _from_folder(root: Path, confine: bool = False) -> Catalog:
@@ -122,14 +164,13 @@ def _from_folder(root: Path, confine: bool = False) -> Catalog:
 
     def consider(path: Path, label: str | None) -> None:
         rel = path.relative_to(root)
-        if not is_utf8(str(rel)):
-            skipped.append(Skipped(printable(str(rel)), NOT_UTF8))
-        elif not path.is_file():
-            skipped.append(Skipped(rel.as_posix(), "not a regular file (broken link or loop)"))
+        shown = printable(rel.as_posix())
+        if not path.is_file():
+            skipped.append(Skipped(shown, "not a regular file (broken link or loop)"))
         elif confine and not path.resolve().is_relative_to(root):
-            skipped.append(Skipped(rel.as_posix(), "a link to a file outside the catalog folder (not allowed here)"))
+            skipped.append(Skipped(shown, "a link to a file outside the catalog folder (not allowed here)"))
         elif path.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append(Skipped(rel.as_posix(), f"not an image file name ({path.suffix or 'no suffix'})"))
+            skipped.append(Skipped(shown, f"not an image file name ({path.suffix or 'no suffix'})"))
         else:
             items.append(Item(_item_id(rel), path, label))
 
@@ -146,16 +187,18 @@ def _from_folder(root: Path, confine: bool = False) -> Catalog:
     return Catalog(root, items, skipped)
 
 
-def _read_rows(manifest: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+def _read_rows(manifest: Path, path_column: str = "path") -> list[tuple[int, dict[str, Any]]]:
     suffix = manifest.suffix.lower()
     try:
         if suffix == ".csv":
             with manifest.open(newline="", encoding="utf-8") as fh:
                 reader = csv.DictReader(fh, strict=True)
-                if reader.fieldnames is None or "path" not in reader.fieldnames:
+                if reader.fieldnames is None or path_column not in reader.fieldnames:
+                    has = ", ".join(repr(c) for c in reader.fieldnames or []) or "none"
                     raise CatalogError(
-                        f"manifest {manifest.name} has no 'path' column: its header must name "
-                        "'path' (and optionally 'id', 'label' and attribute columns)"
+                        f"manifest {manifest.name} has no {path_column!r} column (it has {has}): its header must "
+                        "name the image path column (and optionally id, label and attribute columns); "
+                        "say which column holds the paths with --path-column"
                     )
                 rows = []
                 for row in reader:
@@ -186,17 +229,48 @@ def _read_rows(manifest: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     raise CatalogError(f"manifest {manifest.name}: use a .csv or .jsonl file")
 
 
-def _from_manifest(root: Path, manifest: Path, confine: bool = False) -> Catalog:
+def _check_columns(manifest: Path, rows: list[tuple[int, dict[str, Any]]], columns: Columns) -> None:
+    """Errors for a named column that is not there; a warning for a missing label column."""
+    present: list[str] = []
+    for _, row in rows:
+        present += [str(k) for k in row if k not in present]
+    has = ", ".join(present) or "none"
+    if columns.path not in present:
+        raise CatalogError(
+            f"manifest {manifest.name} has no {columns.path!r} column (it has {has}): "
+            "say which column holds the image paths with --path-column"
+        )
+    if columns.id != "id" and columns.id not in present:
+        raise CatalogError(f"manifest {manifest.name} has no id column {columns.id!r} (it has {has}): check --id-column")
+    if columns.label not in present:
+        if columns.label != "label":
+            raise CatalogError(
+                f"manifest {manifest.name} has no label column {columns.label!r} (it has {has}): check --label-column"
+            )
+        if not columns.unlabelled:
+            log.warning(
+                "manifest %s has no 'label' column, so its items are indexed WITHOUT style labels "
+                "(classify will answer 'unknown'); its columns are %s. Name the style column with "
+                "--label-column, or say --unlabelled if that is meant",
+                manifest.name,
+                has,
+            )
+
+
+def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: Columns | None = None) -> Catalog:
     if not manifest.is_file():
         raise CatalogError(f"manifest {str(manifest)!r} does not exist")
+    columns = columns or Columns()
     items: list[Item] = []
     skipped: list[Skipped] = []
     missing: list[str] = []
     seen: dict[str, int] = {}
-    for line, row in _read_rows(manifest):
-        raw_path = str(row.get("path") or "").strip()
+    rows = _read_rows(manifest, columns.path)
+    _check_columns(manifest, rows, columns)
+    for line, row in rows:
+        raw_path = str(row.get(columns.path) or "").strip()
         if not raw_path:
-            raise CatalogError(f"manifest {manifest.name} line {line}: empty 'path'")
+            raise CatalogError(f"manifest {manifest.name} line {line}: empty {columns.path!r}")
         path = Path(raw_path)
         if path.is_absolute() and confine:
             raise CatalogError(
@@ -222,14 +296,14 @@ def _from_manifest(root: Path, manifest: Path, confine: bool = False) -> Catalog
         except OSError:
             missing.append(raw_path)
             continue
-        item_id = str(row.get("id") or "").strip() or _item_id(Path(raw_path))
+        item_id = str(row.get(columns.id) or "").strip() or _item_id(Path(raw_path))
         if item_id in seen:
             raise CatalogError(
                 f"manifest {manifest.name}: id {item_id!r} appears on lines {seen[item_id]} and {line}; ids must be unique"
             )
         seen[item_id] = line
-        label = str(row.get("label") or "").strip() or None
-        attributes = {str(k): str(v) for k, v in row.items() if k not in RESERVED_COLUMNS and v not in (None, "")}
+        label = str(row.get(columns.label) or "").strip() or None
+        attributes = {str(k): str(v) for k, v in row.items() if k not in columns.reserved and v not in (None, "")}
         if is_dir:
             skipped.append(Skipped(raw_path, "is a folder, not an image file"))
             continue

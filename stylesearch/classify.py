@@ -10,7 +10,8 @@ the head's probabilities, and applies the rules:
   (:func:`head_scores`): a style the index (or the filter) holds no item of is never answered.
 - **both**: the two averaged; but when kNN's top label is one the head never saw (added
   after training: a cold-start label), kNN decides alone.
-- **unknown**: below ``threshold`` confidence the label is ``None``.
+- **unknown**: below ``threshold`` confidence the label is ``None`` (``reason``
+  ``low_confidence``; ``no_labelled_items`` when nothing may vote).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def decide(
     linear = head_scores(head_labels, probs, voters) if probs is not None else None
     decided, scores = fuse(knn, linear)
     label, confidence = next(iter(scores.items()), (None, 0.0))
+    reason = None if label is not None and confidence >= threshold else "low_confidence" if scores else "no_labelled_items"
     return Classification(
         image,
         label if confidence >= threshold else None,
@@ -85,6 +87,7 @@ def decide(
         decided,
         _answer(knn),
         _answer(linear),
+        reason,
     )
 
 

@@ -20,6 +20,7 @@ DECODERS = ("auto", "cpu", "device")
 VECTOR_DTYPES = ("float32", "float16")
 INDEX_KINDS = ("flat", "hnsw", "ivf", "ivfpq")
 INDEX_TYPES = ("auto", *INDEX_KINDS)
+MAPS = ("auto", "basis", "raw")
 LOSSES = ("multisimilarity", "proxyanchor", "triplet", "contrastive")
 HEADS = ("linear", "mlp", "none")
 OPTIMIZERS = ("adamw", "sgd")
@@ -231,19 +232,25 @@ class TrainConfig:
     flip: bool = option(True, "mirrored views as augmentation", flag="--no-flip")
     # L2-SP: weight of ||W - W_pca||², keeps what the labels do not cover
     anchor: float = option(5e-5, "L2-SP pull toward the PCA start (helps styles added later)")
+    map: str = option(
+        "auto",
+        "what the projection learns: basis (a map from whitened PCA components: few labels move it little), "
+        "raw (every raw direction: more to gain from many labels); auto: basis below 100 labelled photos per style",
+        choices=MAPS,
+    )
+    basis: int = option(512, "whitened PCA components a basis map starts from (its first --dim are the start)")
     pca_dims: int = option(
         256, "untrained PCA components kept beside the tuned ones, so styles added later stay recognisable (0: none)"
     )
     search_pca_weight: float = option(0.0, "their weight in same-style search")
     classify_pca_weight: float = option(1.0, "their weight in a kNN vote that includes labels added after training")
     within: str | None = option(
-        None, "an attribute (e.g. articleType): a share of the batches is drawn inside one of its values, "
-        "so the loss must separate styles within a product type"
+        None,
+        "an attribute (e.g. articleType): a share of the batches is drawn inside one of its values, "
+        "so the loss must separate styles within a product type",
     )
     within_share: float = option(0.5, "share of the batches drawn within one value of --within")
-    train_blocks: int = option(
-        0, "also tune this many top backbone blocks, on augmented images (slow on a CPU; try --epochs 8)"
-    )
+    train_blocks: int = option(0, "also tune this many top backbone blocks, on augmented images (slow on a CPU; try --epochs 8)")
     backbone_lr: float = option(1e-4, "learning rate of the tuned blocks")
     seed: int = option(0, "seed of the split, the sampler and the initialisation")
 
@@ -262,6 +269,10 @@ class TrainConfig:
             raise ConfigError("train blocks must be >= 0 and the backbone learning rate > 0")
         if self.anchor < 0:
             raise ConfigError(f"anchor must be >= 0, got {self.anchor}")
+        if self.map not in MAPS:
+            raise ConfigError(f"map must be one of {', '.join(MAPS)}, got {self.map!r}")
+        if self.basis < 1:
+            raise ConfigError(f"basis must be >= 1 component, got {self.basis}")
         if not 0.0 <= self.within_share <= 1.0:
             raise ConfigError(f"within share must be in [0, 1], got {self.within_share}")
         if not 0.0 <= self.val_fraction < 0.9:

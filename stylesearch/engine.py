@@ -20,7 +20,7 @@ from typing import Any, overload
 import numpy as np
 
 from ._version import __version__
-from .catalog import NOT_UTF8, Skipped, is_utf8, printable
+from .catalog import Skipped, is_utf8, printable
 from .classify import METHODS, decide
 from .config import DEFAULT_MIN_CONFIDENCE, EmbedConfig, IndexConfig, RunConfig
 from .errors import ConfigError, DuplicateItemError, ImageError, IndexMismatchError
@@ -149,7 +149,8 @@ class StyleSearch:
         keeps items whose attributes (or ``label`` / ``id``) match."""
         single, batch = as_batch(images)
         hits = self._search(self.embed(batch), k, where)
-        results = [QueryResult(describe_input(img, i), h) for i, (img, h) in enumerate(zip(batch, hits))]
+        hint = self.where_hint(where) if where and not all(hits) else None
+        results = [QueryResult(describe_input(img, i), h, None if h else hint) for i, (img, h) in enumerate(zip(batch, hits))]
         return results[0] if single else results
 
     def similar(self, item_id: str, k: int = 10, where: WhereLike = None) -> list[Hit]:
@@ -177,7 +178,15 @@ class StyleSearch:
 
     def browse(self, where: WhereLike = None, limit: int = 50, offset: int = 0) -> list[Hit]:
         """Items matching ``where`` in index order, ``limit`` from ``offset`` (score 1.0)."""
-        return [Hit.of(r) for r in self._snapshot.meta.page(where, limit, offset)]
+        snapshot = self._snapshot
+        return [Hit.of(r) for r in snapshot.meta.page(snapshot.check(where), limit, offset)]
+
+    def where_hint(self, where: WhereLike) -> str | None:
+        """Why ``where`` matches nothing when a value no item has is the reason (the value and
+        the closest existing ones: ``did you mean Tshirts?``), else ``None``. A key that no
+        item has is an error (:class:`~stylesearch.errors.UnknownAttributeError`) everywhere
+        a filter is taken."""
+        return self._snapshot.hint(where)
 
     def get(self, item_id: str) -> Hit:
         return Hit.of(self._snapshot.meta.by_ids([item_id])[0])
@@ -246,12 +255,20 @@ class StyleSearch:
         threshold = self.min_confidence if min_confidence is None else min_confidence
         probs = head.predict(vectors) if head is not None and method != "knn" else None
         voters = self._snapshot.labels(where)  # the labels (and their counts) that may vote
+        if not voters and probs is None and not where:
+            raise ConfigError(
+                "the index has no labelled items, so nothing can vote on a style: index a labelled catalog "
+                "(a folder per style, or a manifest whose style column --label-column names), or add labelled items"
+            )
         trained = self.bundle.projection.labels
         # A trained model's tuned block knows only its trained labels: a vote that includes
         # labels added later (cold start) also weighs the untrained PCA block.
         purpose = QueryPurpose.CLASSIFY_NEW_LABELS if trained and not set(voters) <= set(trained) else QueryPurpose.CLASSIFY
         neighbours = self._search(vectors, k, where, labelled=True, purpose=purpose) if method != "linear" else None
-        return [
+        hint = None
+        if not voters:
+            hint = self.where_hint(where) or f"no labelled item matches the filter {where.to_dict()}"
+        out = [
             decide(
                 None if neighbours is None else neighbours[row],
                 None if probs is None else probs[row],
@@ -262,6 +279,9 @@ class StyleSearch:
             )
             for row in range(len(vectors))
         ]
+        for c in out:
+            c.hint = hint
+        return out
 
     # ---------------------------------------------------------------- writing
 
@@ -283,19 +303,15 @@ class StyleSearch:
         n = len(batch)
         label_list = per_item(labels, n, "labels")
         attr_list = [dict(a) for a in per_item(attributes or {}, n, "attributes")]
-        id_list = list(ids) if ids is not None else [default_id(img) for img in batch]
+        # a file name that is not UTF-8 gives a printable id (its bytes escaped); given ids must be text
+        id_list = list(ids) if ids is not None else [printable(default_id(img)) for img in batch]
         if len(id_list) != n:
             raise ConfigError(f"{len(id_list)} ids for {n} images")
-        # a file whose name is not UTF-8 is rejected (with its default id); given ids must be
-        named = [i for i, img in enumerate(batch) if not isinstance(img, (str, os.PathLike)) or is_utf8(str(img))]
-        if not all(is_utf8(id_list[i]) for i in (named if ids is None else range(n))):
+        if not all(is_utf8(i) for i in id_list):
             raise ConfigError("ids must be valid UTF-8 text")
-        self._check_new_ids(self._snapshot.meta, [id_list[i] for i in named])  # before the slow part
+        self._check_new_ids(self._snapshot.meta, id_list)  # before the slow part
 
-        good, vectors, failures = self.embedder.embed_lenient([batch[i] for i in named])
-        good = [named[i] for i in good]
-        failures = [(named[i], reason) for i, reason in failures]
-        failures += [(i, NOT_UTF8) for i in sorted(set(range(n)) - set(named))]
+        good, vectors, failures = self.embedder.embed_lenient(batch)
         skipped = [Skipped(printable(describe_input(batch[i], i)), reason) for i, reason in sorted(failures)]
         if not good:
             raise ImageError("no image could be added: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped))

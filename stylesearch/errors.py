@@ -26,6 +26,12 @@ class UsageError(StyleSearchError):
     exit_code = 2
 
 
+class UnknownAttributeError(UsageError):
+    """A filter names a key that no indexed item has (a misspelt or wrongly cased key)."""
+
+    code = "unknown_attribute"
+
+
 class ConfigError(StyleSearchError):
     """An option or setting has a value that cannot work."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .catalog import path_text
 from .config import EmbedConfig
 from .errors import IndexCorruptError, IndexMismatchError
 from .images import ImageInput
@@ -113,7 +114,7 @@ def keep_media(index_root: Path, image: ImageInput, item_id: str) -> str:
     """Path recorded for an added image: the file itself, or a copy under the index's
     ``media/`` for in-memory images (bytes or PIL)."""
     if isinstance(image, (str, os.PathLike)):
-        return str(Path(image).resolve())
+        return path_text(Path(image).resolve())
     media = index_root / "media"
     media.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha1(item_id.encode()).hexdigest()[:16]

@@ -29,11 +29,18 @@ class Hit:
 
 @dataclass
 class QueryResult:
+    """The items found for one query image; ``hint`` says why there are none when a filter
+    value no item has is the reason."""
+
     image: str
     results: list[Hit]
+    hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image": self.image, "results": [h.to_dict() for h in self.results]}
+        out: dict[str, Any] = {"image": self.image, "results": [h.to_dict() for h in self.results]}
+        if self.hint:
+            out["hint"] = self.hint
+        return out
 
 
 @dataclass
@@ -42,7 +49,9 @@ class Classification:
     below the threshold. ``method`` says what decided: ``knn``, ``linear`` or ``both``
     (their scores averaged); with ``both``, a label that only kNN knows (added after the head
     was trained: a cold-start label) is decided by kNN. ``knn`` / ``linear`` hold each
-    method's own answer when it ran."""
+    method's own answer when it ran. ``reason`` says why the label is ``None``:
+    ``low_confidence`` or ``no_labelled_items`` (nothing may vote: the filter matches no
+    labelled item); ``hint`` what to change."""
 
     image: str
     label: str | None
@@ -52,9 +61,13 @@ class Classification:
     method: str = "knn"
     knn: dict[str, Any] | None = None
     linear: dict[str, Any] | None = None
+    reason: str | None = None  # why the label is None: low_confidence or no_labelled_items
+    hint: str | None = None  # what to change (a filter value no item has, say)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "reason": self.reason,
+            "hint": self.hint,
             "image": self.image,
             "label": self.label,
             "confidence": self.confidence,

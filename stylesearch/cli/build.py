@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import IndexConfig
-from .common import Commands, embed_config, emit, fmt_report, run_config, style_parser
+from .common import Commands, columns, embed_config, emit, fmt_report, manifest_parser, run_config, style_parser
 from .options import add_options, config_from, must
 
 
@@ -22,6 +22,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         model=args.model,
         resume=args.resume,
         confine_paths=args.confine_paths,
+        columns=columns(args),
         ray=args.ray,
         ray_workers=args.ray_workers,
     )
@@ -46,7 +47,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def register(commands: Commands) -> None:
-    p = commands.add("index", "build an index from a catalog folder or manifest", cmd_index, [style_parser()])
+    p = commands.add("index", "build an index from a catalog folder or manifest", cmd_index, [style_parser(), manifest_parser()])
     p.add_argument("catalog", help="folder (one sub-folder per label, or unlabeled images) or a .csv/.jsonl manifest")
     p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
     p.add_argument("--model", help="a folder from 'stylesearch train': its recipe, trained projection and head")

@@ -40,6 +40,27 @@ def style_parser() -> argparse.ArgumentParser:
     return style
 
 
+def manifest_parser() -> argparse.ArgumentParser:
+    """How a manifest's columns are read (commands that read a catalog)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("manifest columns")
+    group.add_argument("--path-column", default="path", help="column of the image paths (default: path)")
+    group.add_argument("--id-column", default="id", help="column of the item ids (default: id; else the file name)")
+    group.add_argument("--label-column", default="label", help="column of the style labels (default: label), e.g. usage")
+    group.add_argument(
+        "--unlabelled",
+        action="store_true",
+        help="the manifest has no labels on purpose (no warning about a missing label column)",
+    )
+    return parser
+
+
+def columns(args: argparse.Namespace) -> Any:
+    from ..catalog import Columns
+
+    return Columns(args.path_column, args.id_column, args.label_column, args.unlabelled)
+
+
 class Commands:
     """Registers subcommands: each gets the common options and its own ``--index``."""
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config import TrainConfig
-from .common import Commands, embed_config, emit, run_config, style_parser
+from .common import Commands, columns, embed_config, emit, manifest_parser, run_config, style_parser
 from .options import add_options, config_from
 
 
@@ -21,6 +21,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train=config_from(TrainConfig, args),
         run=run_config(args),
         resume=args.resume,
+        columns=columns(args),
     )
     text = (
         f"trained {report.epochs_run} epochs in {report.seconds:.0f} s ({report.seconds_per_epoch:.1f} s/epoch); "
@@ -36,7 +37,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..catalog import load_catalog
     from ..report import run_evaluation
 
-    catalog = load_catalog(args.catalog, args.manifest)
+    catalog = load_catalog(args.catalog, args.manifest, columns=columns(args))
     index_kwargs = {"embed": embed_config(args), "run": run_config(args), "model": args.model}
     report = run_evaluation(
         catalog,
@@ -67,7 +68,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def register(commands: Commands) -> None:
     p = commands.add(
-        "train", "tune style vectors on the catalog's labels (metric learning) and train a head", cmd_train, [style_parser()]
+        "train",
+        "tune style vectors on the catalog's labels (metric learning) and train a head",
+        cmd_train,
+        [style_parser(), manifest_parser()],
     )
     p.add_argument("catalog", help="labelled folder or manifest")
     p.add_argument("--manifest", help="CSV/JSONL manifest")
@@ -75,7 +79,9 @@ def register(commands: Commands) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     add_options(p.add_argument_group("training"), TrainConfig)
 
-    p = commands.add("eval", "measure classification and retrieval on a labelled split", cmd_eval, [style_parser()])
+    p = commands.add(
+        "eval", "measure classification and retrieval on a labelled split", cmd_eval, [style_parser(), manifest_parser()]
+    )
     p.add_argument("catalog", help="folder or manifest whose items carry a split column")
     p.add_argument("--manifest", help="CSV/JSONL manifest")
     p.add_argument("--split-column", default="split", help="attribute that says train/test (default: split)")

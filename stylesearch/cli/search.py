@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from ..config import CLASSIFY_METHODS, DEFAULT_MIN_CONFIDENCE
-from ..errors import UsageError
+from ..errors import ImageError, UsageError
 from .common import Commands, emit, fmt_hits, open_index, where_from
 
 
@@ -18,16 +19,55 @@ def fmt_classification(c: Any) -> str:
         f"{name} says {ans['label']} ({ans['confidence']:.2f})" for name, ans in (("kNN", c.knn), ("head", c.linear)) if ans
     )
     scores = f"{scores} — {methods}" if c.method == "both" else scores
+    why = f" [{c.reason}]" if c.label is None and c.reason else ""
     evidence = fmt_hits(c.neighbors[:5], "    ")
-    return f"{c.image}\n  style: {label} (confidence {c.confidence:.2f}; {scores})\n  evidence:\n{evidence}"
+    hint = f"\n  hint: {c.hint}" if c.hint else ""
+    return f"{c.image}\n  style: {label}{why} (confidence {c.confidence:.2f}; {scores}){hint}\n  evidence:\n{evidence}"
+
+
+def embed_given(engine: Any, images: list[str]) -> tuple[list[int], Any, dict[int, str]]:
+    """The style vectors of the images that can be read: (their positions, vectors, reason per
+    position that failed). One unreadable image does not sink the others; none readable is
+    an error."""
+    positions, vectors, failures = engine.embed_lenient(images)
+    failed = dict(failures)
+    if not positions:
+        shown = "; ".join(f"{images[i]}: {r}" for i, r in list(failed.items())[:3])
+        raise ImageError(f"none of the {len(images)} image(s) could be read ({shown})")
+    return positions, vectors, failed
+
+
+def in_place(images: list[str], positions: list[int], answers: list[Any], failed: dict[int, str]) -> list[tuple[str, Any]]:
+    """(image, answer or the reason it failed) in the order the images were given."""
+    by_position = dict(zip(positions, answers))
+    return [(image, by_position[i] if i in by_position else failed[i]) for i, image in enumerate(images)]
+
+
+def report_failures(failed: dict[int, str], total: int) -> None:
+    if failed:
+        print(f"stylesearch: {len(failed)} of {total} image(s) could not be read (see above)", file=sys.stderr)
 
 
 def cmd_query(args: argparse.Namespace) -> int:
     where = where_from(args)
+    images = list(args.images)
     with open_index(args) as engine:
-        results = engine.query(list(args.images), k=args.k, where=where)
-    text = "\n".join(f"{r.image}\n{fmt_hits(r.results)}" for r in results)
-    emit(args, [r.to_dict() for r in results], text)
+        positions, vectors, failed = embed_given(engine, images)
+        hits = engine.search_vectors(vectors, k=args.k, where=where)
+        hint = engine.where_hint(where) if where and not all(hits) else None
+    rows = in_place(images, positions, hits, failed)
+    data: list[dict[str, Any]] = []
+    text: list[str] = []
+    for image, answer in rows:
+        if isinstance(answer, str):
+            data.append({"image": image, "error": answer})
+            text.append(f"{image}\n  error: {answer}")
+        else:
+            entry = {"image": image, "results": [h.to_dict() for h in answer]}
+            data.append({**entry, "hint": hint} if hint and not answer else entry)
+            text.append(f"{image}\n{fmt_hits(answer)}" + (f"\n  hint: {hint}" if hint and not answer else ""))
+    emit(args, data, "\n".join(text))
+    report_failures(failed, len(images))
     return 0
 
 
@@ -37,16 +77,30 @@ def cmd_classify(args: argparse.Namespace) -> int:
         if where:
             raise UsageError("--summary classifies whole folders; drop --where")
         return _classify_summary(args)
+    images = list(args.images)
     with open_index(args) as engine:
-        results = engine.classify(
-            list(args.images),
+        positions, vectors, failed = embed_given(engine, images)
+        results = engine.classify_vectors(
+            vectors,
             k=args.k,
             where=where,
             min_confidence=args.min_confidence,
             method=args.method,
             balanced=args.balanced,
         )
-    emit(args, [c.to_dict() for c in results], "\n".join(fmt_classification(c) for c in results))
+    for i, c in zip(positions, results):
+        c.image = images[i]
+    data: list[dict[str, Any]] = []
+    text: list[str] = []
+    for image, answer in in_place(images, positions, results, failed):
+        if isinstance(answer, str):
+            data.append({"image": image, "error": answer})
+            text.append(f"{image}\n  error: {answer}")
+        else:
+            data.append(answer.to_dict())
+            text.append(fmt_classification(answer))
+    emit(args, data, "\n".join(text))
+    report_failures(failed, len(images))
     return 0
 
 

@@ -162,6 +162,17 @@ class MetadataStore:
             rows = self.conn.execute("SELECT DISTINCT j.key FROM items, json_each(items.attributes) AS j ORDER BY j.key")
             return [r[0] for r in rows]
 
+    def values_of(self, key: str) -> list[str]:
+        """The distinct values of ``key`` (``label``, ``id`` or an attribute) among the items."""
+        with self.lock:
+            if key in ("label", "id"):
+                rows = self.conn.execute(f"SELECT DISTINCT {key} FROM items WHERE {key} IS NOT NULL")
+            else:
+                rows = self.conn.execute(
+                    "SELECT DISTINCT j.value FROM items, json_each(items.attributes) AS j WHERE j.key = ?", (key,)
+                )
+            return sorted(str(r[0]) for r in rows)
+
     def attribute_values(self, limit: int = 100) -> dict[str, dict[str, int]]:
         """Per attribute key, its most common values (at most ``limit``) with their counts."""
         out: dict[str, dict[str, int]] = {}

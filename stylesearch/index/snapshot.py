@@ -6,20 +6,32 @@ and the engine swaps in a new snapshot, so a reader never sees half a change.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError
+from ..errors import IndexCorruptError, UnknownAttributeError
 from .backends import SearchBackend, load_backend
-from .filters import Where, WhereLike
+from .filters import FIELDS, Where, WhereLike
 from .layout import IndexDir
 from .metadata import METADATA_FILE, MetadataStore, Record
 
 Neighbours = list[list[tuple[float, Record]]]
+
+
+def did_you_mean(given: str, choices: Sequence[str]) -> str:
+    """`` (did you mean X?)`` for the closest of ``choices`` (same spelling in another case
+    first), or ``""``."""
+    same_case = [c for c in choices if c.lower() == given.lower()]
+    close = same_case or difflib.get_close_matches(given, choices, n=3, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[c] for c in difflib.get_close_matches(given.lower(), list(lowered), n=3, cutoff=0.6)]
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def generation_number(gen: Path) -> int:
@@ -36,6 +48,7 @@ class Snapshot:
     manifest: dict[str, Any]
     backend: SearchBackend
     meta: MetadataStore
+    _keys: list[str] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def open(cls, gen: Path, manifest: dict[str, Any]) -> Snapshot:
@@ -88,21 +101,54 @@ class Snapshot:
         """The ``k`` nearest items to each query (float32 [Q, D], L2-normalised) among those
         matching ``where`` (labelled ones only with ``labelled``, without the ids in
         ``exclude``): per query, (cosine similarity, record) best first."""
-        scores, vids = self.backend.search_where(queries, k, self.meta, Where.of(where), labelled=labelled, exclude=exclude)
+        scores, vids = self.backend.search_where(queries, k, self.meta, self.check(where), labelled=labelled, exclude=exclude)
         records = self.meta.by_vids(vids.ravel().tolist())
         return [
             [(float(s), records[v]) for s, v in zip(row_scores.tolist(), row_vids.tolist()) if v in records]
             for row_scores, row_vids in zip(scores, vids)
         ]
 
+    def filter_keys(self) -> list[str]:
+        """The keys a filter may name: ``label``, ``id`` and every attribute key of an item."""
+        if self._keys is None:
+            self._keys = [*FIELDS, *self.meta.attribute_keys()]
+        return self._keys
+
+    def check(self, where: WhereLike) -> Where:
+        """``where`` as a :class:`Where`, refused (:class:`UnknownAttributeError`) when it
+        names a key that no item has: a filter that can match nothing is a mistake."""
+        where = Where.of(where)
+        for key, _ in where.terms:
+            if key not in self.filter_keys():
+                self._keys = None  # an item with that key may have been added since
+                keys = self.filter_keys()
+                if key not in keys:
+                    raise UnknownAttributeError(
+                        f"no item has the attribute {key!r}{did_you_mean(key, keys)}; filter on one of: {', '.join(keys)}"
+                    )
+        return where
+
+    def hint(self, where: WhereLike) -> str | None:
+        """Why ``where`` matches nothing, when a value no item has is the reason: the value
+        and the closest values that exist (``None`` when every value exists)."""
+        notes = []
+        for key, values in self.check(where).terms:
+            if key == "id":
+                continue
+            present = self.meta.values_of(key)
+            for value in values:
+                if value not in present:
+                    notes.append(f"no item has {key}={value}{did_you_mean(value, present)}")
+        return "; ".join(notes) or None
+
     def labels(self, where: WhereLike = None) -> dict[str, int]:
         """Items per label (among those matching ``where``)."""
-        where = Where.of(where)
+        where = self.check(where)
         return self.meta.label_counts(where) if where else dict(self.manifest["labels"])
 
     def count(self, where: WhereLike = None) -> int:
         """How many items match ``where`` (all items for none)."""
-        vids = self.meta.vids_where(where)
+        vids = self.meta.vids_where(self.check(where))
         return len(self) if vids is None else len(vids)
 
     def vectors_of(self, item_ids: Sequence[str]) -> tuple[list[Record], np.ndarray]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..catalog import Catalog, Skipped, load_catalog
+from ..catalog import Catalog, Columns, Skipped, load_catalog, path_text
 from ..config import EmbedConfig, IndexConfig, RunConfig
-from ..errors import StyleSearchError
+from ..errors import CatalogError, StyleSearchError
 from ..generation import publish
 from ..index import IndexDir, Record, backend_class
 from ..model.bundle import ModelBundle
@@ -41,6 +41,7 @@ def index_catalog(
     model: str | os.PathLike[str] | None = None,
     resume: bool = False,
     confine_paths: bool = False,
+    columns: Columns | None = None,
     ray: str | None = None,
     ray_workers: int | None = None,
 ) -> IndexReport:
@@ -55,7 +56,8 @@ def index_catalog(
 
     Unreadable images are skipped and reported. A failure before publishing leaves any
     index already at ``index_dir`` exactly as it was. ``confine_paths``: see
-    :func:`~stylesearch.catalog.load_catalog` (``confine``).
+    :func:`~stylesearch.catalog.load_catalog` (``confine``); ``columns``: which manifest
+    columns hold the path, id and label (:class:`~stylesearch.catalog.Columns`).
 
     ``ray``: embed on Ray (``"local"`` starts an instance on 127.0.0.1, else a cluster
     address) with ``ray_workers`` actors; see :mod:`stylesearch.ingest.ray`. The vectors are
@@ -67,7 +69,7 @@ def index_catalog(
     backend_type = backend_class(options.store)  # an unknown or malformed store fails before any work
     with pipeline.stage(stages, "catalog"):
         if not isinstance(catalog, Catalog):
-            catalog = load_catalog(catalog, manifest, confine=confine_paths)
+            catalog = load_catalog(catalog, manifest, confine=confine_paths, columns=columns)
     trained: ModelBundle | None = None
     with pipeline.stage(stages, "load_model"):
         if model is not None:
@@ -77,6 +79,11 @@ def index_catalog(
         else:
             embedder = Embedder(embed or EmbedConfig(), run)
     items = catalog.items
+    if not items:
+        raise CatalogError(
+            f"the catalog has no image to index; {len(catalog.skipped)} file(s) were left out:\n"
+            + pipeline.reasons([(s.path, s.reason) for s in catalog.skipped])
+        )
     sources = [item.path for item in items]
     with pipeline.stage(stages, "embed"):
         if ray is not None:
@@ -93,7 +100,7 @@ def index_catalog(
         backend, built = backend_type.build(options.store, np.arange(len(done.positions), dtype=np.int64), done.values, options)
         log.info("index: %s", built)
     records = [
-        Record(vid, items[p].id, str(items[p].path), items[p].label, items[p].attributes)
+        Record(vid, items[p].id, path_text(items[p].path), items[p].label, items[p].attributes)
         for vid, p in enumerate(done.positions.tolist())
     ]
     assert embedder.projection is not None

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,8 +79,19 @@ def fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
     )
 
 
-def nothing_read(n: int) -> CatalogError:
-    return CatalogError(f"none of the {n} catalog images could be read; see the skipped list for the reasons")
+def nothing_read(sources: Sequence[Any], failures: Sequence[tuple[int, str]]) -> CatalogError:
+    """The error of a run in which no image could be read, with the reasons (the first ten)."""
+    return CatalogError(
+        f"none of the {len(sources)} catalog images could be read:\n" + reasons([(str(sources[p]), r) for p, r in failures])
+    )
+
+
+def reasons(skipped: Sequence[tuple[str, str]], shown: int = 10) -> str:
+    """``  path: reason`` lines, the first ``shown`` of them, and how many more."""
+    lines = [f"  {path}: {reason}" for path, reason in sorted(skipped)[:shown]]
+    if len(skipped) > shown:
+        lines.append(f"  … and {len(skipped) - shown} more")
+    return "\n".join(lines) or "  (no reason recorded)"
 
 
 class _Collector:
@@ -180,7 +192,7 @@ def run(
     if embedder.projection is None and (fit[0] or late[0]):
         fit_and_project(fit if fit[0] else late)  # every sampled image failed: fit on the others
     if out.vectors is None or not out.ok.any():
-        raise nothing_read(n)
+        raise nothing_read(sources, out.failures)
     save(force=True)
     positions = np.flatnonzero(out.ok)
     return Embedded(positions, out.vectors[positions], sorted(out.failures))

@@ -180,7 +180,7 @@ def embed_catalog(
         failures += failed
         parts.append((pos, vectors))
     if not parts or not sum(len(p) for p, _ in parts):
-        raise nothing_read(n)
+        raise nothing_read([item.path for item in items], failures)
     positions = np.concatenate([p for p, _ in parts])
     vectors = np.concatenate([v for _, v in parts])
     order = np.argsort(positions, kind="stable")

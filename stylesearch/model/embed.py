@@ -352,9 +352,7 @@ def stream(
         )
 
 
-def embed_all(
-    embedder: Embedder, sources: Sequence[ImageInput], *, project: bool = True, desc: str = "embedding"
-) -> Embedded:
+def embed_all(embedder: Embedder, sources: Sequence[ImageInput], *, project: bool = True, desc: str = "embedding") -> Embedded:
     """:func:`stream` collected: every source's style vector (raw statistics without a
     projection, or with ``project=False``)."""
     width = embedder.projection.dim if project and embedder.projection is not None else embedder.raw_dim

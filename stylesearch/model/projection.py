@@ -30,13 +30,15 @@ class QueryPurpose(str, Enum):
     CLASSIFY_NEW_LABELS = "classify_new_labels"  # a kNN vote that includes labels added later
 
 
-def whitening(variance: np.ndarray, power: float, shrink: float) -> np.ndarray:
+def whitening(variance: np.ndarray, power: float, shrink: float, reference: int | None = None) -> np.ndarray:
     """Per-component scale float32 [D] of PCA whitening: (variance + ``shrink`` × the mean
-    variance) ** (-``power`` / 2); ones for ``power`` 0."""
+    variance of the first ``reference`` components (all by default)) ** (-``power`` / 2);
+    ones for ``power`` 0."""
     variance = np.asarray(variance, np.float64)
     if power == 0:
         return np.ones(len(variance), np.float32)
-    return (np.maximum(variance + shrink * variance.mean(), EPS) ** (-power / 2)).astype(np.float32)
+    mean = variance[:reference].mean()
+    return (np.maximum(variance + shrink * mean, EPS) ** (-power / 2)).astype(np.float32)
 
 
 @dataclass
@@ -72,6 +74,11 @@ class Projection:
     @property
     def in_dim(self) -> int:
         return int(self.matrix.shape[0]) if self.matrix is not None else int(self.bias.shape[0])
+
+    def head(self, n: int) -> Projection:
+        """The first ``n`` output components (of a one-block projection with a matrix)."""
+        assert self.matrix is not None and not self.parts
+        return Projection(np.ascontiguousarray(self.matrix[:, :n]), self.bias[:n].copy(), self.kind)
 
     def torch_params(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """(matrix [R, D], bias [D]) as float32 tensors on ``device`` (cached per device)."""
@@ -118,10 +125,14 @@ class Projection:
         return cls(None, np.zeros(in_dim, np.float32), "identity")
 
     @classmethod
-    def fit_pca(cls, raw: np.ndarray, dim: int, seed: int = 0, whiten: float = 0.0, shrink: float = 0.0) -> Projection:
+    def fit_pca(
+        cls, raw: np.ndarray, dim: int, seed: int = 0, whiten: float = 0.0, shrink: float = 0.0, reference: int | None = None
+    ) -> Projection:
         """PCA of float32 [N, R] to ``min(dim, N-1, R)`` components (randomised SVD).
         ``whiten`` > 0 divides each component by (its variance + ``shrink`` × the mean kept
-        variance) ** (``whiten`` / 2) — still one affine map, stored like any projection."""
+        variance) ** (``whiten`` / 2) — still one affine map, stored like any projection.
+        ``reference``: the mean is over the first ``reference`` components only (a wider basis
+        whose first components whiten exactly as a ``reference``-dimension fit would)."""
         n, r = raw.shape
         k = max(1, min(dim, n - 1, r))
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
@@ -136,7 +147,7 @@ class Projection:
                 v = vh.T
         matrix = v[:, :k].contiguous()
         if whiten > 0:
-            matrix = matrix * torch.from_numpy(whitening(((centered @ matrix).pow(2).mean(0)).numpy(), whiten, shrink))
+            matrix = matrix * torch.from_numpy(whitening(((centered @ matrix).pow(2).mean(0)).numpy(), whiten, shrink, reference))
         return cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
 
     def save(self, path: Path) -> None:

@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..catalog import Catalog, Item, load_catalog
+from ..catalog import Catalog, Columns, Item, load_catalog
 from ..config import EmbedConfig, RunConfig, TrainConfig
 from ..errors import CatalogError, ConfigError, StyleSearchError
 from .bundle import ModelBundle
@@ -40,7 +40,11 @@ from .train_sources import FrozenFeatures, TunedBackbone, initial_features
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
-TRAIN_EMBED = EmbedConfig(tta="none", whiten=0.0)  # the recipe training was measured with
+PCA_SAMPLE = 4096  # photos the PCA start is fitted on (labelled first, then unlabelled)
+MAP_AT_R = "mean_average_precision_at_r"
+# Below this many labelled photos per style (median), ``map auto`` learns from the PCA basis;
+# chosen on the validation splits of FU4 and ARCH10 (benchmarks/bench_few_labels.py --split val)
+FEW_LABELS = 100
 LOG_FILE = "training_log.json"
 
 
@@ -82,8 +86,8 @@ def labelled_items(catalog: Catalog) -> list[Item]:
 
 
 def split_validation(labels: Sequence[str], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified split of positions into (train, validation); labels with fewer than 4
-    images stay wholly in training."""
+    """Stratified split of positions into (train, validation); a label whose share would be
+    fewer than 2 images stays wholly in training."""
     rng = np.random.default_rng(seed)
     by_label: dict[str, list[int]] = {}
     for i, label in enumerate(labels):
@@ -91,13 +95,70 @@ def split_validation(labels: Sequence[str], fraction: float, seed: int) -> tuple
     train, val = [], []
     for label in sorted(by_label):
         positions = rng.permutation(by_label[label]).tolist()
-        n_val = int(round(len(positions) * fraction)) if len(positions) >= 4 else 0
+        n_val = int(round(len(positions) * fraction))
+        n_val = n_val if n_val >= 2 else 0  # one validation image of a label cannot be scored
         val += positions[:n_val]
         train += positions[n_val:]
     return np.array(sorted(train), np.int64), np.array(sorted(val), np.int64)
 
 
 # --------------------------------------------------------------------------- pieces
+
+
+class RawProjection(nn.Module):
+    """raw statistics → learnt linear map → ``dim``, starting as the untrained projection.
+
+    Every raw direction is free (28,916 of them for the default recipe): with thousands of
+    labelled photos it learns far more than a map from a PCA basis can, but a few dozen
+    photos rewrite it from noise (an optimiser step is large beside the start's weights)."""
+
+    def __init__(self, start: Projection) -> None:
+        super().__init__()
+        assert start.matrix is not None
+        self.linear = nn.Linear(start.in_dim, start.dim)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.from_numpy(start.matrix.T))
+            self.linear.bias.copy_(torch.from_numpy(start.bias))
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.linear(raw)
+
+    def raw_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(weight [dim, R], bias [dim])."""
+        with torch.no_grad():
+            return self.linear.weight.cpu().numpy().copy(), self.linear.bias.cpu().numpy().copy()
+
+
+class BasisProjection(nn.Module):
+    """raw statistics → fixed whitened PCA basis [K] → learnt linear map → ``dim``.
+
+    Starts as the untrained projection (the map is [I 0]: the basis's first ``dim``
+    components), so that a step of the optimiser is a step relative to a well-scaled start and
+    the L2-SP anchor pulls toward the untrained vectors: with few labels, training moves little
+    from them; with many, the map reaches into the rest of the basis."""
+
+    basis: torch.Tensor
+    basis_bias: torch.Tensor
+
+    def __init__(self, basis: Projection, dim: int) -> None:
+        super().__init__()
+        assert basis.matrix is not None
+        self.register_buffer("basis", torch.from_numpy(basis.matrix.copy()))
+        self.register_buffer("basis_bias", torch.from_numpy(basis.bias.copy()))
+        self.linear = nn.Linear(basis.dim, dim)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.eye(dim, basis.dim))
+            self.linear.bias.zero_()
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.linear(raw @ self.basis + self.basis_bias)
+
+    def raw_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """The same map on raw statistics: (weight [dim, R], bias [dim])."""
+        with torch.no_grad():
+            weight = self.linear.weight @ self.basis.T
+            bias = self.linear.weight @ self.basis_bias + self.linear.bias
+        return weight.cpu().numpy(), bias.cpu().numpy()
 
 
 def build_loss(cfg: TrainConfig, n_labels: int, dim: int) -> tuple[nn.Module, Any]:
@@ -171,6 +232,30 @@ def validation_metrics(vectors: torch.Tensor, labels: torch.Tensor) -> dict[str,
     return {k: float(v) for k, v in out.items()}
 
 
+def _validate(
+    proj: nn.Module, source: FrozenFeatures | TunedBackbone, positions: np.ndarray, y: torch.Tensor
+) -> dict[str, float]:
+    proj.eval()
+    with torch.no_grad():
+        vectors = F.normalize(proj(source.features(positions)), dim=1)
+    return validation_metrics(vectors, y[positions])
+
+
+def _score(proj: nn.Module, source: FrozenFeatures | TunedBackbone, positions: np.ndarray, y: torch.Tensor) -> float:
+    return _validate(proj, source, positions, y)[MAP_AT_R]
+
+
+def unlabelled_sample(embedder: Embedder, catalog: Catalog, n: int, seed: int) -> np.ndarray:
+    """float32 [M <= n, R] raw statistics of up to ``n`` unlabelled photos of ``catalog``
+    (seeded), for the PCA start: a shop with few labels still has many photos."""
+    pool = [i.path for i in catalog.items if i.label is None]
+    if n <= 0 or not pool:
+        return np.zeros((0, embedder.raw_dim), np.float32)
+    picked = np.random.default_rng(seed).permutation(len(pool))[:n]
+    raw, ok, _ = initial_features(embedder, [pool[int(i)] for i in sorted(picked)], 1)
+    return raw[0, ok].astype(np.float32)
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
@@ -189,13 +274,14 @@ def train_model(
     train: TrainConfig | None = None,
     run: RunConfig | None = None,
     resume: bool = False,
+    columns: Columns | None = None,
 ) -> TrainReport:
     """Train a style model on the labelled images of ``catalog``; write it to ``out_dir``
     (``model.json``, ``projection.npz``, the head, ``training_log.json``)."""
     t0 = time.perf_counter()
-    # Training starts from the plain PCA of the untrained statistics (what its settings were
-    # measured with): whitening is an untrained-index option, and the recorded recipe says so.
-    embed = replace(embed or TRAIN_EMBED, whiten=0.0, whiten_shrink=0.0)
+    # Training starts from the untrained projection of ``embed`` (PCA, whitened by its
+    # settings), fitted on the catalog's sample with its unlabelled photos too.
+    embed = embed or EmbedConfig()
     cfg = train or TrainConfig()
     if embed.dim < 1:
         raise ConfigError("training learns a projection: give --dim of at least 1")
@@ -205,17 +291,19 @@ def train_model(
     if resume and not checkpoint_path.is_file():
         raise ConfigError(f"nothing to resume: {checkpoint_path} does not exist; train without --resume")
     if not isinstance(catalog, Catalog):
-        catalog = load_catalog(catalog, manifest)
+        catalog = load_catalog(catalog, manifest, columns=columns)
     items = labelled_items(catalog)
     _seed_everything(cfg.seed)
 
     embedder = Embedder(embed, run)
     device = embedder.device
     # one pass with the untrained model: which images decode, and the PCA start
-    raw, ok, failures = initial_features(embedder, [i.path for i in items], 2 if cfg.flip and not cfg.train_blocks else 1)
+    views = 2 if cfg.flip and not cfg.train_blocks and embed.tta != "flip" else 1  # tta flip: one view holds both
+    raw, ok, failures = initial_features(embedder, [i.path for i in items], views)
     skipped = [(str(items[p].path), reason) for p, reason in failures]
     items = [items[p] for p in ok]
     raw = raw[:, ok]
+    unlabelled = unlabelled_sample(embedder, catalog, PCA_SAMPLE - len(items), cfg.seed)
     weights_id = embedder.weights_id
     del embedder
     source: FrozenFeatures | TunedBackbone
@@ -229,20 +317,27 @@ def train_model(
     y_all = torch.tensor([label_index[str(i.label)] for i in items])
     train_pos, val_pos = split_validation([i.label or "" for i in items], cfg.val_fraction, cfg.seed)
 
-    pca = Projection.fit_pca(
-        raw[0, train_pos[np.random.default_rng(cfg.seed).permutation(len(train_pos))[:4096]]].astype(np.float32), embed.dim
+    sample = raw[0, train_pos[np.random.default_rng(cfg.seed).permutation(len(train_pos))[:PCA_SAMPLE]]].astype(np.float32)
+    # the basis: the first ``dim`` components are the untrained projection (the start), the
+    # next ones room to move; the projection learns a map from it
+    basis = Projection.fit_pca(
+        np.concatenate([sample, unlabelled]),
+        max(cfg.basis, embed.dim),
+        whiten=embed.whiten,
+        shrink=embed.whiten_shrink,
+        reference=embed.dim,
     )
-    del raw  # FrozenFeatures holds its own view; TunedBackbone needs none
-    assert pca.matrix is not None
-    proj = nn.Linear(pca.in_dim, pca.dim)
-    with torch.no_grad():
-        proj.weight.copy_(torch.from_numpy(pca.matrix.T))
-        proj.bias.copy_(torch.from_numpy(pca.bias))
+    del raw, sample, unlabelled  # FrozenFeatures holds its own view; TunedBackbone needs none
+    pca = basis.head(embed.dim)
+    per_label = float(np.median(np.unique(y_all[train_pos].numpy(), return_counts=True)[1]))
+    chosen = cfg.map if cfg.map != "auto" else ("basis" if per_label < FEW_LABELS else "raw")
+    proj: BasisProjection | RawProjection = BasisProjection(basis, pca.dim) if chosen == "basis" else RawProjection(pca)
     proj = proj.to(device)
-    start_weight = proj.weight.detach().clone()  # the PCA projection, anchor of the L2-SP penalty
+    log.info("training a %s map (%.0f labelled photos per style)", chosen, per_label)
+    start_weight = proj.linear.weight.detach().clone()  # the start, anchor of the L2-SP penalty
     loss_fn, miner = build_loss(cfg, len(names), pca.dim)
     loss_fn = loss_fn.to(device)
-    params: list[dict[str, Any]] = [{"params": list(proj.parameters()), "lr": cfg.lr}]
+    params: list[dict[str, Any]] = [{"params": list(proj.linear.parameters()), "lr": cfg.lr}]
     if source.parameters():
         params.append({"params": source.parameters(), "lr": cfg.backbone_lr})
     if any(True for _ in loss_fn.parameters()):
@@ -295,6 +390,15 @@ def train_model(
 
     epoch_seconds: list[float] = []
     scored = True  # whether validation MAP@R could be measured (else the last epoch is kept)
+    if not resume and len(val_pos):
+        # epoch 0 is the untrained start: training is kept only where validation says it helps
+        best_metric = _score(proj, source, val_pos, y_all)
+        if np.isfinite(best_metric):
+            best_state = {k: v.detach().cpu().clone() for k, v in proj.state_dict().items()}
+            best_state["backbone"] = source.state()
+            history.append({"epoch": 0, f"val_{MAP_AT_R}": round(best_metric, 5)})
+        else:
+            best_metric = -1.0
     for epoch in range(start_epoch, cfg.epochs):
         if stale >= cfg.patience and len(val_pos):
             break
@@ -317,7 +421,7 @@ def train_model(
                 emb = F.normalize(proj(x), dim=1)
                 loss = loss_fn(emb, yb, miner(emb, yb)) if miner is not None else loss_fn(emb, yb)
                 if cfg.anchor > 0:
-                    loss = loss + cfg.anchor * (proj.weight - start_weight).pow(2).sum()
+                    loss = loss + cfg.anchor * (proj.linear.weight - start_weight).pow(2).sum()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -328,12 +432,9 @@ def train_model(
                 bar.set_postfix(loss=f"{total / steps:.3f}")
         entry: dict[str, Any] = {"epoch": epoch + 1, "loss": round(total / max(steps, 1), 5), "lr": sched.get_last_lr()[0]}
         if len(val_pos):
-            proj.eval()
-            with torch.no_grad():
-                vecs = F.normalize(proj(source.features(val_pos)), dim=1)
-            metrics = validation_metrics(vecs, y_all[val_pos])
+            metrics = _validate(proj, source, val_pos, y_all)
             entry.update({f"val_{k}": round(v, 5) for k, v in metrics.items()})
-            metric = metrics["mean_average_precision_at_r"]
+            metric = metrics[MAP_AT_R]
             if not np.isfinite(metric):  # too few validation images per label to score: keep the last epoch
                 metric, scored = float(epoch), False
         else:
@@ -373,7 +474,9 @@ def train_model(
 
     if best_state is None:
         raise StyleSearchError("training ran no epoch; check --epochs")
-    projection = _final_projection(best_state["weight"].numpy(), best_state["bias"].numpy(), pca, cfg, names)
+    proj.load_state_dict({k: v for k, v in best_state.items() if k != "backbone"})
+    weight, bias = proj.raw_affine()
+    projection = _final_projection(weight, bias, pca, cfg, names)
     source.load_state(best_state["backbone"])
     tuned = source.tuned()
     if tuned is not None:
@@ -401,6 +504,7 @@ def train_model(
         "best_epoch": best_epoch,
         "best_val_map_at_r": round(best_metric, 5) if scored else None,
         "head_val_accuracy": head_accuracy,
+        "map": chosen,
         "trained_items": len(train_pos),
         "validation_items": len(val_pos),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -409,7 +513,7 @@ def train_model(
     return TrainReport(
         str(out),
         dict(sorted(counts.items())),
-        len(history),
+        sum(1 for e in history if e["epoch"] > 0),
         best_epoch,
         best_metric if scored else None,
         head_accuracy,

@@ -84,8 +84,8 @@ def create_app(settings: Settings | None = None, engine: StyleSearch | None = No
 
 
 def _document_settings(app: FastAPI, settings: Settings) -> None:
-    """The OpenAPI document states this server's limits: ``k`` at most ``max_k``, and, with
-    ``read_requires_key``, that reads need the key too."""
+    """The OpenAPI document states this server's limits: ``k`` at most ``max_k``, no form
+    field beyond those named, and, with ``read_requires_key``, that reads need the key too."""
     plain = app.openapi
 
     def limit_k(schema: Any) -> None:
@@ -103,6 +103,11 @@ def _document_settings(app: FastAPI, settings: Settings) -> None:
                     for parameter in operation.get("parameters", []):
                         if parameter.get("name") == "k" and parameter.get("schema", {}).get("type") == "integer":
                             parameter["schema"]["maximum"] = settings.max_k
+                    form = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data", {}).get("schema")
+                    if form is not None:  # the routes refuse form fields they do not name
+                        ref = form.get("$ref", "")
+                        target = doc["components"]["schemas"][ref.rpartition("/")[2]] if ref else form
+                        target["additionalProperties"] = False
                     if settings.read_requires_key and path.startswith("/v1/") and "security" not in operation:
                         operation["security"] = [{"HTTPBearer": []}]
             app.openapi_schema = doc

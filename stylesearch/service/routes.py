@@ -6,18 +6,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import numpy as np
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from .. import Where
+from ..catalog import path_of
 from ..errors import ConfigError, ImageError
 from ..images import check_upload, sniff_image_type
 from ..results import Hit
@@ -98,6 +99,38 @@ async def _embed(svc: Services, names: list[str], images: list[bytes]) -> np.nda
     return np.stack([v for v in out if not isinstance(v, str)]).astype(np.float32)
 
 
+def _only_fields(given: Iterable[str], allowed: Sequence[str]) -> None:
+    """422 for form fields the schema does not have (its ``additionalProperties`` is false)."""
+    stray = sorted(set(given) - set(allowed))
+    if stray:
+        raise ApiError(
+            422, "invalid_request", f"unexpected form field(s) {', '.join(stray)}: this endpoint takes {', '.join(allowed)}"
+        )
+
+
+def strict_form(*allowed: str) -> Any:
+    """A dependency that refuses multipart fields beyond ``allowed``."""
+
+    async def check(request: Request) -> None:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            _only_fields((await request.form()).keys(), allowed)
+
+    return Depends(check)
+
+
+async def _hint(svc: Services, found: bool, where: Any) -> str | None:
+    """Why a filtered answer is empty (a value no item has), else ``None``."""
+    if found or not where:
+        return None
+    return await run_in_threadpool(svc.engine.where_hint, where)
+
+
+async def _search_response(svc: Services, query: str, hits: list[Hit], where: Any, t0: float) -> schemas.SearchResponse:
+    return schemas.SearchResponse(
+        query=query, results=[item_out(h) for h in hits], took_ms=_ms(t0), hint=await _hint(svc, bool(hits), where)
+    )
+
+
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 2)
 
@@ -113,9 +146,10 @@ _SEARCH_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    "additionalProperties": False,
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "a product photo"},
-                        "k": {"type": "integer", "minimum": 1, "default": 10},
+                        "k": {"type": "integer", "minimum": 1, "maximum": schemas.K_LIMIT, "default": 10},
                         "where": {"type": "string", "description": "JSON object; " + schemas.WHERE_DESCRIPTION},
                     },
                 }
@@ -137,6 +171,7 @@ async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10)
+        _only_fields(form.keys(), ("file", "k", "where"))
         upload = form.get("file")
         if not isinstance(upload, StarletteUpload):
             raise ApiError(422, "invalid_request", "send the photo as the multipart file field 'file'")
@@ -145,14 +180,14 @@ async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
         data = await _read_upload(svc, upload)
         vectors = await _embed(svc, [upload.filename or "file"], [data])
         hits = await run_in_threadpool(svc.engine.search_vectors, vectors, k, where)
-        return schemas.SearchResponse(query=upload.filename or "upload", results=[item_out(h) for h in hits[0]], took_ms=_ms(t0))
+        return await _search_response(svc, upload.filename or "upload", hits[0], where, t0)
     if content_type.startswith("application/json"):
         try:
             body = schemas.SearchByItem.model_validate_json(await request.body())
         except ValidationError as exc:
             raise ApiError(422, "invalid_request", _summary(exc)) from exc
         similar = await run_in_threadpool(svc.engine.similar, body.item_id, _k(svc, body.k), body.where)
-        return schemas.SearchResponse(query=f"item:{body.item_id}", results=[item_out(h) for h in similar], took_ms=_ms(t0))
+        return await _search_response(svc, f"item:{body.item_id}", similar, body.where, t0)
     raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'file', or JSON {\"item_id\": ...}")
 
 
@@ -165,18 +200,23 @@ def _summary(exc: ValidationError) -> str:
 async def recommend(body: schemas.RecommendRequest, svc: Reader) -> schemas.SearchResponse:
     t0 = time.perf_counter()
     hits = await run_in_threadpool(svc.engine.recommend, body.positive, body.negative, _k(svc, body.k), body.where)
-    return schemas.SearchResponse(query="recommend", results=[item_out(h) for h in hits], took_ms=_ms(t0))
+    return await _search_response(svc, "recommend", hits, body.where, t0)
 
 
 # --------------------------------------------------------------------------- classify
 
 
-@router.post("/classify", response_model=schemas.ClassifyResponse, summary="Style of uploaded photos, with evidence")
+@router.post(
+    "/classify",
+    response_model=schemas.ClassifyResponse,
+    summary="Style of uploaded photos, with evidence",
+    dependencies=[strict_form("file", "method", "k", "balanced", "min_confidence", "where")],
+)
 async def classify(
     svc: Reader,
     file: Annotated[list[UploadFile], File(description="one or more product photos")],
     method: Annotated[Literal["knn", "linear", "both"], Form()] = "both",
-    k: Annotated[int, Form(ge=1)] = 10,
+    k: Annotated[int, Form(ge=1, le=schemas.K_LIMIT)] = 10,
     balanced: Annotated[bool, Form(description="divide each kNN vote by its label's item count (false: plain vote)")] = True,
     min_confidence: Annotated[float | None, Form(ge=0, le=1)] = None,
     where: Annotated[str | None, Form(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
@@ -202,6 +242,8 @@ async def classify(
                 knn=v.knn,  # type: ignore[arg-type]
                 linear=v.linear,  # type: ignore[arg-type]
                 neighbors=[item_out(h) for h in v.neighbors],
+                reason=v.reason,  # type: ignore[arg-type]
+                hint=v.hint,
             )
         )
     return schemas.ClassifyResponse(results=results, took_ms=_ms(t0))
@@ -214,25 +256,28 @@ async def classify(
 async def list_items(
     svc: Reader,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=schemas.OFFSET_LIMIT)] = 0,
     where: Annotated[str | None, Query(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
 ) -> schemas.ItemPage:
     filt = _where(where)
     hits = await run_in_threadpool(svc.engine.browse, filt, limit, offset)
     total = await run_in_threadpool(svc.engine.count, filt)
-    return schemas.ItemPage(items=[item_out(h, with_score=False) for h in hits], total=total, offset=offset)
+    return schemas.ItemPage(
+        items=[item_out(h, with_score=False) for h in hits], total=total, offset=offset, hint=await _hint(svc, total > 0, filt)
+    )
 
 
 @router.get("/items/{item_id:path}/similar", response_model=schemas.SearchResponse, summary="Items in the style of an item")
 async def similar(
     item_id: str,
     svc: Reader,
-    k: Annotated[int, Query(ge=1)] = 10,
+    k: Annotated[int, Query(ge=1, le=schemas.K_LIMIT)] = 10,
     where: Annotated[str | None, Query(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
 ) -> schemas.SearchResponse:
     t0 = time.perf_counter()
-    hits = await run_in_threadpool(svc.engine.similar, item_id, _k(svc, k), _where(where))
-    return schemas.SearchResponse(query=f"item:{item_id}", results=[item_out(h) for h in hits], took_ms=_ms(t0))
+    filt = _where(where)
+    hits = await run_in_threadpool(svc.engine.similar, item_id, _k(svc, k), filt)
+    return await _search_response(svc, f"item:{item_id}", hits, filt, t0)
 
 
 @router.get(
@@ -243,7 +288,7 @@ async def similar(
 )
 async def item_image(item_id: str, svc: Reader) -> FileResponse:
     hit = await run_in_threadpool(svc.engine.get, item_id)  # only files that belong to indexed items
-    path = Path(hit.path)
+    path = path_of(hit.path)
     try:
         with path.open("rb") as fh:
             mime = sniff_image_type(fh.read(16))
@@ -259,7 +304,13 @@ async def get_item(item_id: str, svc: Reader) -> schemas.Item:
     return item_out(await run_in_threadpool(svc.engine.get, item_id), with_score=False)
 
 
-@router.post("/items", response_model=schemas.AddResponse, status_code=201, summary="Add a photo to the index (API key)")
+@router.post(
+    "/items",
+    response_model=schemas.AddResponse,
+    status_code=201,
+    summary="Add a photo to the index (API key)",
+    dependencies=[strict_form("file", "id", "label", "attributes")],
+)
 async def add_item(
     svc: Writer,
     file: Annotated[UploadFile, File(description="the product photo")],

@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Where = dict[str, str | list[str]]
+K_LIMIT = 10_000  # the schema's bound on k; a server's own --max-k (at most this) is stated in its document
+OFFSET_LIMIT = 2**31 - 1  # the schema's bound on offsets (SQLite takes 64-bit integers; no page lies further)
 WHERE_DESCRIPTION = (
     'keep items whose attributes match: {"articleType": "Shirts"} or {"articleType": ["Shirts", "Tops"]}; '
     "the keys label and id work too"
@@ -33,13 +35,14 @@ class ItemPage(BaseModel):
     items: list[Item]
     total: int = Field(description="items matching the filter")
     offset: int
+    hint: str | None = Field(None, description="why no item matches, when a filter value no item has is the reason")
 
 
 class SearchByItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     item_id: str = Field(min_length=1, description="an indexed item; the result leaves it out")
-    k: int = Field(10, ge=1, description="how many items")
+    k: int = Field(10, ge=1, le=K_LIMIT, description="how many items")
     where: Where | None = Field(None, description=WHERE_DESCRIPTION)
 
 
@@ -47,6 +50,7 @@ class SearchResponse(BaseModel):
     query: str = Field(description="the uploaded file's name, or item:<id>")
     results: list[Item]
     took_ms: float
+    hint: str | None = Field(None, description="why there are no results, when a filter value no item has is the reason")
 
 
 class RecommendRequest(BaseModel):
@@ -54,7 +58,7 @@ class RecommendRequest(BaseModel):
 
     positive: list[str] = Field(min_length=1, max_length=100, description="more like these item ids")
     negative: list[str] = Field(default_factory=list, max_length=100, description="less like these item ids")
-    k: int = Field(10, ge=1)
+    k: int = Field(10, ge=1, le=K_LIMIT)
     where: Where | None = Field(None, description=WHERE_DESCRIPTION)
 
 
@@ -73,6 +77,10 @@ class Classification(BaseModel):
     knn: MethodAnswer | None
     linear: MethodAnswer | None
     neighbors: list[Item] = Field(description="the labelled items that voted (evidence)")
+    reason: Literal["low_confidence", "no_labelled_items"] | None = Field(
+        None, description="why label is null: below the confidence threshold, or no labelled item may vote"
+    )
+    hint: str | None = Field(None, description="what to change (a filter value no item has, say)")
 
 
 class ClassifyResponse(BaseModel):

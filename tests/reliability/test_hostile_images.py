@@ -11,15 +11,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
 from stylesearch import StyleSearch
+from stylesearch.catalog import path_of
 from stylesearch.config import RunConfig
 from stylesearch.service import Settings, create_app
 
-from .corpus import BAD, GOOD, upload_cases, write_corpus
+from .corpus import BAD, GOOD, NON_UTF8_NAME, upload_cases, write_corpus
 
 CLI = [sys.executable, "-m", "stylesearch.cli"]
 KEY = "hostile-test-key"
@@ -40,7 +42,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
 def item_files(index: Path) -> set[str]:
     with StyleSearch.open(index, run=CPU) as engine:
         assert len(engine.snapshot.backend) == engine.snapshot.meta.count()  # vectors and metadata agree
-        return {Path(hit.path).name for hit in engine.browse(limit=100_000)}
+        return {path_of(hit.path).name for hit in engine.browse(limit=100_000)}
 
 
 def test_index_command_keeps_exactly_the_good_files(corpus: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
@@ -58,7 +60,14 @@ def test_index_command_keeps_exactly_the_good_files(corpus: tuple[Path, dict[str
             assert reasons.get(printable), f"{name}: no reason given"
     assert "decompression bomb" in reasons["bomb_30000x30000.png"]
     assert "truncated" in reasons["truncated.jpg"] and "empty" in reasons["zero_bytes.jpg"]
-    assert "UTF-8" in reasons["caf\\udce9_latin1.jpg"] and "loop" in reasons["loop_a.jpg"]
+    assert "loop" in reasons["loop_a.jpg"] and "caf\\udce9_latin1.jpg" not in reasons
+    with StyleSearch.open(tmp_path / "idx", run=CPU) as engine:  # the Latin-1 name round-trips
+        hit = engine.get("mixed/caf\\udce9_latin1")
+        assert path_of(hit.path) == root / "mixed" / os.fsdecode(NON_UTF8_NAME) and path_of(hit.path).is_file()
+    settings = Settings(index=str(tmp_path / "idx"), device="cpu")  # type: ignore[call-arg]
+    with TestClient(create_app(settings)) as client:
+        r = client.get("/v1/items/" + quote("mixed/caf\\udce9_latin1", safe="") + "/image")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
 
 
 def test_add_command_adds_exactly_the_good_files(corpus: tuple[Path, dict[str, str]], built_index: Path, tmp_path: Path) -> None:
