@@ -19,6 +19,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from . import familiarity
 from ._version import __version__
 from .catalog import Skipped, is_utf8, printable
 from .classify import METHODS, decide
@@ -49,6 +50,7 @@ class StyleSearch:
         self._write_lock = threading.Lock()
         self._snapshot_lock = threading.Lock()  # one thread loads a new generation; swaps only go forward
         self.min_confidence = DEFAULT_MIN_CONFIDENCE
+        self.min_familiarity = familiarity.DEFAULT_MIN_FAMILIARITY
 
     # ---------------------------------------------------------------- opening
 
@@ -148,10 +150,32 @@ class StyleSearch:
         """Same-style items for one image or a list (paths, bytes or PIL images); ``where``
         keeps items whose attributes (or ``label`` / ``id``) match."""
         single, batch = as_batch(images)
-        hits = self._search(self.embed(batch), k, where)
+        vectors = self.embed(batch)
+        hits = self._search(vectors, k, where)
         hint = self.where_hint(where) if where and not all(hits) else None
-        results = [QueryResult(describe_input(img, i), h, None if h else hint) for i, (img, h) in enumerate(zip(batch, hits))]
+        known = self.familiarity(vectors)
+        results = [
+            QueryResult(describe_input(img, i), h, None if h else hint, None if known is None else round(float(known[i]), 4))
+            for i, (img, h) in enumerate(zip(batch, hits))
+        ]
         return results[0] if single else results
+
+    def familiarity(self, vectors: np.ndarray) -> np.ndarray | None:
+        """How much each photo (stored-form style vectors float32 [N, D]) looks like this
+        catalog: the share of indexed items whose nearest other item is no closer than the
+        photo's nearest item (0–1; about uniform for photos like the catalog's, near 0 for
+        another domain). ``None`` for an index too small to calibrate. See
+        :mod:`stylesearch.familiarity`."""
+        snapshot = self._snapshot
+
+        def prepare(stored: np.ndarray) -> np.ndarray:
+            return self.bundle.projection.for_query(np.asarray(stored, np.float32), QueryPurpose.SEARCH)
+
+        ref = familiarity.reference(snapshot, prepare)
+        if ref is None:
+            return None
+        nearest = snapshot.search(prepare(vectors), 1)
+        return familiarity.percentile(ref, np.array([row[0][0] if row else -1.0 for row in nearest]))
 
     def similar(self, item_id: str, k: int = 10, where: WhereLike = None) -> list[Hit]:
         """Items in the style of an indexed item (the item itself left out)."""
@@ -200,6 +224,7 @@ class StyleSearch:
         min_confidence: float | None = ...,
         method: str = ...,
         balanced: bool = ...,
+        min_familiarity: float | None = ...,
     ) -> Classification: ...
     @overload
     def classify(
@@ -210,6 +235,7 @@ class StyleSearch:
         min_confidence: float | None = ...,
         method: str = ...,
         balanced: bool = ...,
+        min_familiarity: float | None = ...,
     ) -> list[Classification]: ...
 
     def classify(
@@ -220,13 +246,14 @@ class StyleSearch:
         min_confidence: float | None = None,
         method: str = "both",
         balanced: bool = True,
+        min_familiarity: float | None = None,
     ) -> Classification | list[Classification]:
         """Style of one image or a list. ``method``: ``knn`` (vote over the ``k`` nearest
         labelled items within ``where``), ``linear`` (the trained head) or ``both`` (the
         default; kNN alone when the index has no head). Below ``min_confidence`` (default
         :attr:`min_confidence`) the label is ``None``. Rules: :mod:`stylesearch.classify`."""
         single, batch = as_batch(images)
-        out = self.classify_vectors(self.embed(batch), k, where, min_confidence, method, balanced)
+        out = self.classify_vectors(self.embed(batch), k, where, min_confidence, method, balanced, min_familiarity)
         for i, (img, c) in enumerate(zip(batch, out)):
             c.image = describe_input(img, i)
         return out[0] if single else out
@@ -239,11 +266,14 @@ class StyleSearch:
         min_confidence: float | None = None,
         method: str = "both",
         balanced: bool = True,
+        min_familiarity: float | None = None,
     ) -> list[Classification]:
         """:meth:`classify` for style vectors already computed (float32 [N, D]).
         ``balanced`` (default): divide each kNN vote by its label's item count among the
         items that may vote, so that a style with ten examples can win against one with
-        hundreds; ``False`` for the plain similarity-weighted vote."""
+        hundreds; ``False`` for the plain similarity-weighted vote. Below ``min_familiarity``
+        (default :attr:`min_familiarity`; 0 turns it off) the photo looks like nothing in the
+        catalog (:meth:`familiarity`) and the label is ``None`` (reason ``out_of_catalog``)."""
         if method not in METHODS:
             raise ConfigError(f"classification method must be one of {', '.join(METHODS)}, got {method!r}")
         head = self.bundle.head
@@ -279,8 +309,14 @@ class StyleSearch:
             )
             for row in range(len(vectors))
         ]
-        for c in out:
+        known = self.familiarity(vectors)
+        floor = self.min_familiarity if min_familiarity is None else min_familiarity
+        for row, c in enumerate(out):
             c.hint = hint
+            if known is not None:
+                c.familiarity = round(float(known[row]), 4)
+                if c.familiarity < floor:  # like nothing in the catalog: no style is a safe answer
+                    c.label, c.reason = None, "out_of_catalog"
         return out
 
     # ---------------------------------------------------------------- writing

@@ -35,9 +35,11 @@ class QueryResult:
     image: str
     results: list[Hit]
     hint: str | None = None
+    familiarity: float | None = None  # how much the photo looks like the catalog (stylesearch.familiarity)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"image": self.image, "results": [h.to_dict() for h in self.results]}
+        out: dict[str, Any] = {"image": self.image, "familiarity": self.familiarity}
+        out["results"] = [h.to_dict() for h in self.results]
         if self.hint:
             out["hint"] = self.hint
         return out
@@ -50,8 +52,10 @@ class Classification:
     (their scores averaged); with ``both``, a label that only kNN knows (added after the head
     was trained: a cold-start label) is decided by kNN. ``knn`` / ``linear`` hold each
     method's own answer when it ran. ``reason`` says why the label is ``None``:
-    ``low_confidence`` or ``no_labelled_items`` (nothing may vote: the filter matches no
-    labelled item); ``hint`` what to change."""
+    ``low_confidence``, ``no_labelled_items`` (nothing may vote: the filter matches no
+    labelled item) or ``out_of_catalog`` (the photo looks like no item of the catalog:
+    ``familiarity``, its percentile among the catalog's own nearest-item similarities, is
+    below the threshold); ``hint`` what to change."""
 
     image: str
     label: str | None
@@ -61,13 +65,15 @@ class Classification:
     method: str = "knn"
     knn: dict[str, Any] | None = None
     linear: dict[str, Any] | None = None
-    reason: str | None = None  # why the label is None: low_confidence or no_labelled_items
+    reason: str | None = None  # why the label is None: low_confidence, no_labelled_items or out_of_catalog
     hint: str | None = None  # what to change (a filter value no item has, say)
+    familiarity: float | None = None  # how much the photo looks like the catalog (stylesearch.familiarity)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "reason": self.reason,
             "hint": self.hint,
+            "familiarity": self.familiarity,
             "image": self.image,
             "label": self.label,
             "confidence": self.confidence,

@@ -138,5 +138,5 @@ def test_index_reports_skipped_files(tmp_path: Path) -> None:
     assert report.added == 4 and sorted(s.path for s in report.skipped) == ["dots/broken.jpg", "readme.txt"]
     with StyleSearch.open(tmp_path / "idx", run=RUN) as engine:
         info = engine.info()
-        assert info["items"] == 4 and info["dim"] == 3 and info["labels"] == {"dots": 4}
+        assert info["items"] == 4 and info["dim"] == 8 and info["labels"] == {"dots": 4}  # 3 fitted + 5 random
         assert info["search_backend"] in {"faiss-cpu", "faiss-gpu"}

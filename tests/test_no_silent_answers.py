@@ -8,16 +8,18 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from stylesearch import StyleSearch, load_catalog
+from stylesearch import StyleSearch, index_catalog, load_catalog
 from stylesearch.catalog import Columns
 from stylesearch.cli import main
+from stylesearch.config import EmbedConfig
 from stylesearch.errors import CatalogError, UnknownAttributeError
 from stylesearch.service import Settings, create_app
 
-from .conftest import solid
+from .conftest import RUN, noise, solid
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -176,3 +178,30 @@ def test_api_bounds_strict_forms_and_filter_errors(built_index: Path, demo_data)
         assert len(resolved) == 3 and all(f["additionalProperties"] is False for f in resolved)
         offset = next(p for p in doc["paths"]["/v1/items"]["get"]["parameters"] if p["name"] == "offset")
         assert offset["schema"]["maximum"] == 2**31 - 1
+
+
+# --------------------------------------------------------------------------- out of catalog
+
+
+def test_familiarity_says_how_much_a_photo_looks_like_the_catalog(built_index: Path, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    held_out = [str(q) for q, _, _ in demo_data[1]]
+    odd = noise(tmp_path / "noise.png", seed=7)
+    with StyleSearch.open(built_index) as engine:
+        inside = engine.familiarity(engine.embed(held_out))
+        (outside,) = engine.familiarity(engine.embed([odd]))
+        assert inside is not None and inside.min() >= 0 and inside.max() <= 1
+        assert float(np.median(inside)) >= 0.5 and outside < float(np.median(inside))
+        plain = engine.classify(odd, min_familiarity=0.0)
+        assert plain.familiarity == round(float(outside), 4) and plain.reason != "out_of_catalog"
+        refused = engine.classify(odd, min_familiarity=float(outside) + 1e-3)
+        assert refused.label is None and refused.reason == "out_of_catalog"
+        assert engine.query(held_out[0]).familiarity == round(float(inside[0]), 4)
+
+
+def test_an_index_too_small_to_calibrate_says_so(tmp_path: Path) -> None:
+    for i in range(6):
+        noise(tmp_path / "cat" / "dots" / f"{i}.png", i)
+    index_catalog(tmp_path / "cat", tmp_path / "idx", embed=EmbedConfig(image_size=64, dim=8), run=RUN)
+    with StyleSearch.open(tmp_path / "idx", run=RUN) as engine:
+        verdict = engine.classify(tmp_path / "cat" / "dots" / "0.png")
+        assert verdict.familiarity is None and verdict.label == "dots"

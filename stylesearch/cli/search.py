@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import CLASSIFY_METHODS, DEFAULT_MIN_CONFIDENCE
+from ..config import CLASSIFY_METHODS, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FAMILIARITY
 from ..errors import ImageError, UsageError
 from .common import Commands, emit, fmt_hits, open_index, where_from
 
@@ -22,7 +22,19 @@ def fmt_classification(c: Any) -> str:
     why = f" [{c.reason}]" if c.label is None and c.reason else ""
     evidence = fmt_hits(c.neighbors[:5], "    ")
     hint = f"\n  hint: {c.hint}" if c.hint else ""
-    return f"{c.image}\n  style: {label}{why} (confidence {c.confidence:.2f}; {scores}){hint}\n  evidence:\n{evidence}"
+    return (
+        f"{c.image}\n  style: {label}{why} (confidence {c.confidence:.2f}; {scores}){hint}\n"
+        f"{fmt_familiarity(c.familiarity)}  evidence:\n{evidence}"
+    )
+
+
+def fmt_familiarity(value: float | None) -> str:
+    """A line that says how much a photo looks like the catalog (or nothing when unknown)."""
+    if value is None:
+        return ""
+    if value < DEFAULT_MIN_FAMILIARITY:
+        return f"  looks like: nothing in this catalog (familiarity {value:.3f})\n"
+    return f"  looks like this catalog: familiarity {value:.2f} (percentile of the catalog's own items)\n"
 
 
 def embed_given(engine: Any, images: list[str]) -> tuple[list[int], Any, dict[int, str]]:
@@ -55,17 +67,22 @@ def cmd_query(args: argparse.Namespace) -> int:
         positions, vectors, failed = embed_given(engine, images)
         hits = engine.search_vectors(vectors, k=args.k, where=where)
         hint = engine.where_hint(where) if where and not all(hits) else None
+        known = engine.familiarity(vectors)
+    familiar = dict(zip(positions, [None] * len(positions) if known is None else [round(float(v), 4) for v in known]))
     rows = in_place(images, positions, hits, failed)
     data: list[dict[str, Any]] = []
     text: list[str] = []
-    for image, answer in rows:
+    for position, (image, answer) in enumerate(rows):
         if isinstance(answer, str):
             data.append({"image": image, "error": answer})
             text.append(f"{image}\n  error: {answer}")
         else:
-            entry = {"image": image, "results": [h.to_dict() for h in answer]}
+            entry = {"image": image, "familiarity": familiar[position], "results": [h.to_dict() for h in answer]}
             data.append({**entry, "hint": hint} if hint and not answer else entry)
-            text.append(f"{image}\n{fmt_hits(answer)}" + (f"\n  hint: {hint}" if hint and not answer else ""))
+            text.append(
+                f"{image}\n{fmt_familiarity(familiar[position])}{fmt_hits(answer)}"
+                + (f"\n  hint: {hint}" if hint and not answer else "")
+            )
     emit(args, data, "\n".join(text))
     report_failures(failed, len(images))
     return 0
@@ -87,6 +104,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             min_confidence=args.min_confidence,
             method=args.method,
             balanced=args.balanced,
+            min_familiarity=args.min_familiarity,
         )
     for i, c in zip(positions, results):
         c.image = images[i]
@@ -146,6 +164,13 @@ def register(commands: Commands) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="divide each kNN vote by its label's item count, so new / rare styles can win (default; --no-balanced: plain vote)",
+    )
+    p.add_argument(
+        "--min-familiarity",
+        type=float,
+        default=None,
+        help="below this familiarity (how much the photo looks like the catalog, 0-1) the answer is unknown, "
+        f"reason out_of_catalog (default: {DEFAULT_MIN_FAMILIARITY}; 0: off)",
     )
     p.add_argument("--summary", action="store_true", help="count the images (or folders of images) per style")
     p.add_argument("--out", default="style-summary", help="with --summary: folder for summary.json and summary.png")

@@ -49,6 +49,7 @@ class Snapshot:
     backend: SearchBackend
     meta: MetadataStore
     _keys: list[str] | None = field(default=None, init=False, repr=False)
+    cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # values derived from this generation
 
     @classmethod
     def open(cls, gen: Path, manifest: dict[str, Any]) -> Snapshot:

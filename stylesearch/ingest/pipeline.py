@@ -65,10 +65,16 @@ def fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
         return
     t0 = time.perf_counter()
     config = embedder.config
-    embedder.projection = Projection.fit_pca(raw, dim, whiten=config.whiten, shrink=config.whiten_shrink)
-    if embedder.projection.dim < dim:
-        log.info(
-            "only %d images to fit the projection: style vectors have %d dims, not %d", raw.shape[0], embedder.projection.dim, dim
+    embedder.projection = Projection.fit_pca(raw, dim, whiten=config.whiten, shrink=config.whiten_shrink, pad=True)
+    if raw.shape[0] <= dim:
+        log.warning(
+            "only %d images to fit the style projection, which needs more than %d (--dim) to fit every dimension: "
+            "%d are fitted and the rest are fixed random directions, so that photos added later keep their "
+            "differences. Index the catalog again once it has more than %d images to fit them all",
+            raw.shape[0],
+            dim,
+            max(1, raw.shape[0] - 1),
+            dim,
         )
     log.info(
         "fitted PCA %d -> %d on %d images in %.1f s",

@@ -126,13 +126,26 @@ class Projection:
 
     @classmethod
     def fit_pca(
-        cls, raw: np.ndarray, dim: int, seed: int = 0, whiten: float = 0.0, shrink: float = 0.0, reference: int | None = None
+        cls,
+        raw: np.ndarray,
+        dim: int,
+        seed: int = 0,
+        whiten: float = 0.0,
+        shrink: float = 0.0,
+        reference: int | None = None,
+        pad: bool = False,
     ) -> Projection:
         """PCA of float32 [N, R] to ``min(dim, N-1, R)`` components (randomised SVD).
         ``whiten`` > 0 divides each component by (its variance + ``shrink`` × the mean kept
         variance) ** (``whiten`` / 2) — still one affine map, stored like any projection.
         ``reference``: the mean is over the first ``reference`` components only (a wider basis
-        whose first components whiten exactly as a ``reference``-dimension fit would)."""
+        whose first components whiten exactly as a ``reference``-dimension fit would).
+
+        ``pad``: when fewer than ``dim`` components can be fitted (a sample of N <= ``dim``
+        photos spans N-1 directions), fill up to ``min(dim, R)`` with fixed-seed random
+        directions orthogonal to the fitted ones (at the scale of the last fitted one). The
+        fitted photos project exactly as without them (they lie in the fitted span), and
+        photos added later keep what differs outside it instead of being flattened into it."""
         n, r = raw.shape
         k = max(1, min(dim, n - 1, r))
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
@@ -148,6 +161,11 @@ class Projection:
         matrix = v[:, :k].contiguous()
         if whiten > 0:
             matrix = matrix * torch.from_numpy(whitening(((centered @ matrix).pow(2).mean(0)).numpy(), whiten, shrink, reference))
+        if pad and k < min(dim, r):
+            fitted = v[:, :k]
+            extra = torch.randn(r, min(dim, r) - k, generator=torch.Generator().manual_seed(seed))
+            extra, _ = torch.linalg.qr(extra - fitted @ (fitted.T @ extra))
+            matrix = torch.cat([matrix, extra * matrix[:, -1].norm()], 1).contiguous()
         return cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
 
     def save(self, path: Path) -> None:

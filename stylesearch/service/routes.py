@@ -127,7 +127,11 @@ async def _hint(svc: Services, found: bool, where: Any) -> str | None:
 
 async def _search_response(svc: Services, query: str, hits: list[Hit], where: Any, t0: float) -> schemas.SearchResponse:
     return schemas.SearchResponse(
-        query=query, results=[item_out(h) for h in hits], took_ms=_ms(t0), hint=await _hint(svc, bool(hits), where)
+        query=query,
+        results=[item_out(h) for h in hits],
+        took_ms=_ms(t0),
+        hint=await _hint(svc, bool(hits), where),
+        familiarity=None,
     )
 
 
@@ -180,7 +184,10 @@ async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
         data = await _read_upload(svc, upload)
         vectors = await _embed(svc, [upload.filename or "file"], [data])
         hits = await run_in_threadpool(svc.engine.search_vectors, vectors, k, where)
-        return await _search_response(svc, upload.filename or "upload", hits[0], where, t0)
+        known = await run_in_threadpool(svc.engine.familiarity, vectors)
+        response = await _search_response(svc, upload.filename or "upload", hits[0], where, t0)
+        response.familiarity = None if known is None else round(float(known[0]), 4)
+        return response
     if content_type.startswith("application/json"):
         try:
             body = schemas.SearchByItem.model_validate_json(await request.body())
@@ -210,7 +217,7 @@ async def recommend(body: schemas.RecommendRequest, svc: Reader) -> schemas.Sear
     "/classify",
     response_model=schemas.ClassifyResponse,
     summary="Style of uploaded photos, with evidence",
-    dependencies=[strict_form("file", "method", "k", "balanced", "min_confidence", "where")],
+    dependencies=[strict_form("file", "method", "k", "balanced", "min_confidence", "where", "min_familiarity")],
 )
 async def classify(
     svc: Reader,
@@ -220,6 +227,9 @@ async def classify(
     balanced: Annotated[bool, Form(description="divide each kNN vote by its label's item count (false: plain vote)")] = True,
     min_confidence: Annotated[float | None, Form(ge=0, le=1)] = None,
     where: Annotated[str | None, Form(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
+    min_familiarity: Annotated[
+        float | None, Form(ge=0, le=1, description="below it the label is null, reason out_of_catalog (0: off)")
+    ] = None,
 ) -> schemas.ClassifyResponse:
     t0 = time.perf_counter()
     if len(file) > svc.settings.max_files:
@@ -228,7 +238,7 @@ async def classify(
     data = [await _read_upload(svc, f) for f in file]
     vectors = await _embed(svc, names, data)
     verdicts = await run_in_threadpool(
-        svc.engine.classify_vectors, vectors, _k(svc, k), _where(where), min_confidence, method, balanced
+        svc.engine.classify_vectors, vectors, _k(svc, k), _where(where), min_confidence, method, balanced, min_familiarity
     )
     results = []
     for name, v in zip(names, verdicts):
@@ -244,6 +254,7 @@ async def classify(
                 neighbors=[item_out(h) for h in v.neighbors],
                 reason=v.reason,  # type: ignore[arg-type]
                 hint=v.hint,
+                familiarity=v.familiarity,
             )
         )
     return schemas.ClassifyResponse(results=results, took_ms=_ms(t0))

@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 Where = dict[str, str | list[str]]
 K_LIMIT = 10_000  # the schema's bound on k; a server's own --max-k (at most this) is stated in its document
 OFFSET_LIMIT = 2**31 - 1  # the schema's bound on offsets (SQLite takes 64-bit integers; no page lies further)
+FAMILIARITY = (
+    "how much the photo looks like this catalog, 0-1: the share of indexed items whose nearest other item is no closer "
+    "than the photo's nearest item (about uniform for photos like the catalog's, near 0 for another domain; "
+    "null for an index under 20 items)"
+)
 WHERE_DESCRIPTION = (
     'keep items whose attributes match: {"articleType": "Shirts"} or {"articleType": ["Shirts", "Tops"]}; '
     "the keys label and id work too"
@@ -51,6 +56,7 @@ class SearchResponse(BaseModel):
     results: list[Item]
     took_ms: float
     hint: str | None = Field(None, description="why there are no results, when a filter value no item has is the reason")
+    familiarity: float | None = Field(None, description=FAMILIARITY + " (uploads only)")
 
 
 class RecommendRequest(BaseModel):
@@ -77,9 +83,12 @@ class Classification(BaseModel):
     knn: MethodAnswer | None
     linear: MethodAnswer | None
     neighbors: list[Item] = Field(description="the labelled items that voted (evidence)")
-    reason: Literal["low_confidence", "no_labelled_items"] | None = Field(
-        None, description="why label is null: below the confidence threshold, or no labelled item may vote"
+    reason: Literal["low_confidence", "no_labelled_items", "out_of_catalog"] | None = Field(
+        None,
+        description="why label is null: below the confidence threshold, no labelled item may vote, "
+        "or the photo looks like nothing in the catalog (familiarity below min_familiarity)",
     )
+    familiarity: float | None = Field(None, description=FAMILIARITY)
     hint: str | None = Field(None, description="what to change (a filter value no item has, say)")
 
 

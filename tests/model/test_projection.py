@@ -23,6 +23,28 @@ def test_pca_projection_fit_apply_save(tmp_path: Path) -> None:
     assert small.dim == 9
 
 
+def test_a_tiny_sample_is_padded_so_later_photos_keep_their_differences() -> None:
+    """10 photos span 9 directions: a PCA alone maps two later photos that differ only outside
+    them to one vector; the padded projection keeps them apart, and the 10 photos' own
+    geometry (their cosines) is exactly the plain PCA's."""
+    rng = np.random.default_rng(1)
+    raw = rng.normal(size=(10, 40)).astype(np.float32)
+    plain = Projection.fit_pca(raw, dim=16, whiten=0.5, shrink=1.0)
+    padded = Projection.fit_pca(raw, dim=16, whiten=0.5, shrink=1.0, pad=True)
+    assert plain.dim == 9 and padded.dim == 16
+    a, b = plain.apply(raw), padded.apply(raw)
+    assert np.allclose(a @ a.T, b @ b.T, atol=1e-4)
+    assert padded.matrix is not None and np.allclose(padded.matrix[:, :9], plain.matrix, atol=1e-6)
+    centred = raw - raw.mean(0)
+    span = np.linalg.svd(centred, full_matrices=False)[2][:9]
+    outside = rng.normal(size=40).astype(np.float32)
+    outside -= span.T @ (span @ outside)  # a difference no sampled photo shows
+    x = raw[0] + 0.1 * rng.normal(size=40).astype(np.float32)
+    pair = np.stack([x, x + 3 * outside])
+    flat, kept = plain.apply(pair), padded.apply(pair)
+    assert float(flat[0] @ flat[1]) > 0.999 and float(kept[0] @ kept[1]) < 0.9
+
+
 def test_blocks_and_query_weights(tmp_path: Path) -> None:
     """Stored vectors hold each block normalised at its weight; a query reweighted with
     ``for_query`` ranks by t·t' + w·p·p' (the blocks' cosines mixed by the query's weight)."""

@@ -55,8 +55,12 @@ function showResults(title, results) {
 
 function showVerdict(c) {
   $("verdict").hidden = false;
-  $("style-label").textContent = c.label || "unknown";
+  const why = { out_of_catalog: "looks like nothing in this catalog", low_confidence: "no style is clear enough", no_labelled_items: "no labelled item may vote" };
+  $("style-label").textContent = c.label || `unknown (${why[c.reason] || "no answer"})`;
   $("style-confidence").textContent = `(${(100 * c.confidence).toFixed(0)}%)`;
+  $("style-familiarity").textContent = c.familiarity == null ? "" :
+    c.reason === "out_of_catalog" ? `This photo looks like nothing in this catalog (familiarity ${c.familiarity.toFixed(3)}).` :
+    `Looks like this catalog: familiarity ${c.familiarity.toFixed(2)} (0 = unlike any item, 0.5 = a typical item).`;
   const parts = [];
   if (c.knn) parts.push(`kNN: ${c.knn.label} ${(100 * c.knn.confidence).toFixed(0)}%`);
   if (c.linear) parts.push(`linear head: ${c.linear.label} ${(100 * c.linear.confidence).toFixed(0)}%`);

@@ -1,0 +1,50 @@
+""" "Does this photo look like this catalog?": a calibrated signal for every answer.
+
+A query's similarity to its nearest indexed item means little on its own (it depends on the
+recipe, the catalog and the projection). Its *percentile* among the same statistic for the
+catalog's own items does not: :func:`reference` takes a seeded sample of indexed items and
+the similarity of each to its nearest *other* item; :func:`percentile` places a query's
+nearest similarity in that distribution. A photo like the catalog's lands anywhere from 0 to
+1 (about uniformly); a photo from another domain (a cartoon chair against a fashion index)
+lands at or near 0. Below a threshold, classification answers ``unknown`` with reason
+``out_of_catalog`` (the threshold was chosen on held-out photos from another domain:
+``benchmarks/bench_familiarity.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .config import DEFAULT_MIN_FAMILIARITY
+from .index.snapshot import Snapshot
+
+SAMPLE = 1000  # indexed items in the reference
+MIN_ITEMS = 20  # below this, no reference: the signal is None
+__all__ = ["DEFAULT_MIN_FAMILIARITY", "MIN_ITEMS", "SAMPLE", "percentile", "reference"]
+
+
+def reference(snapshot: Snapshot, prepare: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | None:
+    """Sorted float64 similarities of up to :data:`SAMPLE` indexed items (seeded) to their
+    nearest other item, queried as ``prepare`` makes a query of stored vectors; ``None``
+    for an index of fewer than :data:`MIN_ITEMS` items. Cached on the snapshot."""
+    if "familiarity" in snapshot.cache:
+        return snapshot.cache["familiarity"]
+    vids = snapshot.meta.vids()
+    out = None
+    if len(vids) >= MIN_ITEMS:
+        pick = np.sort(np.random.default_rng(0).choice(len(vids), size=min(SAMPLE, len(vids)), replace=False))
+        chosen = vids[pick]
+        found = snapshot.search(prepare(snapshot.backend.get(chosen)), 2)
+        nearest = [next((s for s, r in row if r.vid != vid), None) for vid, row in zip(chosen.tolist(), found)]
+        out = np.sort(np.array([s for s in nearest if s is not None], np.float64))
+    snapshot.cache["familiarity"] = out
+    return out
+
+
+def percentile(ref: np.ndarray | None, nearest: np.ndarray) -> np.ndarray | None:
+    """Per query, the share of the reference at or below its nearest similarity (0–1)."""
+    if ref is None or not len(ref):
+        return None
+    return np.searchsorted(ref, np.asarray(nearest, np.float64), side="right") / len(ref)
