@@ -73,6 +73,8 @@ def arch10_split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
 
 
 Row = dict[str, str]
+# forced choice, as the protocols measure it: no "unknown" for low confidence or an odd photo
+FORCED: dict[str, Any] = {"min_confidence": 0.0, "min_familiarity": 0.0}
 
 
 def read_rows(root: Path) -> list[Row]:
@@ -206,12 +208,10 @@ def run_protocol(
             truth = [r["usage"] for r in query_rows]
             linear_f1 = None
             if engine.head is not None:
-                lin = [c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0, method="linear")]
+                lin = [c.label for c in engine.classify_vectors(vectors, k, method="linear", **FORCED)]
                 linear_f1 = round(macro_f1(truth, lin), 4)
             if protocol in ("FU4", "ARCH10"):
-                preds = [
-                    c.label for c in engine.classify_vectors(vectors, k, min_confidence=0.0, method="knn", balanced=balanced)
-                ]
+                preds = [c.label for c in engine.classify_vectors(vectors, k, method="knn", balanced=balanced, **FORCED)]
                 r_counts = {u: sum(r["usage"] == u for r in index_rows) for u in set(truth)}
                 kmax = max(r_counts.values())
                 hits = engine.search_vectors(vectors, kmax)
@@ -221,7 +221,7 @@ def run_protocol(
                 preds = []
                 for vec, r in zip(vectors, query_rows):
                     where = {"articleType": r["articleType"]}
-                    c = engine.classify_vectors(vec[None], k, where, min_confidence=0.0, method="knn", balanced=balanced)[0]
+                    c = engine.classify_vectors(vec[None], k, where, method="knn", balanced=balanced, **FORCED)[0]
                     preds.append(c.label)
                 mapr = None
         if store == "milvus-lite":

@@ -266,6 +266,8 @@ def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: C
     missing: list[str] = []
     seen: dict[str, int] = {}
     rows = _read_rows(manifest, columns.path)
+    if not rows:
+        raise CatalogError(f"manifest {manifest.name} lists no usable images")
     _check_columns(manifest, rows, columns)
     for line, row in rows:
         raw_path = str(row.get(columns.path) or "").strip()

@@ -28,7 +28,7 @@ TTAS = ("none", "flip")
 EMBED_LEGACY = {"tta": "none", "whiten": 0.0, "whiten_shrink": 0.0}  # before these options existed
 CLASSIFY_METHODS = ("knn", "linear", "both")
 DEFAULT_MIN_CONFIDENCE = 0.35  # below it, a classification answers "unknown"
-DEFAULT_MIN_FAMILIARITY = 0.05  # out_of_catalog below this (stylesearch.familiarity; bench_familiarity.py)
+DEFAULT_MIN_FAMILIARITY = 0.02  # out_of_catalog below this (stylesearch.familiarity; bench_familiarity.py)
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3, "GB": 1024**3, "T": 1024**4}
 
 

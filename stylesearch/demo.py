@@ -259,7 +259,7 @@ def run_demo(
             label = verdict.label or "unknown"
             say(f"  classified as: {label} (confidence {verdict.confidence:.2f})")
             summary["examples"].append({"query": result.to_dict(), "classification": verdict.to_dict()})
-        predicted = engine.classify([p for p, _, _ in held_out], k=10, min_confidence=0.0)
+        predicted = engine.classify([p for p, _, _ in held_out], k=10, min_confidence=0.0, min_familiarity=0.0)
         correct = sum(c.label == style for c, (_, style, _) in zip(predicted, held_out))
         other_product = engine.query([p for p, _, _ in held_out], k=5)
         same_style = np.mean([[h.label == s for h in r.results] for r, (_, s, _) in zip(other_product, held_out)])

@@ -1,10 +1,9 @@
 """StyleSearch: the facade over one index — open, query, similar, recommend, classify, add,
 remove, reindex, refresh, info.
 
-It joins a model (:class:`~stylesearch.model.embed.Embedder` built from the index's
-:class:`~stylesearch.model.bundle.ModelBundle`) with the live generation
-(:class:`~stylesearch.index.snapshot.Snapshot`); the work is done by those, by
-:mod:`stylesearch.classify` and by :mod:`stylesearch.generation`. Building an index from a
+It joins a model (an ``Embedder`` from the index's ``ModelBundle``) with the live generation
+(a ``Snapshot``); the work is done by those, :mod:`stylesearch.classify`,
+:mod:`stylesearch.familiarity` and :mod:`stylesearch.generation`. Building an index from a
 catalog is :func:`stylesearch.ingest.index_catalog`.
 """
 
@@ -153,29 +152,15 @@ class StyleSearch:
         vectors = self.embed(batch)
         hits = self._search(vectors, k, where)
         hint = self.where_hint(where) if where and not all(hits) else None
-        known = self.familiarity(vectors)
-        results = [
-            QueryResult(describe_input(img, i), h, None if h else hint, None if known is None else round(float(known[i]), 4))
-            for i, (img, h) in enumerate(zip(batch, hits))
-        ]
+        known = familiarity.rounded(self.familiarity(vectors), len(batch))
+        names = [describe_input(x, i) for i, x in enumerate(batch)]
+        results = [QueryResult(name, h, None if h else hint, f) for name, h, f in zip(names, hits, known)]
         return results[0] if single else results
 
     def familiarity(self, vectors: np.ndarray) -> np.ndarray | None:
-        """How much each photo (stored-form style vectors float32 [N, D]) looks like this
-        catalog: the share of indexed items whose nearest other item is no closer than the
-        photo's nearest item (0–1; about uniform for photos like the catalog's, near 0 for
-        another domain). ``None`` for an index too small to calibrate. See
-        :mod:`stylesearch.familiarity`."""
-        snapshot = self._snapshot
-
-        def prepare(stored: np.ndarray) -> np.ndarray:
-            return self.bundle.projection.for_query(np.asarray(stored, np.float32), QueryPurpose.SEARCH)
-
-        ref = familiarity.reference(snapshot, prepare)
-        if ref is None:
-            return None
-        nearest = snapshot.search(prepare(vectors), 1)
-        return familiarity.percentile(ref, np.array([row[0][0] if row else -1.0 for row in nearest]))
+        """How much each photo (style vectors float32 [N, D]) looks like this catalog, 0–1
+        (``None`` for an index too small to calibrate): :mod:`stylesearch.familiarity`."""
+        return familiarity.of(self._snapshot, self.bundle.projection, vectors)
 
     def similar(self, item_id: str, k: int = 10, where: WhereLike = None) -> list[Hit]:
         """Items in the style of an indexed item (the item itself left out)."""
@@ -206,10 +191,8 @@ class StyleSearch:
         return [Hit.of(r) for r in snapshot.meta.page(snapshot.check(where), limit, offset)]
 
     def where_hint(self, where: WhereLike) -> str | None:
-        """Why ``where`` matches nothing when a value no item has is the reason (the value and
-        the closest existing ones: ``did you mean Tshirts?``), else ``None``. A key that no
-        item has is an error (:class:`~stylesearch.errors.UnknownAttributeError`) everywhere
-        a filter is taken."""
+        """Why ``where`` matches nothing when a value no item has is the reason (``no item has
+        articleType=tshirts (did you mean Tshirts?)``), else ``None`` (an unknown key raises)."""
         return self._snapshot.hint(where)
 
     def get(self, item_id: str) -> Hit:
@@ -295,9 +278,7 @@ class StyleSearch:
         # labels added later (cold start) also weighs the untrained PCA block.
         purpose = QueryPurpose.CLASSIFY_NEW_LABELS if trained and not set(voters) <= set(trained) else QueryPurpose.CLASSIFY
         neighbours = self._search(vectors, k, where, labelled=True, purpose=purpose) if method != "linear" else None
-        hint = None
-        if not voters:
-            hint = self.where_hint(where) or f"no labelled item matches the filter {where.to_dict()}"
+        hint = (self.where_hint(where) or f"no labelled item matches the filter {where.to_dict()}") if not voters else None
         out = [
             decide(
                 None if neighbours is None else neighbours[row],
@@ -309,15 +290,8 @@ class StyleSearch:
             )
             for row in range(len(vectors))
         ]
-        known = self.familiarity(vectors)
         floor = self.min_familiarity if min_familiarity is None else min_familiarity
-        for row, c in enumerate(out):
-            c.hint = hint
-            if known is not None:
-                c.familiarity = round(float(known[row]), 4)
-                if c.familiarity < floor:  # like nothing in the catalog: no style is a safe answer
-                    c.label, c.reason = None, "out_of_catalog"
-        return out
+        return familiarity.judge(out, familiarity.rounded(self.familiarity(vectors), len(out)), floor, hint)
 
     # ---------------------------------------------------------------- writing
 
@@ -471,27 +445,6 @@ class StyleSearch:
         return self._snapshot.meta.attribute_values(limit)
 
     def info(self) -> dict[str, Any]:
-        snapshot = self._snapshot
-        m = snapshot.manifest
-        return {
-            "index": str(self.index_dir.root),
-            "generation": snapshot.gen.name,
-            "items": len(snapshot),
-            "labels": snapshot.meta.label_counts(),
-            "attributes": snapshot.meta.attribute_keys(),
-            "dim": m["dim"],
-            "raw_dim": m.get("raw_dim"),
-            "embed": m["embed"],
-            "weights_id": m.get("weights_id"),
-            "projection": m.get("projection"),
-            "head": m.get("head"),
-            "index_key": m.get("index_key"),
-            "index_type": m.get("index_type", "flat"),
-            "search_params": m.get("search_params") or {},
-            "vector_dtype": m.get("vector_dtype"),
-            "search_backend": snapshot.backend.backend,
-            "device": str(self.embedder.device),
-            "created": m.get("created"),
-            "updated": m.get("updated"),
-            "stylesearch_version": __version__,
-        }
+        """What is served: the generation's description, the index folder, the device."""
+        about = {"index": str(self.index_dir.root), **self._snapshot.describe(), "device": str(self.embedder.device)}
+        return {**about, "stylesearch_version": __version__}

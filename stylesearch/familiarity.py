@@ -19,10 +19,12 @@ import numpy as np
 
 from .config import DEFAULT_MIN_FAMILIARITY
 from .index.snapshot import Snapshot
+from .model.projection import Projection, QueryPurpose
+from .results import Classification
 
 SAMPLE = 1000  # indexed items in the reference
 MIN_ITEMS = 20  # below this, no reference: the signal is None
-__all__ = ["DEFAULT_MIN_FAMILIARITY", "MIN_ITEMS", "SAMPLE", "percentile", "reference"]
+__all__ = ["DEFAULT_MIN_FAMILIARITY", "MIN_ITEMS", "SAMPLE", "judge", "of", "percentile", "reference", "rounded"]
 
 
 def reference(snapshot: Snapshot, prepare: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | None:
@@ -48,3 +50,32 @@ def percentile(ref: np.ndarray | None, nearest: np.ndarray) -> np.ndarray | None
     if ref is None or not len(ref):
         return None
     return np.searchsorted(ref, np.asarray(nearest, np.float64), side="right") / len(ref)
+
+
+def of(snapshot: Snapshot, projection: Projection, vectors: np.ndarray) -> np.ndarray | None:
+    """The familiarity of each stored-form style vector (float32 [N, D]) with the catalog of
+    ``snapshot``, queried as same-style search queries are; ``None`` for a tiny index."""
+
+    def prepare(stored: np.ndarray) -> np.ndarray:
+        return projection.for_query(np.asarray(stored, np.float32), QueryPurpose.SEARCH)
+
+    ref = reference(snapshot, prepare)
+    if ref is None:
+        return None
+    nearest = snapshot.search(prepare(vectors), 1)
+    return percentile(ref, np.array([row[0][0] if row else -1.0 for row in nearest]))
+
+
+def rounded(values: np.ndarray | None, n: int) -> list[float | None]:
+    """``values`` as n rounded floats (n ``None`` when there are none)."""
+    return [None] * n if values is None else [round(float(v), 4) for v in values]
+
+
+def judge(out: list[Classification], known: list[float | None], floor: float, hint: str | None) -> list[Classification]:
+    """Each classification with its familiarity and ``hint``; below ``floor`` the photo looks
+    like nothing in the catalog, and no style is a safe answer: ``unknown``, ``out_of_catalog``."""
+    for c, value in zip(out, known):
+        c.hint, c.familiarity = hint, value
+        if value is not None and value < floor:
+            c.label, c.reason = None, "out_of_catalog"
+    return out

@@ -41,7 +41,7 @@ def evaluate_engine(
     for method in methods:
         preds = []
         for vec, where in zip(vectors, wheres):
-            c = engine.classify_vectors(vec[None], k, where, min_confidence=0.0, method=method)[0]
+            c = engine.classify_vectors(vec[None], k, where, min_confidence=0.0, method=method, min_familiarity=0.0)[0]
             preds.append(c.label)
         report[method] = {
             "accuracy": round(accuracy(truth, preds), 4),

@@ -109,6 +109,29 @@ class Snapshot:
             for row_scores, row_vids in zip(scores, vids)
         ]
 
+    def describe(self) -> dict[str, Any]:
+        """The generation: items, labels, attributes, recipe, projection, head, search index."""
+        m = self.manifest
+        return {
+            "generation": self.gen.name,
+            "items": len(self),
+            "labels": self.meta.label_counts(),
+            "attributes": self.meta.attribute_keys(),
+            "dim": m["dim"],
+            "raw_dim": m.get("raw_dim"),
+            "embed": m["embed"],
+            "weights_id": m.get("weights_id"),
+            "projection": m.get("projection"),
+            "head": m.get("head"),
+            "index_key": m.get("index_key"),
+            "index_type": m.get("index_type", "flat"),
+            "search_params": m.get("search_params") or {},
+            "vector_dtype": m.get("vector_dtype"),
+            "search_backend": self.backend.backend,
+            "created": m.get("created"),
+            "updated": m.get("updated"),
+        }
+
     def filter_keys(self) -> list[str]:
         """The keys a filter may name: ``label``, ``id`` and every attribute key of an item."""
         if self._keys is None:

@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -279,8 +279,8 @@ def train_model(
     """Train a style model on the labelled images of ``catalog``; write it to ``out_dir``
     (``model.json``, ``projection.npz``, the head, ``training_log.json``)."""
     t0 = time.perf_counter()
-    # Training starts from the untrained projection of ``embed`` (PCA, whitened by its
-    # settings), fitted on the catalog's sample with its unlabelled photos too.
+    # Training starts from an untrained projection fitted on the catalog's sample, its
+    # unlabelled photos too (whitened as ``embed`` says for a basis map, plain for a raw map).
     embed = embed or EmbedConfig()
     cfg = train or TrainConfig()
     if embed.dim < 1:
@@ -318,20 +318,26 @@ def train_model(
     train_pos, val_pos = split_validation([i.label or "" for i in items], cfg.val_fraction, cfg.seed)
 
     sample = raw[0, train_pos[np.random.default_rng(cfg.seed).permutation(len(train_pos))[:PCA_SAMPLE]]].astype(np.float32)
-    # the basis: the first ``dim`` components are the untrained projection (the start), the
-    # next ones room to move; the projection learns a map from it
-    basis = Projection.fit_pca(
-        np.concatenate([sample, unlabelled]),
-        max(cfg.basis, embed.dim),
-        whiten=embed.whiten,
-        shrink=embed.whiten_shrink,
-        reference=embed.dim,
-    )
-    del raw, sample, unlabelled  # FrozenFeatures holds its own view; TunedBackbone needs none
-    pca = basis.head(embed.dim)
+    sample = np.concatenate([sample, unlabelled])
+    del raw, unlabelled  # FrozenFeatures holds its own view; TunedBackbone needs none
     per_label = float(np.median(np.unique(y_all[train_pos].numpy(), return_counts=True)[1]))
     chosen = cfg.map if cfg.map != "auto" else ("basis" if per_label < FEW_LABELS else "raw")
-    proj: BasisProjection | RawProjection = BasisProjection(basis, pca.dim) if chosen == "basis" else RawProjection(pca)
+    proj: BasisProjection | RawProjection
+    if chosen == "basis":
+        # the first ``dim`` components are the untrained projection of ``embed`` (whitened as it
+        # says): the start; the next ones are room to move
+        basis = Projection.fit_pca(
+            sample, max(cfg.basis, embed.dim), whiten=embed.whiten, shrink=embed.whiten_shrink, reference=embed.dim
+        )
+        pca = basis.head(embed.dim)
+        proj = BasisProjection(basis, pca.dim)
+    else:
+        # every raw direction free, from the plain PCA: the recipe the raw map's settings
+        # were measured with (a whitened start cost 4 points of FU4 with all labels)
+        embed = replace(embed, whiten=0.0, whiten_shrink=0.0)
+        pca = Projection.fit_pca(sample, embed.dim)
+        proj = RawProjection(pca)
+    del sample
     proj = proj.to(device)
     log.info("training a %s map (%.0f labelled photos per style)", chosen, per_label)
     start_weight = proj.linear.weight.detach().clone()  # the start, anchor of the L2-SP penalty

@@ -36,9 +36,10 @@ def test_training_writes_a_model(trained: Path) -> None:
     assert info["format"] == "stylesearch-model" and info["projection"]["kind"] == "trained"
     assert info["head"]["kind"] == "linear" and len(info["head"]["labels"]) == 8
     assert info["validation_items"] > 0 and 0 <= info["best_val_map_at_r"] <= 1
+    assert info["map"] == "basis"  # 12 photos per style: a map from the whitened PCA basis (map auto)
     log = json.loads((trained / "training_log.json").read_text())
-    assert [e["epoch"] for e in log] == [1, 2, 3, 4]
-    assert all("val_mean_average_precision_at_r" in e and e["loss"] >= 0 for e in log)
+    assert [e["epoch"] for e in log] == [0, 1, 2, 3, 4]  # epoch 0: the untrained start, scored
+    assert all("val_mean_average_precision_at_r" in e for e in log) and all(e["loss"] >= 0 for e in log[1:])
     proj = Projection.load(trained / "projection.npz")
     # the tuned block (32) and the PCA block kept for styles added later (32 of them here)
     assert proj.kind == "trained" and proj.dim == 64 and proj.parts == ((32, 1.0), (32, 1.0))
@@ -91,7 +92,7 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(demo_data, tm
 
     def crash_on_second_epoch(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 3:  # the scores of the start (epoch 0) and of epoch 1 are in; epoch 2 dies
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
@@ -162,7 +163,15 @@ def test_anchor_keeps_the_projection_near_its_pca_start(demo_data, tmp_path: Pat
 
     def trained(name: str, loss: str, anchor: float) -> np.ndarray:
         cfg = TrainConfig(
-            epochs=3, batch_size=32, m_per_class=4, val_fraction=0.25, head="none", weight_decay=0.0, loss=loss, anchor=anchor
+            epochs=3,
+            batch_size=32,
+            m_per_class=4,
+            val_fraction=0.25,
+            head="none",
+            weight_decay=0.0,
+            loss=loss,
+            anchor=anchor,
+            map="raw",  # every raw direction free: what the anchor holds back
         )
         train_model(demo_data[0], tmp_path / name, embed=EMBED, train=cfg, run=RUN)
         matrix = Projection.load(tmp_path / name / "projection.npz").matrix

@@ -48,6 +48,8 @@ def test_schemathesis_cli_against_a_live_server(built_index: Path, tmp_path: Pat
                 time.sleep(0.2)
         fuzz = [
             exe,
+            "--config-file",
+            str(Path(__file__).with_name("schemathesis.toml")),
             "run",
             f"http://127.0.0.1:{port}/openapi.json",
             "--header",
