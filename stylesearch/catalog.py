@@ -250,7 +250,7 @@ def _check_columns(manifest: Path, rows: list[tuple[int, dict[str, Any]]], colum
         if not columns.unlabelled:
             log.warning(
                 "manifest %s has no 'label' column, so its items are indexed WITHOUT style labels "
-                "(classify will answer 'unknown'); its columns are %s. Name the style column with "
+                "(classify has nothing to vote with); its columns are %s. Name the style column with "
                 "--label-column, or say --unlabelled if that is meant",
                 manifest.name,
                 has,

@@ -1,10 +1,13 @@
 """Metric learning on a shop's own style labels (pytorch-metric-learning), then a head.
 
 The default run tunes the style projection — raw Gram statistics of the frozen backbone →
-``dim`` — starting from PCA, with a multi-similarity loss on ``MPerClassSampler`` batches,
-AdamW with warm-up + cosine decay, early stopping on validation MAP@R, a checkpoint every
-epoch (``resume=True`` continues from it), and then fits the classification head on the tuned
-vectors. Frozen features are computed once (plus a mirrored view as augmentation), which makes
+``dim`` — starting from an untrained projection fitted with the catalog's unlabelled photos
+too (epoch 0, kept unless validation says training helps): a map from every raw direction
+with many labels, from the whitened PCA basis with few (:class:`RawProjection`,
+:class:`BasisProjection`, ``TrainConfig.map``); with a multi-similarity loss on
+``MPerClassSampler`` batches, AdamW with warm-up + cosine decay, early stopping on validation
+MAP@R, a checkpoint every epoch (``resume=True`` continues from it), and then fits the
+classification head on the tuned vectors. Frozen features are computed once (plus a mirrored view as augmentation), which makes
 an epoch over the 10k fashion-usage training photos take seconds on a CPU.
 """
 
