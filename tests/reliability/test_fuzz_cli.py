@@ -7,19 +7,16 @@ schema-violating requests rejected."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from ..service.test_serve_cli import _free_port
+from ..service.test_serve_cli import serving
 
 SECONDS = int(os.environ.get("FUZZ_CLI_SECONDS", "45"))
 KEY = "fuzz-cli-key"
@@ -31,21 +28,7 @@ def test_schemathesis_cli_against_a_live_server(built_index: Path, tmp_path: Pat
         pytest.skip("schemathesis is not installed (pip install -e '.[dev]')")
     index = tmp_path / "index"
     shutil.copytree(built_index, index)
-    port = _free_port()
-    env = {**os.environ, "STYLESEARCH_API_KEYS": KEY}
-    serve = [sys.executable, "-m", "stylesearch.cli", "serve", "--index", str(index), "--port", str(port), "--device", "cpu"]
-    server = subprocess.Popen(serve, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    assert json.load(r) == {"status": "ready"}
-                    break
-            except OSError:
-                assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                assert time.monotonic() < deadline, "serve did not become ready"
-                time.sleep(0.2)
+    with serving(index, {**os.environ, "STYLESEARCH_API_KEYS": KEY}) as (port, _):
         fuzz = [
             exe,
             "--config-file",
@@ -68,9 +51,6 @@ def test_schemathesis_cli_against_a_live_server(built_index: Path, tmp_path: Pat
             "30",
         ]
         done = subprocess.run(fuzz, capture_output=True, text=True, timeout=SECONDS + 240, env={**os.environ, "NO_COLOR": "1"})
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
     report = done.stdout + done.stderr
     assert done.returncode == 0, report[-6000:]
     generated = re.search(r"(\d+) generated", report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -19,13 +21,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_answers_on_loopback_then_stops(built_index: Path, tmp_path: Path) -> None:
-    index = tmp_path / "index"
-    shutil.copytree(built_index, index)
+@contextlib.contextmanager
+def serving(index: Path, env: dict[str, str]) -> Iterator[tuple[int, list[str]]]:
+    """``stylesearch serve`` of ``index`` on a free loopback port, ready: (port, a list that
+    holds the server's output once it has stopped)."""
     port = _free_port()
-    env = {**os.environ, "STYLESEARCH_API_KEYS": ""}
     cmd = [sys.executable, "-m", "stylesearch.cli", "serve", "--index", str(index), "--port", str(port), "--device", "cpu"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -37,12 +40,19 @@ def test_serve_answers_on_loopback_then_stops(built_index: Path, tmp_path: Path)
                 assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
                 assert time.monotonic() < deadline, "serve did not become ready"
                 time.sleep(0.2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/labels", timeout=5) as r:
-            assert sum(json.load(r)["labels"].values()) == 96
+        yield port, output
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=30)
-    assert "writes (POST/DELETE /v1/items) are refused" in out
+        output.append(proc.communicate(timeout=30)[0])
+
+
+def test_serve_answers_on_loopback_then_stops(built_index: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(built_index, index)
+    with serving(index, {**os.environ, "STYLESEARCH_API_KEYS": ""}) as (port, output):
+        labels = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/labels", timeout=5).read())
+        assert sum(labels["labels"].values()) == 96
+    assert "writes (POST/DELETE /v1/items) are refused" in output[0]
 
 
 def test_serve_refuses_a_missing_index(tmp_path: Path) -> None:
