@@ -187,19 +187,13 @@ def _from_folder(root: Path, confine: bool = False) -> Catalog:
     return Catalog(root, items, skipped)
 
 
-def _read_rows(manifest: Path, path_column: str = "path") -> list[tuple[int, dict[str, Any]]]:
+def _read_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) of every item line; the columns are checked by :func:`_check_columns`."""
     suffix = manifest.suffix.lower()
     try:
         if suffix == ".csv":
             with manifest.open(newline="", encoding="utf-8") as fh:
                 reader = csv.DictReader(fh, strict=True)
-                if reader.fieldnames is None or path_column not in reader.fieldnames:
-                    has = ", ".join(repr(c) for c in reader.fieldnames or []) or "none"
-                    raise CatalogError(
-                        f"manifest {manifest.name} has no {path_column!r} column (it has {has}): its header must "
-                        "name the image path column (and optionally id, label and attribute columns); "
-                        "say which column holds the paths with --path-column"
-                    )
                 rows = []
                 for row in reader:
                     if None in row:
@@ -265,7 +259,7 @@ def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: C
     skipped: list[Skipped] = []
     missing: list[str] = []
     seen: dict[str, int] = {}
-    rows = _read_rows(manifest, columns.path)
+    rows = _read_rows(manifest)
     if not rows:
         raise CatalogError(f"manifest {manifest.name} lists no usable images")
     _check_columns(manifest, rows, columns)

@@ -149,17 +149,19 @@ class StyleSearch:
         """Same-style items for one image or a list (paths, bytes or PIL images); ``where``
         keeps items whose attributes (or ``label`` / ``id``) match."""
         single, batch = as_batch(images)
-        vectors = self.embed(batch)
-        hits = self._search(vectors, k, where)
-        hint = self.where_hint(where) if where and not all(hits) else None
-        known = familiarity.rounded(self.familiarity(vectors), len(batch))
-        names = [describe_input(x, i) for i, x in enumerate(batch)]
-        results = [QueryResult(name, h, None if h else hint, f) for name, h, f in zip(names, hits, known)]
+        results = self.query_vectors(self.embed(batch), k, where, [describe_input(x, i) for i, x in enumerate(batch)])
         return results[0] if single else results
 
+    def query_vectors(self, vectors: np.ndarray, k: int, where: WhereLike, names: Sequence[str]) -> list[QueryResult]:
+        """:meth:`query` for style vectors already computed (float32 [N, D]), one name each."""
+        hits = self._search(vectors, k, where)
+        hint = self._snapshot.hint(where) if where and not all(hits) else None
+        nearest = None if where else np.array([h[0].score if h else -1.0 for h in hits])  # the search found them
+        known = familiarity.rounded(familiarity.of(self._snapshot, self.bundle.projection, vectors, nearest), len(hits))
+        return [QueryResult(name, h, None if h else hint, f) for name, h, f in zip(names, hits, known)]
+
     def familiarity(self, vectors: np.ndarray) -> np.ndarray | None:
-        """How much each photo (style vectors float32 [N, D]) looks like this catalog, 0–1
-        (``None`` for an index too small to calibrate): :mod:`stylesearch.familiarity`."""
+        """How much each photo (vectors [N, D]) looks like this catalog, 0–1: :mod:`stylesearch.familiarity`."""
         return familiarity.of(self._snapshot, self.bundle.projection, vectors)
 
     def similar(self, item_id: str, k: int = 10, where: WhereLike = None) -> list[Hit]:
@@ -189,11 +191,6 @@ class StyleSearch:
         """Items matching ``where`` in index order, ``limit`` from ``offset`` (score 1.0)."""
         snapshot = self._snapshot
         return [Hit.of(r) for r in snapshot.meta.page(snapshot.check(where), limit, offset)]
-
-    def where_hint(self, where: WhereLike) -> str | None:
-        """Why ``where`` matches nothing when a value no item has is the reason (``no item has
-        articleType=tshirts (did you mean Tshirts?)``), else ``None`` (an unknown key raises)."""
-        return self._snapshot.hint(where)
 
     def get(self, item_id: str) -> Hit:
         return Hit.of(self._snapshot.meta.by_ids([item_id])[0])
@@ -278,7 +275,7 @@ class StyleSearch:
         # labels added later (cold start) also weighs the untrained PCA block.
         purpose = QueryPurpose.CLASSIFY_NEW_LABELS if trained and not set(voters) <= set(trained) else QueryPurpose.CLASSIFY
         neighbours = self._search(vectors, k, where, labelled=True, purpose=purpose) if method != "linear" else None
-        hint = (self.where_hint(where) or f"no labelled item matches the filter {where.to_dict()}") if not voters else None
+        hint = (self._snapshot.hint(where) or f"no labelled item matches the filter {where.to_dict()}") if not voters else None
         out = [
             decide(
                 None if neighbours is None else neighbours[row],

@@ -52,9 +52,11 @@ def percentile(ref: np.ndarray | None, nearest: np.ndarray) -> np.ndarray | None
     return np.searchsorted(ref, np.asarray(nearest, np.float64), side="right") / len(ref)
 
 
-def of(snapshot: Snapshot, projection: Projection, vectors: np.ndarray) -> np.ndarray | None:
+def of(snapshot: Snapshot, projection: Projection, vectors: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray | None:
     """The familiarity of each stored-form style vector (float32 [N, D]) with the catalog of
-    ``snapshot``, queried as same-style search queries are; ``None`` for a tiny index."""
+    ``snapshot``, queried as same-style search queries are; ``None`` for a tiny index.
+    ``nearest``: each vector's similarity to its nearest item, when an unfiltered search
+    has just found it (saves a search)."""
 
     def prepare(stored: np.ndarray) -> np.ndarray:
         return projection.for_query(np.asarray(stored, np.float32), QueryPurpose.SEARCH)
@@ -62,8 +64,9 @@ def of(snapshot: Snapshot, projection: Projection, vectors: np.ndarray) -> np.nd
     ref = reference(snapshot, prepare)
     if ref is None:
         return None
-    nearest = snapshot.search(prepare(vectors), 1)
-    return percentile(ref, np.array([row[0][0] if row else -1.0 for row in nearest]))
+    if nearest is None:
+        nearest = np.array([row[0][0] if row else -1.0 for row in snapshot.search(prepare(vectors), 1)])
+    return percentile(ref, nearest)
 
 
 def rounded(values: np.ndarray | None, n: int) -> list[float | None]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..config import CLASSIFY_METHODS, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FAMILIARITY
 from ..errors import ImageError, UsageError
+from ..results import QueryResult
 from .common import Commands, emit, fmt_hits, open_index, where_from
 
 
@@ -49,15 +50,29 @@ def embed_given(engine: Any, images: list[str]) -> tuple[list[int], Any, dict[in
     return positions, vectors, failed
 
 
-def in_place(images: list[str], positions: list[int], answers: list[Any], failed: dict[int, str]) -> list[tuple[str, Any]]:
-    """(image, answer or the reason it failed) in the order the images were given."""
-    by_position = dict(zip(positions, answers))
-    return [(image, by_position[i] if i in by_position else failed[i]) for i, image in enumerate(images)]
-
-
-def report_failures(failed: dict[int, str], total: int) -> None:
+def emit_in_place(args: argparse.Namespace, images: list[str], answers: dict[int, Any], failed: dict[int, str]) -> None:
+    """One entry per image in the order given: its answer (a query result or a
+    classification), or ``{"image", "error"}`` for one that could not be read; then a count
+    of those on stderr."""
+    data: list[dict[str, Any]] = []
+    text: list[str] = []
+    for i, image in enumerate(images):
+        if i in failed:
+            data.append({"image": image, "error": failed[i]})
+            text.append(f"{image}\n  error: {failed[i]}")
+        else:
+            data.append(answers[i].to_dict())
+            text.append(fmt_answer(answers[i]))
+    emit(args, data, "\n".join(text))
     if failed:
-        print(f"stylesearch: {len(failed)} of {total} image(s) could not be read (see above)", file=sys.stderr)
+        print(f"stylesearch: {len(failed)} of {len(images)} image(s) could not be read (see above)", file=sys.stderr)
+
+
+def fmt_answer(answer: Any) -> str:
+    if isinstance(answer, QueryResult):
+        hint = f"\n  hint: {answer.hint}" if answer.hint else ""
+        return f"{answer.image}\n{fmt_familiarity(answer.familiarity)}{fmt_hits(answer.results)}{hint}"
+    return fmt_classification(answer)
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -65,26 +80,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     images = list(args.images)
     with open_index(args) as engine:
         positions, vectors, failed = embed_given(engine, images)
-        hits = engine.search_vectors(vectors, k=args.k, where=where)
-        hint = engine.where_hint(where) if where and not all(hits) else None
-        known = engine.familiarity(vectors)
-    familiar = dict(zip(positions, [None] * len(positions) if known is None else [round(float(v), 4) for v in known]))
-    rows = in_place(images, positions, hits, failed)
-    data: list[dict[str, Any]] = []
-    text: list[str] = []
-    for position, (image, answer) in enumerate(rows):
-        if isinstance(answer, str):
-            data.append({"image": image, "error": answer})
-            text.append(f"{image}\n  error: {answer}")
-        else:
-            entry = {"image": image, "familiarity": familiar[position], "results": [h.to_dict() for h in answer]}
-            data.append({**entry, "hint": hint} if hint and not answer else entry)
-            text.append(
-                f"{image}\n{fmt_familiarity(familiar[position])}{fmt_hits(answer)}"
-                + (f"\n  hint: {hint}" if hint and not answer else "")
-            )
-    emit(args, data, "\n".join(text))
-    report_failures(failed, len(images))
+        results = engine.query_vectors(vectors, args.k, where, [images[i] for i in positions])
+    emit_in_place(args, images, dict(zip(positions, results)), failed)
     return 0
 
 
@@ -108,17 +105,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         )
     for i, c in zip(positions, results):
         c.image = images[i]
-    data: list[dict[str, Any]] = []
-    text: list[str] = []
-    for image, answer in in_place(images, positions, results, failed):
-        if isinstance(answer, str):
-            data.append({"image": image, "error": answer})
-            text.append(f"{image}\n  error: {answer}")
-        else:
-            data.append(answer.to_dict())
-            text.append(fmt_classification(answer))
-    emit(args, data, "\n".join(text))
-    report_failures(failed, len(images))
+    emit_in_place(args, images, dict(zip(positions, results)), failed)
     return 0
 
 

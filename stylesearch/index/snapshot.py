@@ -48,7 +48,6 @@ class Snapshot:
     manifest: dict[str, Any]
     backend: SearchBackend
     meta: MetadataStore
-    _keys: list[str] | None = field(default=None, init=False, repr=False)
     cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # values derived from this generation
 
     @classmethod
@@ -133,23 +132,22 @@ class Snapshot:
         }
 
     def filter_keys(self) -> list[str]:
-        """The keys a filter may name: ``label``, ``id`` and every attribute key of an item."""
-        if self._keys is None:
-            self._keys = [*FIELDS, *self.meta.attribute_keys()]
-        return self._keys
+        """The keys a filter may name: ``label``, ``id`` and every attribute key of an item
+        (read once: a generation never changes)."""
+        if "filter_keys" not in self.cache:
+            self.cache["filter_keys"] = [*FIELDS, *self.meta.attribute_keys()]
+        return list(self.cache["filter_keys"])
 
     def check(self, where: WhereLike) -> Where:
         """``where`` as a :class:`Where`, refused (:class:`UnknownAttributeError`) when it
         names a key that no item has: a filter that can match nothing is a mistake."""
         where = Where.of(where)
+        keys = self.filter_keys() if where else []
         for key, _ in where.terms:
-            if key not in self.filter_keys():
-                self._keys = None  # an item with that key may have been added since
-                keys = self.filter_keys()
-                if key not in keys:
-                    raise UnknownAttributeError(
-                        f"no item has the attribute {key!r}{did_you_mean(key, keys)}; filter on one of: {', '.join(keys)}"
-                    )
+            if key not in keys:
+                raise UnknownAttributeError(
+                    f"no item has the attribute {key!r}{did_you_mean(key, keys)}; filter on one of: {', '.join(keys)}"
+                )
         return where
 
     def hint(self, where: WhereLike) -> str | None:

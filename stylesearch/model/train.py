@@ -244,8 +244,11 @@ def _validate(
     return validation_metrics(vectors, y[positions])
 
 
-def _score(proj: nn.Module, source: FrozenFeatures | TunedBackbone, positions: np.ndarray, y: torch.Tensor) -> float:
-    return _validate(proj, source, positions, y)[MAP_AT_R]
+def _state(proj: nn.Module, source: FrozenFeatures | TunedBackbone) -> dict[str, Any]:
+    """A copy of what training changes: the projection's weights and the tuned blocks'."""
+    state: dict[str, Any] = {k: v.detach().cpu().clone() for k, v in proj.state_dict().items()}
+    state["backbone"] = source.state()
+    return state
 
 
 def unlabelled_sample(embedder: Embedder, catalog: Catalog, n: int, seed: int) -> np.ndarray:
@@ -401,13 +404,10 @@ def train_model(
     scored = True  # whether validation MAP@R could be measured (else the last epoch is kept)
     if not resume and len(val_pos):
         # epoch 0 is the untrained start: training is kept only where validation says it helps
-        best_metric = _score(proj, source, val_pos, y_all)
-        if np.isfinite(best_metric):
-            best_state = {k: v.detach().cpu().clone() for k, v in proj.state_dict().items()}
-            best_state["backbone"] = source.state()
-            history.append({"epoch": 0, f"val_{MAP_AT_R}": round(best_metric, 5)})
-        else:
-            best_metric = -1.0
+        metrics = _validate(proj, source, val_pos, y_all)
+        if np.isfinite(metrics[MAP_AT_R]):
+            best_metric, best_state = metrics[MAP_AT_R], _state(proj, source)
+            history.append({"epoch": 0, **{f"val_{k}": round(v, 5) for k, v in metrics.items()}})
     for epoch in range(start_epoch, cfg.epochs):
         if stale >= cfg.patience and len(val_pos):
             break
@@ -449,9 +449,7 @@ def train_model(
         else:
             metric, scored = float(epoch), False  # no validation split: keep the last epoch
         if metric > best_metric:
-            best_metric, best_epoch, stale = metric, epoch + 1, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in proj.state_dict().items()}
-            best_state["backbone"] = source.state()
+            best_metric, best_epoch, stale, best_state = metric, epoch + 1, 0, _state(proj, source)
         else:
             stale += 1
         entry["seconds"] = round(time.perf_counter() - te, 2)

@@ -122,7 +122,7 @@ async def _hint(svc: Services, found: bool, where: Any) -> str | None:
     """Why a filtered answer is empty (a value no item has), else ``None``."""
     if found or not where:
         return None
-    return await run_in_threadpool(svc.engine.where_hint, where)
+    return await run_in_threadpool(svc.engine.snapshot.hint, where)
 
 
 async def _search_response(svc: Services, query: str, hits: list[Hit], where: Any, t0: float) -> schemas.SearchResponse:
@@ -183,11 +183,15 @@ async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
         where = _where(str(form["where"]) if "where" in form else None)
         data = await _read_upload(svc, upload)
         vectors = await _embed(svc, [upload.filename or "file"], [data])
-        hits = await run_in_threadpool(svc.engine.search_vectors, vectors, k, where)
-        known = await run_in_threadpool(svc.engine.familiarity, vectors)
-        response = await _search_response(svc, upload.filename or "upload", hits[0], where, t0)
-        response.familiarity = None if known is None else round(float(known[0]), 4)
-        return response
+        name = upload.filename or "upload"
+        (found,) = await run_in_threadpool(svc.engine.query_vectors, vectors, k, where, [name])
+        return schemas.SearchResponse(
+            query=name,
+            results=[item_out(h) for h in found.results],
+            took_ms=_ms(t0),
+            hint=found.hint,
+            familiarity=found.familiarity,
+        )
     if content_type.startswith("application/json"):
         try:
             body = schemas.SearchByItem.model_validate_json(await request.body())
