@@ -16,7 +16,6 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,25 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocols import dataset_root, fuw_split, read_rows, run_protocol, write_manifest  # noqa: E402
+from protocols import dataset_root, fuw_split, read_rows, run_protocol, train_on  # noqa: E402
 
 from stylesearch.config import RunConfig, TrainConfig  # noqa: E402
-from stylesearch.model.train import train_model  # noqa: E402
-
-
-def train_on(rows, root, out: Path, cfg: TrainConfig, run: RunConfig) -> dict:  # type: ignore[no-untyped-def]
-    manifest = write_manifest(rows, root, out.parent / f"{out.name}.csv")
-    t0 = time.perf_counter()
-    report = train_model(manifest, out, train=cfg, run=run)
-    return {
-        "train_items": len(rows),
-        "epochs": report.epochs_run,
-        "best_epoch": report.best_epoch,
-        "seconds": round(time.perf_counter() - t0, 1),
-        "seconds_per_epoch": round(report.seconds_per_epoch, 2),
-        "val_map_at_r": None if report.best_val_map_at_r is None else round(report.best_val_map_at_r, 4),
-        "head_val_accuracy": report.head_val_accuracy,
-    }
 
 
 def main() -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from stylesearch import StyleSearch, index_catalog
-from stylesearch.config import EmbedConfig, IndexConfig, RunConfig
+from stylesearch.config import EmbedConfig, IndexConfig, RunConfig, TrainConfig
 from stylesearch.evaluate import macro_f1, map_at_r
+from stylesearch.model.train import train_model
 from stylesearch.report import embed_items
 
 FU4_CLASSES = ("Casual", "Sports", "Ethnic", "Formal")
@@ -241,3 +243,21 @@ def run_protocol(
         linear_f1,
         recall,
     )
+
+
+def train_on(
+    rows: Sequence[Row], root: Path, out: Path, cfg: TrainConfig, run: RunConfig, embed: EmbedConfig | None = None
+) -> dict[str, Any]:
+    """Train a model on ``rows`` (their ``usage`` as labels) into ``out``; its figures."""
+    manifest = write_manifest(rows, root, out.parent / f"{out.name}.csv")
+    t0 = time.perf_counter()
+    report = train_model(manifest, out, train=cfg, run=run, embed=embed)
+    return {
+        "train_items": len(rows),
+        "epochs": report.epochs_run,
+        "best_epoch": report.best_epoch,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "seconds_per_epoch": round(report.seconds_per_epoch, 2),
+        "val_map_at_r": None if report.best_val_map_at_r is None else round(report.best_val_map_at_r, 4),
+        "head_val_accuracy": report.head_val_accuracy,
+    }

@@ -22,6 +22,10 @@ on both FU4-val and ARCH10-val — whitening helps the vote but, pushed to full 
 costs search ranking (MAP@R 0.27 → 0.15 on FU4-val).
 
     .venv/bin/python benchmarks/sweep_untrained.py [--configs efficientnet_lite0:128 ...] [--json]
+
+A config is ``BACKBONE:SIZE[+SIZE...][/layers=A,B,...][/recipe=R]``: several sizes average
+the raw statistics of each scale (multi-scale statistics); ``layers`` / ``recipe`` choose the
+blocks and the statistics (the backbone's style blocks and ``--recipe`` otherwise).
 """
 
 from __future__ import annotations
@@ -115,6 +119,29 @@ def raw_statistics(config: EmbedConfig, files: list[str], run: RunConfig) -> tup
     return views[0], views[1], rate
 
 
+def parse_config(spec: str, recipe: str) -> tuple[list[EmbedConfig], str]:
+    """One EmbedConfig per scale of ``spec`` (see the module's docstring), and a short name."""
+    head, *options = spec.split("/")
+    backbone, sizes = head.split(":")
+    settings: dict[str, object] = {"recipe": recipe}
+    for option in options:
+        key, value = option.split("=", 1)
+        settings[key] = tuple(value.split(",")) if key == "layers" else value
+    return [EmbedConfig(backbone=backbone, image_size=int(size), **settings) for size in sizes.split("+")], spec  # type: ignore[arg-type]
+
+
+def multiscale_statistics(configs: list[EmbedConfig], files: list[str], run: RunConfig) -> tuple[np.ndarray, np.ndarray, float]:
+    """``raw_statistics`` averaged over the scales (images/s of all scales' passes together)."""
+    plain, flip, seconds = None, None, 0.0
+    for config in configs:
+        p, f, rate = raw_statistics(config, files, run)
+        plain = p if plain is None else plain + p
+        flip = f if flip is None else flip + f
+        seconds += len(files) / rate
+    assert plain is not None and flip is not None
+    return plain / len(configs), flip / len(configs), len(files) / seconds
+
+
 def whitened(pca: Projection, variance: np.ndarray, power: float, shrink: float) -> Projection:
     """``pca`` with each component divided by (its variance + shrink × the mean kept variance)
     ** (power / 2) — what ``Projection.fit_pca(..., whiten=power, shrink=shrink)`` fits, from
@@ -173,11 +200,11 @@ def main() -> None:
     print({name: (len(g), len(q)) for name, (g, q, _) in sets.items()}, file=sys.stderr)
     results = []
     for spec in args.configs:
-        backbone, size = spec.split(":")
-        config = EmbedConfig(backbone=backbone, image_size=int(size), recipe=args.recipe)
+        configs, name_of_config = parse_config(spec, args.recipe)
+        backbone, size = name_of_config, configs[0].image_size
         for name, (g_rows, q_rows, within) in sets.items():
-            plain_g, flip_g, rate = raw_statistics(config, [r["file"] for r in g_rows], run)
-            plain_q, flip_q, _ = raw_statistics(config, [r["file"] for r in q_rows], run)
+            plain_g, flip_g, rate = multiscale_statistics(configs, [r["file"] for r in g_rows], run)
+            plain_q, flip_q, _ = multiscale_statistics(configs, [r["file"] for r in q_rows], run)
             for tta in ("none", "flip"):
                 g = plain_g if tta == "none" else (plain_g + flip_g) / 2
                 q = plain_q if tta == "none" else (plain_q + flip_q) / 2
@@ -190,7 +217,7 @@ def main() -> None:
                         pg, pq = projection.apply(g), projection.apply(q)
                         f1 = knn_f1(pg, g_rows, pq, q_rows, within)
                         p10, mapr = ranking(pg, g_rows, pq, q_rows) if within is None else (None, None)
-                        row = {"backbone": backbone, "size": int(size), "set": name, "tta": tta, "power": power,
+                        row = {"backbone": backbone, "size": size, "set": name, "tta": tta, "power": power,
                                "shrink": shrink, "macro_f1": round(f1, 4), "img_s": round(rate, 1),
                                "p_at_10": None if p10 is None else round(p10, 4),
                                "map_at_r": None if mapr is None else round(mapr, 4)}  # fmt: skip

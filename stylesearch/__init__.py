@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 _EXPORTS = {
+    "Example": "board",
     "Catalog": "catalog",
     "Item": "catalog",
     "load_catalog": "catalog",
@@ -42,6 +43,7 @@ __all__ = [
     "Catalog",
     "Classification",
     "EmbedConfig",
+    "Example",
     "Hit",
     "IndexConfig",
     "IndexReport",
@@ -67,6 +69,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .board import Example
     from .catalog import Catalog, Item, load_catalog
     from .config import EmbedConfig, IndexConfig, RunConfig, TrainConfig
     from .engine import StyleSearch

@@ -12,23 +12,24 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
+from typing_extensions import Unpack
 
-from . import familiarity
+from . import board, changes, familiarity
 from ._version import __version__
 from .catalog import Skipped, is_utf8, printable
 from .classify import METHODS, decide
 from .config import DEFAULT_MIN_CONFIDENCE, EmbedConfig, IndexConfig, RunConfig
-from .errors import ConfigError, DuplicateItemError, ImageError, IndexMismatchError
-from .generation import check_format, keep_media, load_bundle, publish
+from .errors import ConfigError, ImageError, IndexMismatchError
+from .generation import check_format, load_bundle, publish
 from .images import ImageInput, as_batch, default_id, describe_input, per_item
-from .index import IndexDir, MetadataStore, Record, SearchBackend, Snapshot, Where
+from .index import IndexDir, Snapshot, Where
+from .index.arrange import Arrange, Arrangement
 from .index.backends.accelerators import accelerate
-from .index.backends.faiss import build_faiss
 from .index.filters import WhereLike
 from .model.bundle import ModelBundle
 from .model.embed import Embedder
@@ -123,40 +124,52 @@ class StyleSearch:
         labelled: bool = False,
         exclude: Sequence[int] = (),
         purpose: QueryPurpose = QueryPurpose.SEARCH,
+        arrange: Arrangement | None = None,
     ) -> list[list[Hit]]:
         """Nearest items to stored-form ``vectors``, queried as the projection says for
-        ``purpose`` (see :meth:`Projection.for_query`)."""
+        ``purpose`` (see :meth:`Projection.for_query`), arranged as ``arrange`` says
+        (:mod:`stylesearch.index.arrange`)."""
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
         vectors = self.bundle.projection.for_query(np.asarray(vectors, np.float32), purpose)
-        found = self._snapshot.search(vectors, k, where, labelled=labelled, exclude=exclude)
-        return [[Hit.of(r, s) for s, r in row] for row in found]
+        found, groups = self._snapshot.arranged(vectors, k, where, Arrange.of(arrange), labelled=labelled, exclude=exclude)
+        return [[Hit.of(r, s, g) for (s, r), g in zip(row, named)] for row, named in zip(found, groups)]
 
-    def search_vectors(self, vectors: np.ndarray, k: int = 10, where: WhereLike = None) -> list[list[Hit]]:
+    def search_vectors(
+        self, vectors: np.ndarray, k: int = 10, where: WhereLike = None, **arrange: Unpack[Arrangement]
+    ) -> list[list[Hit]]:
         """Nearest items to style vectors already computed (float32 [N, D])."""
-        return self._search(vectors, k, where)
+        return self._search(vectors, k, where, arrange=arrange)
 
     def count(self, where: WhereLike = None) -> int:
         """How many items match ``where`` (all items for ``None``)."""
         return self._snapshot.count(where)
 
     @overload
-    def query(self, images: ImageInput, k: int = ..., where: WhereLike = ...) -> QueryResult: ...  # type: ignore[overload-overlap]
+    def query(  # type: ignore[overload-overlap]
+        self, images: ImageInput, k: int = ..., where: WhereLike = ..., **arrange: Unpack[Arrangement]
+    ) -> QueryResult: ...
     @overload
-    def query(self, images: Sequence[ImageInput], k: int = ..., where: WhereLike = ...) -> list[QueryResult]: ...
+    def query(
+        self, images: Sequence[ImageInput], k: int = ..., where: WhereLike = ..., **arrange: Unpack[Arrangement]
+    ) -> list[QueryResult]: ...
 
-    def query(self, images: Any, k: int = 10, where: WhereLike = None) -> QueryResult | list[QueryResult]:
+    def query(self, images: Any, k: int = 10, where: WhereLike = None, **arrange: Unpack[Arrangement]) -> Any:
         """Same-style items for one image or a list (paths, bytes or PIL images); ``where``
-        keeps items whose attributes (or ``label`` / ``id``) match."""
+        keeps items whose attributes (or ``label`` / ``id``) match; ``group_by`` /
+        ``group_size`` / ``diversity`` arrange them (:mod:`stylesearch.index.arrange`)."""
         single, batch = as_batch(images)
-        results = self.query_vectors(self.embed(batch), k, where, [describe_input(x, i) for i, x in enumerate(batch)])
+        names = [describe_input(x, i) for i, x in enumerate(batch)]
+        results = self.query_vectors(self.embed(batch), k, where, names, **arrange)
         return results[0] if single else results
 
-    def query_vectors(self, vectors: np.ndarray, k: int, where: WhereLike, names: Sequence[str]) -> list[QueryResult]:
+    def query_vectors(
+        self, vectors: np.ndarray, k: int, where: WhereLike, names: Sequence[str], **arrange: Unpack[Arrangement]
+    ) -> list[QueryResult]:
         """:meth:`query` for style vectors already computed (float32 [N, D]), one name each."""
-        hits = self._search(vectors, k, where)
+        hits = self._search(vectors, k, where, arrange=arrange)
         hint = self._snapshot.hint(where) if where and not all(hits) else None
-        nearest = None if where else np.array([h[0].score if h else -1.0 for h in hits])  # the search found them
+        nearest = None if where or arrange else np.array([h[0].score if h else -1.0 for h in hits])  # the search found them
         known = familiarity.rounded(familiarity.of(self._snapshot, self.bundle.projection, vectors, nearest), len(hits))
         return [QueryResult(name, h, None if h else hint, f) for name, h, f in zip(names, hits, known)]
 
@@ -164,28 +177,50 @@ class StyleSearch:
         """How much each photo (vectors [N, D]) looks like this catalog, 0–1: :mod:`stylesearch.familiarity`."""
         return familiarity.of(self._snapshot, self.bundle.projection, vectors)
 
-    def similar(self, item_id: str, k: int = 10, where: WhereLike = None) -> list[Hit]:
+    def similar(self, item_id: str, k: int = 10, where: WhereLike = None, **arrange: Unpack[Arrangement]) -> list[Hit]:
         """Items in the style of an indexed item (the item itself left out)."""
         records, vector = self._snapshot.vectors_of([item_id])
-        return self._search(vector, k, where, exclude=[records[0].vid])[0]
+        return self._search(vector, k, where, exclude=[records[0].vid], arrange=arrange)[0]
 
-    def recommend(self, positive: Sequence[str], negative: Sequence[str] = (), k: int = 10, where: WhereLike = None) -> list[Hit]:
+    def recommend(
+        self,
+        positive: Sequence[str],
+        negative: Sequence[str] = (),
+        k: int = 10,
+        where: WhereLike = None,
+        **arrange: Unpack[Arrangement],
+    ) -> list[Hit]:
         """ "More like these, less like those": items nearest to the mean style of the
         ``positive`` items minus half the mean of the ``negative`` ones (Rocchio), the given
-        items left out."""
+        items left out — a :meth:`board` of indexed items."""
         if not positive:
             raise ConfigError("recommend needs at least one positive item id")
-        snapshot = self._snapshot
-        pos, pos_vectors = snapshot.vectors_of(positive)
-        neg, neg_vectors = snapshot.vectors_of(negative) if negative else ([], None)
-        query = pos_vectors.mean(0)
-        if neg_vectors is not None:
-            query = query - 0.5 * neg_vectors.mean(0)
-        norm = float(np.linalg.norm(query))
-        if norm < 1e-6:
-            raise ConfigError("the positive and negative items cancel out: give fewer negatives")
-        vector = (query / norm).astype(np.float32)[None, :]
-        return self._search(vector, k, where, exclude=[r.vid for r in pos + neg])[0]
+        return self.board(board.rocchio(positive, negative), k, where, **arrange)
+
+    def board(
+        self,
+        examples: Sequence[board.Example],
+        k: int = 10,
+        where: WhereLike = None,
+        strategy: str = "average",
+        **arrange: Unpack[Arrangement],
+    ) -> list[Hit]:
+        """Items in the style of a mood board: weighted examples (photos, indexed item ids
+        or style vectors; negative weights push away), combined as ``strategy`` says —
+        ``average`` (one query: the weighted sum of their vectors) or ``best_score`` (each
+        item scored by its closest positive example, below zero when a negative one is
+        closer). The indexed examples are left out. See :mod:`stylesearch.board`."""
+        vectors, weights, exclude = board.vectors(examples, self.embed, self._snapshot)
+        if board.check_strategy(strategy) == "average":
+            return self._search(board.combine(vectors, weights)[None], k, where, exclude=exclude, arrange=arrange)[0]
+        queries = self.bundle.projection.for_query(vectors, QueryPurpose.SEARCH)
+        pool = self._search(vectors[weights > 0], max(board.POOL, 5 * k), where, exclude=exclude)
+        found = {h.id: h for row in pool for h in row}
+        records, stored = self._snapshot.vectors_of(list(found))
+        scores = board.best_score(stored, queries, weights)
+        ranked = sorted(zip(scores.tolist(), records), key=lambda x: -x[0])
+        picked, groups = Arrange.of(arrange).apply(ranked, k, lambda vids: self._snapshot.backend.get(np.array(vids)))
+        return [Hit.of(r, s, g) for (s, r), g in zip(picked, groups)]
 
     def browse(self, where: WhereLike = None, limit: int = 50, offset: int = 0) -> list[Hit]:
         """Items matching ``where`` in index order, ``limit`` from ``offset`` (score 1.0)."""
@@ -316,7 +351,7 @@ class StyleSearch:
             raise ConfigError(f"{len(id_list)} ids for {n} images")
         if not all(is_utf8(i) for i in id_list):
             raise ConfigError("ids must be valid UTF-8 text")
-        self._check_new_ids(self._snapshot.meta, id_list)  # before the slow part
+        changes.check_new_ids(self._snapshot.meta, id_list)  # before the slow part
 
         good, vectors, failures = self.embedder.embed_lenient(batch)
         skipped = [Skipped(printable(describe_input(batch[i], i)), reason) for i, reason in sorted(failures)]
@@ -348,16 +383,7 @@ class StyleSearch:
         if not (len(vectors) == len(paths) == len(labels) == len(attributes) == n) or n == 0:
             raise ConfigError("add_vectors needs one vector, path, label and attribute set per id")
 
-        def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], object]]:
-            self._check_new_ids(snapshot.meta, ids)  # again under the lock: another writer may have taken one
-            start = snapshot.next_vid()
-            media = [keep_media(self.index_dir.root, path, item_id) for path, item_id in zip(paths, ids)]
-            records = [Record(start + j, ids[j], media[j], labels[j], dict(attributes[j])) for j in range(n)]
-            backend = snapshot.backend.copy()
-            backend.add(np.arange(start, start + n, dtype=np.int64), np.asarray(vectors, np.float32))
-            return backend, lambda meta: meta.add(records)
-
-        self._write(change)
+        self._write(changes.adding(self.index_dir.root, vectors, ids, paths, labels, attributes))
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove items by id (all or none: an unknown id raises). Returns how many."""
@@ -365,13 +391,7 @@ class StyleSearch:
         if not ids:
             return 0
 
-        def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], object]]:
-            records = snapshot.meta.by_ids(ids)
-            backend = snapshot.backend.copy()
-            backend.remove(np.array([r.vid for r in records], np.int64))
-            return backend, lambda meta: meta.remove(ids)
-
-        self._write(change)
+        self._write(changes.removing(ids))
         return len(ids)
 
     def reindex(self, index_type: str = "auto", *, max_memory: int | None = None, recall_target: float = 0.95) -> dict[str, Any]:
@@ -380,24 +400,10 @@ class StyleSearch:
         generation. Returns what was built."""
         IndexConfig(index_type=index_type, recall_target=recall_target)  # validates both
         built: dict[str, Any] = {}
-
-        def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], object]]:
-            old = snapshot.backend
-            backend, info = build_faiss(
-                old.ids,
-                old.vectors.astype(np.float32),
-                index_type=index_type,
-                max_memory=max_memory,
-                recall_target=recall_target,
-                vector_dtype=str(old.vector_dtype),
-            )
-            built.update(info.to_dict())
-            return backend, lambda meta: None
-
-        self._write(change)
+        self._write(changes.rebuilding(index_type, max_memory, recall_target, built))
         return built
 
-    def _write(self, change: Callable[[Snapshot], tuple[SearchBackend, Callable[[MetadataStore], object]]]) -> None:
+    def _write(self, change: changes.Change) -> None:
         """Under the write locks, on the latest generation: ``change`` gives the new backend and
         the metadata change; they are published as a new generation and swapped in."""
         with self._write_lock, self.index_dir.lock():
@@ -410,14 +416,6 @@ class StyleSearch:
             with self._snapshot_lock:
                 if snapshot.number > self._snapshot.number:
                     self._snapshot = snapshot
-
-    @staticmethod
-    def _check_new_ids(meta: MetadataStore, ids: Sequence[str]) -> None:
-        if len(set(ids)) != len(ids):
-            raise ConfigError("item ids of one add must be different; pass ids explicitly")
-        taken = meta.existing_ids(list(ids))
-        if taken:
-            raise DuplicateItemError(f"item id {taken[0]!r} is already in the index: pass another id or remove it first")
 
     def refresh(self) -> bool:
         """Pick up a generation that another process (or engine) published since this one

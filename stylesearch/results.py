@@ -10,18 +10,20 @@ from .catalog import Skipped
 
 @dataclass
 class Hit:
-    """One indexed item returned by a search; ``score`` is cosine similarity."""
+    """One indexed item returned by a search; ``score`` is cosine similarity; ``group`` is
+    its value of the attribute a search was grouped by (``group_by``)."""
 
     id: str
     score: float
     label: str | None
     path: str
     attributes: dict[str, str] = field(default_factory=dict)
+    group: str | None = None
 
     @classmethod
-    def of(cls, record: Any, score: float = 1.0) -> Hit:
+    def of(cls, record: Any, score: float = 1.0, group: str | None = None) -> Hit:
         """The hit for a metadata record (:class:`~stylesearch.index.metadata.Record`)."""
-        return cls(record.id, round(float(score), 6), record.label, record.path, record.attributes)
+        return cls(record.id, round(float(score), 6), record.label, record.path, record.attributes, group)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -75,13 +75,54 @@ def fmt_answer(answer: Any) -> str:
     return fmt_classification(answer)
 
 
+def arrangement(args: argparse.Namespace) -> dict[str, Any]:
+    return {"group_by": args.group_by, "group_size": args.group_size, "diversity": args.diversity}
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     where = where_from(args)
     images = list(args.images)
+    if not images and not args.against:
+        raise UsageError("give at least one IMAGE (a photo, or mood-board examples such as item:ID)")
+    if args.board or args.against or any(is_board_syntax(x) for x in images):
+        return _query_board(args, where)
     with open_index(args) as engine:
         positions, vectors, failed = embed_given(engine, images)
-        results = engine.query_vectors(vectors, args.k, where, [images[i] for i in positions])
+        results = engine.query_vectors(vectors, args.k, where, [images[i] for i in positions], **arrangement(args))
     emit_in_place(args, images, dict(zip(positions, results)), failed)
+    return 0
+
+
+def is_board_syntax(text: str) -> bool:
+    """Whether a query argument is written as a mood-board example (``item:ID``, ``PATH:W``)."""
+    return not Path(text).exists() and (text.startswith("item:") or (":" in text and Path(text.rpartition(":")[0]).is_file()))
+
+
+def board_argv(argv: list[str]) -> list[str]:
+    """``stylesearch query a.jpg -item:42`` works as written: a query argument that starts
+    with ``-`` and names an item (``-item:ID``) or an existing file becomes ``--against=…``
+    before argparse, which would take it for an option."""
+    if not argv or argv[0] != "query":
+        return argv
+    out = []
+    for arg in argv:
+        rest = arg[1:]
+        named = Path(rest).is_file() or (":" in rest and Path(rest.rpartition(":")[0]).is_file())
+        negative = arg.startswith("-item:") or (arg.startswith("-") and not arg.startswith("--") and named)
+        out.append(f"--against={rest}" if negative else arg)
+    return out
+
+
+def _query_board(args: argparse.Namespace, where: Any) -> int:
+    from ..board import Example
+
+    examples = [Example.parse(x) for x in args.images]
+    examples += [Example.parse("-" + text) for text in args.against or []]
+    with open_index(args) as engine:
+        hits = engine.board(examples, args.k, where, args.strategy, **arrangement(args))
+    name = "mood board: " + " ".join(f"{'-' if e.weight < 0 else ''}{e.kind}:{e.value}({abs(e.weight):g})" for e in examples)
+    result = QueryResult(name, hits)
+    emit(args, [result.to_dict()], fmt_answer(result))
     return 0
 
 
@@ -133,10 +174,26 @@ def _classify_summary(args: argparse.Namespace) -> int:
 
 
 def register(commands: Commands) -> None:
-    p = commands.add("query", "find items in the same style as images", cmd_query)
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("-k", type=int, default=10, help="results per image (default: 10)")
+    p = commands.add("query", "find items in the same style as images (or as one mood board of several)", cmd_query)
+    p.add_argument(
+        "images",
+        nargs="*",
+        metavar="IMAGE",
+        help="a photo per query; or, as one mood board, examples PATH[:WEIGHT], item:ID[:WEIGHT] and -item:ID / -PATH "
+        "(pushed away; weight 0.5 unless given)",
+    )
+    p.add_argument("-k", type=int, default=10, help="results per image, or groups with --group-by (default: 10)")
     p.add_argument("--where", action="append", metavar="KEY=VALUE", help="keep items whose attribute matches (repeatable)")
+    p.add_argument("--group-by", metavar="KEY", help="the best items per value of this attribute (or label), up to k groups")
+    p.add_argument("--group-size", type=int, default=1, metavar="N", help="items per group with --group-by (default: 1)")
+    p.add_argument(
+        "--diversity", type=float, default=0.0, metavar="LAMBDA", help="0-1: trade score for variety (MMR; default 0: off)"
+    )
+    p.add_argument("--board", action="store_true", help="combine every IMAGE into one mood-board query")
+    p.add_argument("--against", action="append", metavar="EXAMPLE", help="a mood-board example to push away (repeatable)")
+    p.add_argument(
+        "--strategy", default="average", choices=["average", "best_score"], help="how a mood board combines (default: average)"
+    )
 
     p = commands.add("classify", "predict the style of images by kNN vote and the trained head", cmd_classify)
     p.add_argument("images", nargs="+", metavar="IMAGE")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IndexCorruptError, UnknownAttributeError
+from .arrange import MAX_POOL, Arrange
 from .backends import SearchBackend, load_backend
 from .filters import FIELDS, Where, WhereLike
 from .layout import IndexDir
@@ -107,6 +108,40 @@ class Snapshot:
             [(float(s), records[v]) for s, v in zip(row_scores.tolist(), row_vids.tolist()) if v in records]
             for row_scores, row_vids in zip(scores, vids)
         ]
+
+    def arranged(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: WhereLike,
+        arrange: Arrange,
+        *,
+        labelled: bool = False,
+        exclude: Sequence[int] = (),
+    ) -> tuple[Neighbours, list[list[str | None]]]:
+        """:meth:`search` arranged as ``arrange`` says (groups, diversity:
+        :mod:`stylesearch.index.arrange`), with each hit's group."""
+        if not arrange:
+            plain = self.search(queries, k, where, labelled=labelled, exclude=exclude)
+            return plain, [[None] * len(row) for row in plain]
+        if arrange.group_by is not None and arrange.group_by not in self.filter_keys():
+            keys = self.filter_keys()
+            raise UnknownAttributeError(
+                f"no item has the attribute {arrange.group_by!r}{did_you_mean(arrange.group_by, keys)}; "
+                f"group by one of: {', '.join(keys)}"
+            )
+        rows, groups = [], []
+        for query in queries:
+            pool = arrange.pool(k)
+            while True:
+                found = self.search(query[None], pool, where, labelled=labelled, exclude=exclude)[0]
+                picked, named = arrange.apply(found, k, lambda vids: self.backend.get(np.array(vids, np.int64)))
+                if arrange.enough(picked, named, k) or len(found) < pool or pool >= min(len(self), MAX_POOL):
+                    break
+                pool = min(pool * 4, len(self), MAX_POOL)
+            rows.append(picked)
+            groups.append(named)
+        return rows, groups
 
     def describe(self) -> dict[str, Any]:
         """The generation: items, labels, attributes, recipe, projection, head, search index."""

@@ -3,6 +3,8 @@ uploaded images go through the micro-batcher."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import time
@@ -17,7 +19,7 @@ from fastapi.responses import FileResponse
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from .. import Where
+from .. import Example, Where
 from ..catalog import path_of
 from ..errors import ConfigError, ImageError
 from ..images import check_upload, sniff_image_type
@@ -53,6 +55,7 @@ def item_out(hit: Hit, with_score: bool = True) -> schemas.Item:
         attributes=hit.attributes,
         image_url=f"/v1/items/{quote(hit.id, safe='')}/image",
         score=hit.score if with_score else None,
+        group=hit.group,
     )
 
 
@@ -155,6 +158,15 @@ _SEARCH_BODY = {
                         "file": {"type": "string", "format": "binary", "description": "a product photo"},
                         "k": {"type": "integer", "minimum": 1, "maximum": schemas.K_LIMIT, "default": 10},
                         "where": {"type": "string", "description": "JSON object; " + schemas.WHERE_DESCRIPTION},
+                        "group_by": {"type": "string", "minLength": 1, "maxLength": 200, "description": schemas.GROUP_BY},
+                        "group_size": {"type": "integer", "minimum": 1, "maximum": 100, "default": 1},
+                        "diversity": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": 1,
+                            "default": 0,
+                            "description": schemas.DIVERSITY,
+                        },
                     },
                 }
             },
@@ -175,16 +187,17 @@ async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10)
-        _only_fields(form.keys(), ("file", "k", "where"))
+        _only_fields(form.keys(), ("file", "k", "where", "group_by", "group_size", "diversity"))
         upload = form.get("file")
         if not isinstance(upload, StarletteUpload):
             raise ApiError(422, "invalid_request", "send the photo as the multipart file field 'file'")
         k = _k(svc, str(form.get("k", 10)))
         where = _where(str(form["where"]) if "where" in form else None)
+        arrange = _arranged({key: str(form[key]) for key in ("group_by", "group_size", "diversity") if key in form})
         data = await _read_upload(svc, upload)
         vectors = await _embed(svc, [upload.filename or "file"], [data])
         name = upload.filename or "upload"
-        (found,) = await run_in_threadpool(svc.engine.query_vectors, vectors, k, where, [name])
+        (found,) = await run_in_threadpool(lambda: svc.engine.query_vectors(vectors, k, where, [name], **arrange))
         return schemas.SearchResponse(
             query=name,
             results=[item_out(h) for h in found.results],
@@ -197,9 +210,19 @@ async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
             body = schemas.SearchByItem.model_validate_json(await request.body())
         except ValidationError as exc:
             raise ApiError(422, "invalid_request", _summary(exc)) from exc
-        similar = await run_in_threadpool(svc.engine.similar, body.item_id, _k(svc, body.k), body.where)
+        similar = await run_in_threadpool(
+            lambda: svc.engine.similar(body.item_id, _k(svc, body.k), body.where, **body.arrangement())
+        )
         return await _search_response(svc, f"item:{body.item_id}", similar, body.where, t0)
     raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'file', or JSON {\"item_id\": ...}")
+
+
+def _arranged(fields: dict[str, str]) -> dict[str, Any]:
+    """group_by / group_size / diversity given as form fields, checked as the JSON bodies are."""
+    try:
+        return schemas.Arranged.model_validate(fields).arrangement()
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", _summary(exc)) from exc
 
 
 def _summary(exc: ValidationError) -> str:
@@ -210,8 +233,48 @@ def _summary(exc: ValidationError) -> str:
 @router.post("/recommend", response_model=schemas.SearchResponse, summary="More like these items, less like those")
 async def recommend(body: schemas.RecommendRequest, svc: Reader) -> schemas.SearchResponse:
     t0 = time.perf_counter()
-    hits = await run_in_threadpool(svc.engine.recommend, body.positive, body.negative, _k(svc, body.k), body.where)
+    hits = await run_in_threadpool(
+        lambda: svc.engine.recommend(body.positive, body.negative, _k(svc, body.k), body.where, **body.arrangement())
+    )
     return await _search_response(svc, "recommend", hits, body.where, t0)
+
+
+@router.post(
+    "/board",
+    response_model=schemas.SearchResponse,
+    summary="Items in the style of a mood board: weighted photos, items and vectors (negative weights push away)",
+)
+async def board(body: schemas.BoardRequest, svc: Reader) -> schemas.SearchResponse:
+    t0 = time.perf_counter()
+    k = _k(svc, body.k)
+    photos = [(i, e) for i, e in enumerate(body.examples) if e.image is not None]
+    images = [_base64_image(svc, e.image or "", f"examples.{i}.image") for i, e in photos]
+    vectors = await _embed(svc, [f"examples.{i}.image" for i, _ in photos], images) if images else None
+    examples = []
+    for i, e in enumerate(body.examples):
+        if e.image is not None:
+            assert vectors is not None
+            examples.append(Example("vector", vectors[[j for j, _ in photos].index(i)], e.weight))
+        else:
+            examples.append(Example("item", e.item, e.weight) if e.item is not None else Example("vector", e.vector, e.weight))
+    hits = await run_in_threadpool(lambda: svc.engine.board(examples, k, body.where, body.strategy, **body.arrangement()))
+    return await _search_response(svc, "board", hits, body.where, t0)
+
+
+def _base64_image(svc: Services, text: str, name: str) -> bytes:
+    """A base64-encoded photo of a JSON body, within the upload limits."""
+    limit = svc.settings.max_upload_bytes
+    if len(text) > (limit + 2) // 3 * 4 + 4:
+        raise ApiError(413, "payload_too_large", f"{name} is over the {limit}-byte limit: send a smaller image")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(422, "invalid_request", f"{name} is not valid base64") from exc
+    try:
+        check_upload(data, max_bytes=limit, max_pixels=svc.settings.max_pixels)
+    except ImageError as exc:
+        raise ApiError(exc.http_status, exc.code, f"{name}: {exc}") from exc
+    return data
 
 
 # --------------------------------------------------------------------------- classify
@@ -288,10 +351,15 @@ async def similar(
     svc: Reader,
     k: Annotated[int, Query(ge=1, le=schemas.K_LIMIT)] = 10,
     where: Annotated[str | None, Query(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
+    group_by: Annotated[str | None, Query(min_length=1, max_length=200, description=schemas.GROUP_BY)] = None,
+    group_size: Annotated[int, Query(ge=1, le=100, description=schemas.GROUP_SIZE)] = 1,
+    diversity: Annotated[float, Query(ge=0, le=1, description=schemas.DIVERSITY)] = 0.0,
 ) -> schemas.SearchResponse:
     t0 = time.perf_counter()
     filt = _where(where)
-    hits = await run_in_threadpool(svc.engine.similar, item_id, _k(svc, k), filt)
+    hits = await run_in_threadpool(
+        lambda: svc.engine.similar(item_id, _k(svc, k), filt, group_by=group_by, group_size=group_size, diversity=diversity)
+    )
     return await _search_response(svc, f"item:{item_id}", hits, filt, t0)
 
 

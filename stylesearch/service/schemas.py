@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Where = dict[str, str | list[str]]
 K_LIMIT = 10_000  # the schema's bound on k; a server's own --max-k (at most this) is stated in its document
@@ -14,6 +14,9 @@ FAMILIARITY = (
     "than the photo's nearest item (about uniform for photos like the catalog's, near 0 for another domain; "
     "null for an index under 20 items)"
 )
+GROUP_BY = "an attribute key (or label): the best item per value of it, up to k groups, best group first"
+GROUP_SIZE = "items per group (with group_by)"
+DIVERSITY = "0 (plain ranking) to 1: re-rank the top candidates by maximal marginal relevance, trading score for variety"
 WHERE_DESCRIPTION = (
     'keep items whose attributes match: {"articleType": "Shirts"} or {"articleType": ["Shirts", "Tops"]}; '
     "the keys label and id work too"
@@ -34,6 +37,7 @@ class Item(BaseModel):
     attributes: dict[str, str]
     image_url: str = Field(description="GET this to see the item's photo")
     score: float | None = Field(None, description="cosine similarity to the query (1 = same style)")
+    group: str | None = Field(None, description="its value of the group_by attribute, when the search was grouped")
 
 
 class ItemPage(BaseModel):
@@ -43,11 +47,23 @@ class ItemPage(BaseModel):
     hint: str | None = Field(None, description="why no item matches, when a filter value no item has is the reason")
 
 
-class SearchByItem(BaseModel):
+class Arranged(BaseModel):
+    """How a search's results are arranged: grouped by an attribute, and/or diversified."""
+
+    group_by: str | None = Field(None, min_length=1, max_length=200, description=GROUP_BY)
+    group_size: int = Field(1, ge=1, le=100, description=GROUP_SIZE)
+    diversity: float = Field(0.0, ge=0, le=1, description=DIVERSITY)
+
+    def arrangement(self) -> dict[str, Any]:
+        """The engine's keyword options (``stylesearch.index.arrange.Arrangement``)."""
+        return {"group_by": self.group_by, "group_size": self.group_size, "diversity": self.diversity}
+
+
+class SearchByItem(Arranged):
     model_config = ConfigDict(extra="forbid")
 
     item_id: str = Field(min_length=1, description="an indexed item; the result leaves it out")
-    k: int = Field(10, ge=1, le=K_LIMIT, description="how many items")
+    k: int = Field(10, ge=1, le=K_LIMIT, description="how many items (groups, with group_by)")
     where: Where | None = Field(None, description=WHERE_DESCRIPTION)
 
 
@@ -59,11 +75,43 @@ class SearchResponse(BaseModel):
     familiarity: float | None = Field(None, description=FAMILIARITY + " (uploads only)")
 
 
-class RecommendRequest(BaseModel):
+class RecommendRequest(Arranged):
     model_config = ConfigDict(extra="forbid")
 
     positive: list[str] = Field(min_length=1, max_length=100, description="more like these item ids")
     negative: list[str] = Field(default_factory=list, max_length=100, description="less like these item ids")
+    k: int = Field(10, ge=1, le=K_LIMIT)
+    where: Where | None = Field(None, description=WHERE_DESCRIPTION)
+
+
+class BoardExample(BaseModel):
+    """One example of a mood board: exactly one of ``item``, ``image`` or ``vector``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: str | None = Field(None, min_length=1, description="an indexed item's id (left out of the answer)")
+    image: str | None = Field(None, min_length=1, description="a photo, base64-encoded (the upload limits apply)")
+    vector: list[float] | None = Field(None, min_length=1, max_length=65_536, description="a style vector of the index's dim")
+    weight: float = Field(1.0, allow_inf_nan=False, description="non-zero; negative pushes results away from this example")
+
+    @model_validator(mode="after")
+    def one_kind(self) -> BoardExample:
+        if sum(x is not None for x in (self.item, self.image, self.vector)) != 1:
+            raise ValueError("give exactly one of item, image or vector")
+        if self.weight == 0:
+            raise ValueError("weight must not be 0")
+        return self
+
+
+class BoardRequest(Arranged):
+    model_config = ConfigDict(extra="forbid")
+
+    examples: list[BoardExample] = Field(min_length=1, max_length=64, description="the mood board: weighted examples")
+    strategy: Literal["average", "best_score"] = Field(
+        "average",
+        description="average: one query, the weighted sum of the examples' vectors; best_score: each item scored by its "
+        "closest positive example, below zero when a negative one is closer",
+    )
     k: int = Field(10, ge=1, le=K_LIMIT)
     where: Where | None = Field(None, description=WHERE_DESCRIPTION)
 
