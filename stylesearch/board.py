@@ -150,3 +150,11 @@ def best_score(candidates: np.ndarray, queries: np.ndarray, weights: np.ndarray)
         return positive
     negative = sims[:, weights < 0].max(1)
     return np.where(positive >= negative, positive, -negative)
+
+
+def rank_best_score(snapshot: Snapshot, candidates: Sequence[str], queries: np.ndarray, weights: np.ndarray) -> list[Any]:
+    """The candidate items (ids, repeats allowed) as (score, record), best first, by
+    :func:`best_score` against the examples' query vectors [N, D]."""
+    records, stored = snapshot.vectors_of(list(dict.fromkeys(candidates)))
+    scores = best_score(stored, queries, weights)
+    return sorted(zip(scores.tolist(), records), key=lambda x: -x[0])

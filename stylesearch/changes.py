@@ -7,17 +7,40 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .catalog import is_utf8, path_text, printable
 from .errors import ConfigError, DuplicateItemError
 from .generation import keep_media
-from .images import ImageInput
+from .images import ImageInput, default_id, per_item
 from .index import MetadataStore, Record, SearchBackend, Snapshot
 from .index.backends.faiss import build_faiss
 
+if TYPE_CHECKING:
+    from .ingest.sync import SyncPlan
+
 Change = Callable[[Snapshot], tuple[SearchBackend, Callable[[MetadataStore], object]]]
+
+
+def new_items(
+    batch: Sequence[ImageInput],
+    labels: str | None | Sequence[str | None],
+    ids: Sequence[str] | None,
+    attributes: Mapping[str, str] | Sequence[Mapping[str, str]] | None,
+) -> tuple[list[str], list[str | None], list[dict[str, str]]]:
+    """``add``'s arguments as one id, label and attribute set per image. A file name that is
+    not UTF-8 gives a printable id (its bytes escaped); given ids must be text."""
+    n = len(batch)
+    label_list = per_item(labels, n, "labels")
+    attr_list = [dict(a) for a in per_item(attributes or {}, n, "attributes")]
+    id_list = list(ids) if ids is not None else [printable(default_id(img)) for img in batch]
+    if len(id_list) != n:
+        raise ConfigError(f"{len(id_list)} ids for {n} images")
+    if not all(is_utf8(i) for i in id_list):
+        raise ConfigError("ids must be valid UTF-8 text")
+    return id_list, label_list, attr_list
 
 
 def check_new_ids(meta: MetadataStore, ids: Sequence[str]) -> None:
@@ -40,6 +63,8 @@ def adding(
     """Add items (stored vectors float32 [N, D]); bytes given as ``paths`` are kept under
     ``root/media/``."""
     n = len(ids)
+    if not (len(vectors) == len(paths) == len(labels) == len(attributes) == n) or n == 0:
+        raise ConfigError("add_vectors needs one vector, path, label and attribute set per id")
 
     def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], object]]:
         check_new_ids(snapshot.meta, ids)  # again under the lock: another writer may have taken one
@@ -81,5 +106,44 @@ def rebuilding(index_type: str, max_memory: int | None, recall_target: float, bu
         )
         built.update(info.to_dict())
         return backend, lambda meta: None
+
+    return change
+
+
+def syncing(todo: SyncPlan, good: Sequence[int], vectors: np.ndarray | None) -> Change:
+    """A sync's change (:mod:`stylesearch.ingest.sync`): ``vectors`` [len(good), D] are those
+    of ``todo.embed[p]`` for each position ``p`` in ``good`` (the others could not be read: an
+    added one is left out, an updated one keeps its previous vector)."""
+    n_added = len(todo.added)
+
+    def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], object]]:
+        replaced = [todo.replaced[p - n_added] for p in good if p >= n_added]
+        planned = replaced + todo.removed + todo.relabel
+        now = snapshot.meta.by_vids([r.vid for r in planned])
+        if any(r.vid not in now or now[r.vid].id != r.id for r in planned):
+            raise ConfigError("the index changed while it was being synced (another writer): run sync again")
+        check_new_ids(snapshot.meta, [todo.embed[p].id for p in good if p < n_added])
+        start = snapshot.next_vid()
+        records = [
+            Record(start + j, item.id, path_text(item.path), item.label, dict(item.attributes))
+            for j, item in enumerate(todo.embed[p] for p in good)
+        ]
+        backend = snapshot.backend.copy()
+        drop = np.array([r.vid for r in replaced + todo.removed], np.int64)
+        if len(drop):
+            backend.remove(drop)
+        if records:
+            assert vectors is not None
+            backend.add(np.arange(start, start + len(records), dtype=np.int64), np.asarray(vectors, np.float32))
+        stamps = [(r.vid, *todo.stamps[r.id]) for r in records] + [(vid, *s) for vid, s in todo.restamp.items()]
+
+        def change_metadata(meta: MetadataStore) -> None:
+            if len(drop):
+                meta.remove([r.id for r in replaced + todo.removed])
+            meta.add(records)
+            meta.update(todo.relabel)
+            meta.set_stamps(stamps)
+
+        return backend, change_metadata
 
     return change

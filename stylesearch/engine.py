@@ -1,10 +1,10 @@
-"""StyleSearch: the facade over one index — open, query, similar, recommend, classify, add,
-remove, reindex, refresh, info.
+"""StyleSearch: the facade over one index — open, query, similar, recommend, board, classify,
+add, remove, sync, reindex, refresh, info.
 
 It joins a model (an ``Embedder`` from the index's ``ModelBundle``) with the live generation
-(a ``Snapshot``); the work is done by those, :mod:`stylesearch.classify`,
-:mod:`stylesearch.familiarity` and :mod:`stylesearch.generation`. Building an index from a
-catalog is :func:`stylesearch.ingest.index_catalog`.
+(a ``Snapshot``); the work is done by those, :mod:`stylesearch.classify`, ``familiarity``,
+``board``, ``changes`` (published by :mod:`stylesearch.generation`) and ``ingest.sync``.
+Building an index from a catalog is :func:`stylesearch.ingest.index_catalog`.
 """
 
 from __future__ import annotations
@@ -21,22 +21,24 @@ from typing_extensions import Unpack
 
 from . import board, changes, familiarity
 from ._version import __version__
-from .catalog import Skipped, is_utf8, printable
+from .catalog import Catalog, Columns, Skipped, printable
 from .classify import METHODS, decide
 from .config import DEFAULT_MIN_CONFIDENCE, EmbedConfig, IndexConfig, RunConfig
 from .errors import ConfigError, ImageError, IndexMismatchError
 from .generation import check_format, load_bundle, publish
-from .images import ImageInput, as_batch, default_id, describe_input, per_item
+from .images import ImageInput, as_batch, describe_input
 from .index import IndexDir, Snapshot, Where
 from .index.arrange import Arrange, Arrangement
 from .index.backends.accelerators import accelerate
 from .index.filters import WhereLike
+from .ingest import sync
 from .model.bundle import ModelBundle
 from .model.embed import Embedder
 from .model.projection import QueryPurpose
-from .results import Classification, Hit, IndexReport, QueryResult
+from .results import Classification, Hit, IndexReport, QueryResult, SyncReport
 
 DEFAULT_INDEX_DIR = Path("indexes/default")
+PathLike = str | os.PathLike[str] | None
 
 
 class StyleSearch:
@@ -213,12 +215,9 @@ class StyleSearch:
         vectors, weights, exclude = board.vectors(examples, self.embed, self._snapshot)
         if board.check_strategy(strategy) == "average":
             return self._search(board.combine(vectors, weights)[None], k, where, exclude=exclude, arrange=arrange)[0]
-        queries = self.bundle.projection.for_query(vectors, QueryPurpose.SEARCH)
         pool = self._search(vectors[weights > 0], max(board.POOL, 5 * k), where, exclude=exclude)
-        found = {h.id: h for row in pool for h in row}
-        records, stored = self._snapshot.vectors_of(list(found))
-        scores = board.best_score(stored, queries, weights)
-        ranked = sorted(zip(scores.tolist(), records), key=lambda x: -x[0])
+        queries = self.bundle.projection.for_query(vectors, QueryPurpose.SEARCH)
+        ranked = board.rank_best_score(self._snapshot, [h.id for row in pool for h in row], queries, weights)
         picked, groups = Arrange.of(arrange).apply(ranked, k, lambda vids: self._snapshot.backend.get(np.array(vids)))
         return [Hit.of(r, s, g) for (s, r), g in zip(picked, groups)]
 
@@ -342,17 +341,8 @@ class StyleSearch:
         """
         t0 = time.perf_counter()
         _, batch = as_batch(images)
-        n = len(batch)
-        label_list = per_item(labels, n, "labels")
-        attr_list = [dict(a) for a in per_item(attributes or {}, n, "attributes")]
-        # a file name that is not UTF-8 gives a printable id (its bytes escaped); given ids must be text
-        id_list = list(ids) if ids is not None else [printable(default_id(img)) for img in batch]
-        if len(id_list) != n:
-            raise ConfigError(f"{len(id_list)} ids for {n} images")
-        if not all(is_utf8(i) for i in id_list):
-            raise ConfigError("ids must be valid UTF-8 text")
+        id_list, label_list, attr_list = changes.new_items(batch, labels, ids, attributes)
         changes.check_new_ids(self._snapshot.meta, id_list)  # before the slow part
-
         good, vectors, failures = self.embedder.embed_lenient(batch)
         skipped = [Skipped(printable(describe_input(batch[i], i)), reason) for i, reason in sorted(failures)]
         if not good:
@@ -379,10 +369,6 @@ class StyleSearch:
     ) -> None:
         """Add items whose style vectors are already computed (float32 [N, D], from
         :meth:`embed_lenient`); ``paths`` are the images (bytes are kept under ``media/``)."""
-        n = len(ids)
-        if not (len(vectors) == len(paths) == len(labels) == len(attributes) == n) or n == 0:
-            raise ConfigError("add_vectors needs one vector, path, label and attribute set per id")
-
         self._write(changes.adding(self.index_dir.root, vectors, ids, paths, labels, attributes))
 
     def remove(self, ids: Sequence[str]) -> int:
@@ -402,6 +388,24 @@ class StyleSearch:
         built: dict[str, Any] = {}
         self._write(changes.rebuilding(index_type, max_memory, recall_target, built))
         return built
+
+    def sync(
+        self,
+        catalog: Catalog | str | os.PathLike[str],
+        manifest: str | os.PathLike[str] | None = None,
+        *,
+        columns: Columns | None = None,
+    ) -> SyncReport:
+        """Bring the index up to date with ``catalog`` (a folder or a manifest, read as
+        ``index`` reads it): new and changed photos embedded, gone ones removed, changed
+        labels / attributes applied without embedding — one generation, cost proportional to
+        the change (:mod:`stylesearch.ingest.sync`)."""
+        t0 = time.perf_counter()
+        todo = sync.plan(sync.load(catalog, manifest, columns), self._snapshot, self.index_dir.root / "media")
+        good, vectors, failures = self.embed_lenient([str(i.path) for i in todo.embed]) if todo.embed else ([], None, [])
+        if todo.changes():
+            self._write(changes.syncing(todo, good, vectors))
+        return todo.report(failures, len(self._snapshot), time.perf_counter() - t0)
 
     def _write(self, change: changes.Change) -> None:
         """Under the write locks, on the latest generation: ``change`` gives the new backend and

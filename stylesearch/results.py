@@ -114,3 +114,23 @@ class IndexReport:
             "stages": {k: round(v, 3) for k, v in self.stages.items()},
             "skipped": [asdict(s) for s in self.skipped],
         }
+
+
+@dataclass
+class SyncReport:
+    """What ``sync`` did: items added, updated (re-embedded), relabelled (label, attributes
+    or path changed; not re-embedded), removed and unchanged; files skipped; items after it."""
+
+    added: int
+    updated: int
+    relabelled: int
+    removed: int
+    unchanged: int
+    skipped: list[Skipped]
+    items: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["seconds"] = round(self.seconds, 3)
+        return out

@@ -46,6 +46,21 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from .common import columns, open_index
+
+    with open_index(args) as engine:
+        report = engine.sync(args.catalog, args.manifest, columns=columns(args))
+    skipped = f"; skipped {len(report.skipped)} file(s):\n" + "\n".join(f"  {s.path}: {s.reason}" for s in report.skipped[:10])
+    text = (
+        f"synced in {report.seconds:.1f} s: {report.added} added, {report.updated} updated, {report.relabelled} relabelled, "
+        f"{report.removed} removed, {report.unchanged} unchanged; the index holds {report.items} items"
+        + (skipped if report.skipped else "")
+    )
+    emit(args, report.to_dict(), text)
+    return 0
+
+
 def register(commands: Commands) -> None:
     p = commands.add("index", "build an index from a catalog folder or manifest", cmd_index, [style_parser(), manifest_parser()])
     p.add_argument("catalog", help="folder (one sub-folder per label, or unlabeled images) or a .csv/.jsonl manifest")
@@ -68,6 +83,15 @@ def register(commands: Commands) -> None:
         "--resume", action="store_true", help="continue an interrupted run of the same command from its saved progress"
     )
     add_options(p.add_argument_group("index"), IndexConfig)
+
+    p = commands.add(
+        "sync",
+        "bring an index up to date with its catalog: embed new and changed photos, drop gone ones, apply new labels",
+        cmd_sync,
+        [manifest_parser()],
+    )
+    p.add_argument("catalog", help="the catalog folder or .csv/.jsonl manifest the index was built from (as it is now)")
+    p.add_argument("--manifest", help="CSV/JSONL manifest (columns path, optional id, label, attributes)")
 
     p = commands.add("reindex", "rebuild the FAISS index as another type from the stored vectors (no re-embedding)", cmd_reindex)
     add_options(p, IndexConfig, skip=("vector_dtype", "pca_sample", "seed", "checkpoint_every", "store"))

@@ -26,7 +26,15 @@ CREATE TABLE IF NOT EXISTS items (
     attributes TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS items_label ON items(label);
+CREATE TABLE IF NOT EXISTS files (
+    vid      INTEGER PRIMARY KEY,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digest   TEXT NOT NULL
+);
 """
+# ``files``: what an item's file was when it was embedded (``stylesearch sync`` compares);
+# indexes written before it have none, and sync then checks each file's content once.
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,34 @@ class MetadataStore:
         with self.lock:
             self.conn.execute("BEGIN")
             self.conn.executemany("DELETE FROM items WHERE vid = ?", [(r.vid,) for r in records])
+            self.conn.executemany("DELETE FROM files WHERE vid = ?", [(r.vid,) for r in records])
             self.conn.execute("COMMIT")
         return [r.vid for r in records]
+
+    def update(self, records: Iterable[Record]) -> None:
+        """Set the path, label and attributes of items (by vid; the id stays)."""
+        rows = [(r.path, r.label, json.dumps(r.attributes, sort_keys=True), r.vid) for r in records]
+        with self.lock:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("UPDATE items SET path = ?, label = ?, attributes = ? WHERE vid = ?", rows)
+            self.conn.execute("COMMIT")
+
+    def set_stamps(self, stamps: Iterable[tuple[int, int, int, str]]) -> None:
+        """Record (vid, size, mtime_ns, digest) of the files items were embedded from."""
+        with self.lock:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("INSERT OR REPLACE INTO files(vid, size, mtime_ns, digest) VALUES (?,?,?,?)", list(stamps))
+            self.conn.execute("COMMIT")
+
+    def stamps(self) -> dict[int, tuple[int, int, str]]:
+        """vid → (size, mtime_ns, digest) of every item whose file was recorded."""
+        with self.lock:
+            return {int(r[0]): (int(r[1]), int(r[2]), str(r[3])) for r in self.conn.execute("SELECT * FROM files")}
+
+    def records(self) -> list[Record]:
+        """Every item, in vid order."""
+        with self.lock:
+            return [_row(r) for r in self.conn.execute("SELECT vid, id, path, label, attributes FROM items ORDER BY vid")]
 
     def by_ids(self, ids: Sequence[str]) -> list[Record]:
         """Records of ``ids`` in that order; :class:`ItemNotFoundError` for any unknown id."""

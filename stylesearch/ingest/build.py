@@ -18,12 +18,13 @@ from ..catalog import Catalog, Columns, Skipped, load_catalog, path_text
 from ..config import EmbedConfig, IndexConfig, RunConfig
 from ..errors import CatalogError, StyleSearchError
 from ..generation import publish
-from ..index import IndexDir, Record, backend_class
+from ..index import IndexDir, MetadataStore, Record, backend_class
 from ..model.bundle import ModelBundle
 from ..model.embed import Embedder
 from ..results import IndexReport
 from . import pipeline
 from .checkpoint import IngestCheckpoint, fingerprint
+from .sync import stamps_of
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ def index_catalog(
         Record(vid, items[p].id, path_text(items[p].path), items[p].label, items[p].attributes)
         for vid, p in enumerate(done.positions.tolist())
     ]
+    with pipeline.stage(stages, "stamp"):  # what each file was, for a later sync
+        stamps = stamps_of([(vid, items[p].path) for vid, p in enumerate(done.positions.tolist())])
     assert embedder.projection is not None
     bundle = ModelBundle(
         embedder.config,
@@ -114,7 +117,12 @@ def index_catalog(
     folder = IndexDir(index_dir)
     previous = _live_manifest(folder)
     with pipeline.stage(stages, "write"), folder.lock():
-        snapshot = publish(folder, bundle, backend, lambda meta: meta.add(records))
+
+        def write_metadata(meta: MetadataStore) -> None:
+            meta.add(records)
+            meta.set_stamps(stamps)
+
+        snapshot = publish(folder, bundle, backend, write_metadata)
         labels = snapshot.labels()
         snapshot.close()
     if checkpoint is not None:

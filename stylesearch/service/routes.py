@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from .. import Example, Where
-from ..catalog import path_of
+from ..catalog import Columns, path_of
 from ..errors import ConfigError, ImageError
 from ..images import check_upload, sniff_image_type
 from ..results import Hit
@@ -419,6 +419,15 @@ async def add_item(
 async def remove_item(item_id: str, svc: Writer) -> schemas.RemoveResponse:
     await run_in_threadpool(svc.engine.remove, [item_id])
     return schemas.RemoveResponse(removed=item_id, items=len(svc.engine))
+
+
+@router.post(
+    "/sync", response_model=schemas.SyncResponse, summary="Bring the index up to date with its catalog on the server (API key)"
+)
+async def sync(body: schemas.SyncRequest, svc: Writer) -> dict[str, Any]:
+    columns = Columns(body.path_column, body.id_column, body.label_column, body.unlabelled)
+    report = await run_in_threadpool(svc.engine.sync, body.catalog, body.manifest, columns=columns)
+    return report.to_dict()
 
 
 # --------------------------------------------------------------------------- describing

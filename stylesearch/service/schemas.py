@@ -150,6 +150,33 @@ class AddResponse(BaseModel):
     items: int = Field(description="items in the index after the add")
 
 
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    catalog: str = Field(min_length=1, description="the catalog folder or .csv/.jsonl manifest, as a path on the server")
+    manifest: str | None = Field(None, min_length=1, description="a manifest beside a catalog folder")
+    path_column: str = Field("path", min_length=1)
+    id_column: str = Field("id", min_length=1)
+    label_column: str = Field("label", min_length=1)
+    unlabelled: bool = Field(False, description="the manifest has no labels on purpose")
+
+
+class SkippedFile(BaseModel):
+    path: str
+    reason: str
+
+
+class SyncResponse(BaseModel):
+    added: int
+    updated: int = Field(description="re-embedded: their file's content changed")
+    relabelled: int = Field(description="label, attributes or path changed; not re-embedded")
+    removed: int
+    unchanged: int
+    skipped: list[SkippedFile]
+    items: int = Field(description="items in the index after the sync")
+    seconds: float
+
+
 class RemoveResponse(BaseModel):
     removed: str
     items: int

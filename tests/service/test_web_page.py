@@ -113,3 +113,49 @@ def test_upload_a_photo_see_its_style_and_neighbours_then_click_one(page, server
         "[...document.querySelectorAll('#results .card')].every(c => c.title.includes('product: mug'))"
     )
     assert not console_errors, console_errors
+
+
+def test_mood_board_pins_two_items_pushes_one_away_and_groups(page, server: str) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import urllib.request
+
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: console_errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(server + "/")
+    page.wait_for_selector("#results .card")
+    cards = page.locator("#results .card")
+    first = cards.nth(0).get_attribute("data-id")
+    cards.nth(0).locator(".pin").click()
+    page.wait_for_function("document.querySelector('#results-title').textContent === 'Mood board: 1 pinned, 0 pushed away'")
+    page.locator("#results .card .pin").first.click()  # a result of the one-item board
+    page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Mood board: 2 pinned')")
+    pinned = page.locator("#board-items .card").evaluate_all("cards => cards.map(c => c.dataset.id)")
+    assert len(pinned) == 2 and first in pinned
+    page.locator("#results .card .push").first.click()
+    page.wait_for_function("document.querySelector('#results-title').textContent === 'Mood board: 2 pinned, 1 pushed away'")
+    board_ids = page.locator("#board-items .card").evaluate_all("cards => cards.map(c => c.dataset.id)")
+    assert len(board_ids) == 3 and page.locator("#board-items .card.negative").count() == 1
+    shown = page.locator("#results .card").evaluate_all("cards => cards.map(c => c.dataset.id)")
+    assert shown and not set(shown) & set(board_ids)  # the examples themselves are left out
+
+    # the page asks what the API answers for the same board
+    weights = page.locator("#board-items .card").evaluate_all(
+        "cards => cards.map(c => [c.dataset.id, c.classList.contains('negative') ? -0.5 : 1])"
+    )
+    body = json.dumps({"examples": [{"item": i, "weight": w} for i, w in weights], "k": 12}).encode()
+    request = urllib.request.Request(server + "/v1/board", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        expected = [item["id"] for item in json.load(response)["results"]]
+    assert shown == expected
+
+    # one result per product: grouped results carry distinct groups
+    page.select_option("#group-by", "product")
+    page.wait_for_function(
+        "(() => { const g = [...document.querySelectorAll('#results .card')].map(c => c.dataset.group);"
+        " return g.length > 0 && g.every(Boolean) && new Set(g).size === g.length; })()"
+    )
+    assert page.locator("#results .card").count() <= 6
+    page.click("#board-clear")
+    assert page.locator("#board").is_hidden()
+    assert not console_errors, console_errors

@@ -2,7 +2,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-let lastQuery = null; // {kind: "file", file} | {kind: "item", id}
+let lastQuery = null; // {kind: "file", file} | {kind: "item", id} | {kind: "board"}
+const board = new Map(); // item id -> {item, weight}: pinned (1) or pushed away (-0.5)
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
@@ -24,6 +25,15 @@ function k() {
   return Number.isFinite(n) && n > 0 ? Math.min(n, 100) : 12;
 }
 
+function arrangement() {
+  // group_by / diversity for every search (the API's fields of the same names)
+  const out = {};
+  if ($("group-by").value) out.group_by = $("group-by").value;
+  const diversity = parseFloat($("diversity").value);
+  if (diversity > 0) out.diversity = diversity;
+  return out;
+}
+
 function setStatus(text, isError = false) {
   $("status").textContent = text;
   $("status").classList.toggle("error", isError);
@@ -43,6 +53,9 @@ function card(item, { score = true } = {}) {
   node.dataset.id = item.id;
   img.addEventListener("click", () => similarTo(item.id));
   node.querySelector(".more").addEventListener("click", () => similarTo(item.id));
+  node.querySelector(".pin").addEventListener("click", () => toBoard(item, 1));
+  node.querySelector(".push").addEventListener("click", () => toBoard(item, -0.5));
+  if (item.group != null) node.dataset.group = item.group;
   return node;
 }
 
@@ -89,6 +102,7 @@ async function searchFile(file) {
   searchForm.append("file", file);
   searchForm.append("k", String(k()));
   if (filter) searchForm.append("where", JSON.stringify(filter));
+  for (const [key, value] of Object.entries(arrangement())) searchForm.append(key, String(value));
   const classifyForm = new FormData();
   classifyForm.append("file", file);
   try {
@@ -107,7 +121,7 @@ async function searchFile(file) {
 async function similarTo(id) {
   lastQuery = { kind: "item", id };
   setStatus("Searching…");
-  const params = new URLSearchParams({ k: String(k()) });
+  const params = new URLSearchParams({ k: String(k()), ...arrangement() });
   const filter = where();
   if (filter) params.set("where", JSON.stringify(filter));
   try {
@@ -125,9 +139,59 @@ async function similarTo(id) {
   }
 }
 
+function toBoard(item, weight) {
+  board.set(item.id, { item, weight });
+  showBoard();
+  searchBoard();
+}
+
+function showBoard() {
+  $("board").hidden = board.size === 0;
+  $("board-items").replaceChildren(...[...board.values()].map(({ item, weight }) => {
+    const node = card(item, { score: false });
+    node.classList.toggle("negative", weight < 0);
+    node.querySelector(".score").textContent = weight < 0 ? "pushed away" : "pinned";
+    node.querySelector(".score").classList.add("weight");
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "unpin";
+    remove.textContent = "Remove";
+    remove.addEventListener("click", () => {
+      board.delete(item.id);
+      showBoard();
+      if (board.size) searchBoard();
+    });
+    node.querySelector("figcaption").append(remove);
+    return node;
+  }));
+}
+
+async function searchBoard() {
+  if (![...board.values()].some(({ weight }) => weight > 0)) {
+    setStatus("Pin at least one item: pushed-away items only say what to avoid.");
+    return;
+  }
+  lastQuery = { kind: "board" };
+  setStatus("Searching…");
+  const examples = [...board.values()].map(({ item, weight }) => ({ item: item.id, weight }));
+  const body = { examples, k: k(), ...arrangement() };
+  const filter = where();
+  if (filter) body.where = filter;
+  try {
+    const result = await api("/v1/board", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const pinned = examples.filter((e) => e.weight > 0).length;
+    $("verdict").hidden = true;
+    showResults(`Mood board: ${pinned} pinned, ${examples.length - pinned} pushed away`, result.results);
+  } catch (err) {
+    setStatus(`Could not search: ${err.message}`, true);
+  }
+}
+
 function rerun() {
   if (lastQuery?.kind === "file") searchFile(lastQuery.file);
   else if (lastQuery?.kind === "item") similarTo(lastQuery.id);
+  else if (lastQuery?.kind === "board") searchBoard();
 }
 
 async function loadFilters() {
@@ -137,11 +201,15 @@ async function loadFilters() {
   const keys = ["label", ...Object.keys(values)];
   const labelValues = info.labels;
   for (const key of keys) {
-    const option = document.createElement("option");
-    option.value = key;
-    option.textContent = key;
-    $("filter-key").append(option);
+    $("filter-key").append(new Option(key, key));
+    $("group-by").append(new Option(key, key));
   }
+  $("group-by").addEventListener("change", rerun);
+  $("diversity").addEventListener("change", rerun);
+  $("board-clear").addEventListener("click", () => {
+    board.clear();
+    showBoard();
+  });
   $("filter-key").addEventListener("change", () => {
     const key = $("filter-key").value;
     const select = $("filter-value");
