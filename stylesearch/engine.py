@@ -24,12 +24,13 @@ from ._version import __version__
 from .catalog import Catalog, Columns, Skipped, printable
 from .classify import METHODS, decide
 from .config import DEFAULT_MIN_CONFIDENCE, EmbedConfig, IndexConfig, RunConfig
-from .errors import ConfigError, ImageError, IndexMismatchError
+from .errors import ConfigError, ImageError
 from .generation import check_format, load_bundle, publish
 from .images import ImageInput, as_batch, describe_input
-from .index import IndexDir, Snapshot, Where
+from .index import IndexDir, Snapshot, Where, duplicates
 from .index.arrange import Arrange, Arrangement
 from .index.backends.accelerators import accelerate
+from .index.duplicates import DuplicateGroup
 from .index.filters import WhereLike
 from .ingest import sync
 from .model.bundle import ModelBundle
@@ -71,13 +72,7 @@ class StyleSearch:
         manifest = folder.manifest(gen)
         check_format(manifest, repr(str(index_dir)))
         bundle = load_bundle(gen, manifest)
-        if expect is not None and expect != bundle.embed:
-            have = bundle.embed.to_dict()
-            detail = ", ".join(f"{k}: asked {v!r}, index has {have[k]!r}" for k, v in expect.to_dict().items() if have[k] != v)
-            raise IndexMismatchError(
-                f"index {str(index_dir)!r} was built with another style model ({detail}); "
-                "use the index's own settings or rebuild it"
-            )
+        bundle.expect(expect, f"index {str(index_dir)!r}")
         embedder = Embedder.from_bundle(bundle, run)
         bundle.check(embedder.weights_id, embedder.raw_dim, f"index {str(index_dir)!r}", manifest.get("dim"))
         snapshot = Snapshot.open(gen, manifest)
@@ -220,6 +215,11 @@ class StyleSearch:
         ranked = board.rank_best_score(self._snapshot, [h.id for row in pool for h in row], queries, weights)
         picked, groups = Arrange.of(arrange).apply(ranked, k, lambda vids: self._snapshot.backend.get(np.array(vids)))
         return [Hit.of(r, s, g) for (s, r), g in zip(picked, groups)]
+
+    def duplicates(self, threshold: float = duplicates.DEFAULT_THRESHOLD, k: int = duplicates.NEIGHBOURS) -> list[DuplicateGroup]:
+        """Groups of near-duplicate items (cosine ≥ ``threshold`` among each item's ``k``
+        nearest), largest first, each with a representative: :mod:`stylesearch.index.duplicates`."""
+        return duplicates.find_groups(self._snapshot, threshold, k)
 
     def browse(self, where: WhereLike = None, limit: int = 50, offset: int = 0) -> list[Hit]:
         """Items matching ``where`` in index order, ``limit`` from ``offset`` (score 1.0)."""

@@ -76,7 +76,7 @@ def fmt_answer(answer: Any) -> str:
 
 
 def arrangement(args: argparse.Namespace) -> dict[str, Any]:
-    return {"group_by": args.group_by, "group_size": args.group_size, "diversity": args.diversity}
+    return {"group_by": args.group_by, "group_size": args.group_size, "diversity": args.diversity, "collapse": args.collapse}
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -189,6 +189,7 @@ def register(commands: Commands) -> None:
     p.add_argument(
         "--diversity", type=float, default=0.0, metavar="LAMBDA", help="0-1: trade score for variety (MMR; default 0: off)"
     )
+    p.add_argument("--collapse", action="store_true", help="one result per group of near-duplicates (see 'stylesearch dedup')")
     p.add_argument("--board", action="store_true", help="combine every IMAGE into one mood-board query")
     p.add_argument("--against", action="append", metavar="EXAMPLE", help="a mood-board example to push away (repeatable)")
     p.add_argument(

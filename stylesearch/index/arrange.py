@@ -1,5 +1,6 @@
-"""Arranging search results: the best items per attribute value (``group_by``) and diverse
-results by maximal marginal relevance (``diversity``).
+"""Arranging search results: near-duplicates collapsed (``collapse``), the best items per
+attribute value (``group_by``) and diverse results by maximal marginal relevance
+(``diversity``).
 
 Both re-arrange a pool of candidates that the store found (with the filter already applied,
 so they work the same on every store):
@@ -12,7 +13,11 @@ so they work the same on every store):
   Goldstein, 1998) — each next item maximises ``(1 − λ)·score − λ·(its highest cosine to an
   item already picked)``, over the top candidates.
 
-With both, the diverse order is computed first and then grouped. The pool starts at
+- ``collapse``: a candidate at or above :data:`DUPLICATE_THRESHOLD` cosine to a better one
+  already kept is left out — one item per group of near-duplicates (the pair rule of
+  :mod:`stylesearch.index.duplicates`).
+
+Collapsing comes first, then the diverse order, then grouping. The pool starts at
 :data:`POOL_FACTOR` × what is asked (at least :data:`MIN_POOL`) and grows while there are not
 yet ``k`` groups and the store has more matching items, up to :data:`MAX_POOL` candidates
 (a group whose best item is not among them is not found: grouping is approximate beyond).
@@ -26,6 +31,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from ..config import DUPLICATE_THRESHOLD
 from ..errors import ConfigError
 from .metadata import Record
 
@@ -39,11 +45,13 @@ Found = list[tuple[float, Record]]  # (cosine similarity, record), best first
 
 class Arrangement(TypedDict, total=False):
     """Keyword options of the search methods: ``group_by`` (an attribute key),
-    ``group_size`` (items per group, default 1) and ``diversity`` (λ, 0 … 1)."""
+    ``group_size`` (items per group, default 1), ``diversity`` (λ, 0 … 1) and ``collapse``
+    (one item per group of near-duplicates)."""
 
     group_by: str | None
     group_size: int
     diversity: float
+    collapse: bool
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class Arrange:
     group_by: str | None = None
     group_size: int = 1
     diversity: float = 0.0
+    collapse: bool = False
 
     def __post_init__(self) -> None:
         if self.group_by is not None and not str(self.group_by).strip():
@@ -61,6 +70,8 @@ class Arrange:
             raise ConfigError(f"group_size must be a whole number from 1 to {MAX_GROUP_SIZE}, got {self.group_size!r}")
         if not isinstance(self.diversity, (int, float)) or not 0.0 <= float(self.diversity) <= 1.0:
             raise ConfigError(f"diversity must be a number from 0 (plain ranking) to 1, got {self.diversity!r}")
+        if not isinstance(self.collapse, bool):
+            raise ConfigError(f"collapse is true or false, got {self.collapse!r}")
         if self.group_size > 1 and self.group_by is None:
             raise ConfigError("group_size needs group_by: say which attribute the groups share")
 
@@ -70,11 +81,13 @@ class Arrange:
         options = dict(options or {})
         unknown = set(options) - set(Arrangement.__annotations__)
         if unknown:
-            raise ConfigError(f"unknown search option(s) {', '.join(sorted(unknown))}: use group_by, group_size or diversity")
+            raise ConfigError(
+                f"unknown search option(s) {', '.join(sorted(unknown))}: use group_by, group_size, diversity or collapse"
+            )
         return cls(**options)
 
     def __bool__(self) -> bool:
-        return self.group_by is not None or self.diversity > 0
+        return self.group_by is not None or self.diversity > 0 or self.collapse
 
     def pool(self, k: int) -> int:
         """Candidates to start from for ``k`` answers."""
@@ -85,6 +98,9 @@ class Arrange:
         (``None`` without ``group_by``). ``vectors(vids)`` gives stored vectors [N, D]."""
         if self.group_by is not None:
             found = [(s, r) for s, r in found if self.group_by in r.attributes or self.group_by in ("label", "id")]
+        if self.collapse and found:
+            kept = distinct(vectors([r.vid for _, r in found]), DUPLICATE_THRESHOLD)
+            found = [found[i] for i in kept]
         if self.diversity > 0 and found:
             limit = len(found) if self.group_by is not None else k
             order = mmr(np.array([s for s, _ in found]), vectors([r.vid for _, r in found]), limit, self.diversity)
@@ -113,6 +129,16 @@ def group_value(record: Record, key: str) -> str:
     if key == "id":
         return record.id
     return record.attributes[key]
+
+
+def distinct(vectors: np.ndarray, threshold: float) -> list[int]:
+    """Positions of the candidates (stored vectors [C, D], best first) kept when each one at or
+    above ``threshold`` cosine to an earlier kept one is dropped."""
+    kept: list[int] = []
+    for i in range(len(vectors)):
+        if not kept or float((vectors[kept] @ vectors[i]).max()) < threshold:
+            kept.append(i)
+    return kept
 
 
 def mmr(scores: np.ndarray, vectors: np.ndarray, k: int, diversity: float) -> list[int]:

@@ -122,6 +122,16 @@ class ModelBundle:
 
     # ------------------------------------------------------------------ checks
 
+    def expect(self, expect: EmbedConfig | None, where: str) -> None:
+        """Raise :class:`IndexMismatchError` unless ``expect`` (the embedding config a caller
+        means to use; ``None``: any) is the bundle's."""
+        if expect is not None and expect != self.embed:
+            have = self.embed.to_dict()
+            detail = ", ".join(f"{k}: asked {v!r}, index has {have[k]!r}" for k, v in expect.to_dict().items() if have[k] != v)
+            raise IndexMismatchError(
+                f"{where} was built with another style model ({detail}); use the index's own settings or rebuild it"
+            )
+
     def check(self, weights_id: str, raw_dim: int, where: str, dim: int | None = None) -> None:
         """Raise :class:`IndexMismatchError` unless an embedder with these backbone weights
         and ``raw_dim`` statistics fits the bundle (and its projection gives ``dim``)."""

@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from .. import Example, Where
 from ..catalog import Columns, path_of
+from ..config import DUPLICATE_THRESHOLD
 from ..errors import ConfigError, ImageError
 from ..images import check_upload, sniff_image_type
 from ..results import Hit
@@ -187,13 +188,13 @@ async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10)
-        _only_fields(form.keys(), ("file", "k", "where", "group_by", "group_size", "diversity"))
+        _only_fields(form.keys(), ("file", "k", "where", "group_by", "group_size", "diversity", "collapse"))
         upload = form.get("file")
         if not isinstance(upload, StarletteUpload):
             raise ApiError(422, "invalid_request", "send the photo as the multipart file field 'file'")
         k = _k(svc, str(form.get("k", 10)))
         where = _where(str(form["where"]) if "where" in form else None)
-        arrange = _arranged({key: str(form[key]) for key in ("group_by", "group_size", "diversity") if key in form})
+        arrange = _arranged({key: str(form[key]) for key in ("group_by", "group_size", "diversity", "collapse") if key in form})
         data = await _read_upload(svc, upload)
         vectors = await _embed(svc, [upload.filename or "file"], [data])
         name = upload.filename or "upload"
@@ -354,12 +355,12 @@ async def similar(
     group_by: Annotated[str | None, Query(min_length=1, max_length=200, description=schemas.GROUP_BY)] = None,
     group_size: Annotated[int, Query(ge=1, le=100, description=schemas.GROUP_SIZE)] = 1,
     diversity: Annotated[float, Query(ge=0, le=1, description=schemas.DIVERSITY)] = 0.0,
+    collapse: Annotated[bool, Query(description=schemas.COLLAPSE)] = False,
 ) -> schemas.SearchResponse:
     t0 = time.perf_counter()
     filt = _where(where)
-    hits = await run_in_threadpool(
-        lambda: svc.engine.similar(item_id, _k(svc, k), filt, group_by=group_by, group_size=group_size, diversity=diversity)
-    )
+    arrange = schemas.Arranged(group_by=group_by, group_size=group_size, diversity=diversity, collapse=collapse)
+    hits = await run_in_threadpool(lambda: svc.engine.similar(item_id, _k(svc, k), filt, **arrange.arrangement()))
     return await _search_response(svc, f"item:{item_id}", hits, filt, t0)
 
 
@@ -431,6 +432,19 @@ async def sync(body: schemas.SyncRequest, svc: Writer) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- describing
+
+
+@router.get("/duplicates", response_model=schemas.DuplicatesResponse, summary="Groups of near-duplicate items")
+async def duplicates(
+    svc: Reader,
+    threshold: Annotated[
+        float, Query(gt=0, le=1, description="cosine at or above which two items are copies")
+    ] = DUPLICATE_THRESHOLD,
+    limit: Annotated[int, Query(ge=1, le=1000, description="groups returned, largest first")] = 100,
+) -> schemas.DuplicatesResponse:
+    groups = await run_in_threadpool(svc.engine.duplicates, threshold)
+    shown = [schemas.DuplicateGroup.model_validate(g.to_dict()) for g in groups[:limit]]
+    return schemas.DuplicatesResponse(groups=shown, total_groups=len(groups), threshold=threshold)
 
 
 @router.get("/labels", response_model=schemas.LabelsResponse, summary="Style labels and their item counts")

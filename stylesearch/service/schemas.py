@@ -17,6 +17,7 @@ FAMILIARITY = (
 GROUP_BY = "an attribute key (or label): the best item per value of it, up to k groups, best group first"
 GROUP_SIZE = "items per group (with group_by)"
 DIVERSITY = "0 (plain ranking) to 1: re-rank the top candidates by maximal marginal relevance, trading score for variety"
+COLLAPSE = "one item per group of near-duplicates (the same product re-shot, re-encoded, resized …)"
 WHERE_DESCRIPTION = (
     'keep items whose attributes match: {"articleType": "Shirts"} or {"articleType": ["Shirts", "Tops"]}; '
     "the keys label and id work too"
@@ -53,10 +54,11 @@ class Arranged(BaseModel):
     group_by: str | None = Field(None, min_length=1, max_length=200, description=GROUP_BY)
     group_size: int = Field(1, ge=1, le=100, description=GROUP_SIZE)
     diversity: float = Field(0.0, ge=0, le=1, description=DIVERSITY)
+    collapse: bool = Field(False, description=COLLAPSE)
 
     def arrangement(self) -> dict[str, Any]:
         """The engine's keyword options (``stylesearch.index.arrange.Arrangement``)."""
-        return {"group_by": self.group_by, "group_size": self.group_size, "diversity": self.diversity}
+        return {"group_by": self.group_by, "group_size": self.group_size, "diversity": self.diversity, "collapse": self.collapse}
 
 
 class SearchByItem(Arranged):
@@ -175,6 +177,23 @@ class SyncResponse(BaseModel):
     skipped: list[SkippedFile]
     items: int = Field(description="items in the index after the sync")
     seconds: float
+
+
+class DuplicateMember(BaseModel):
+    id: str
+    score: float = Field(description="its highest cosine to another member")
+
+
+class DuplicateGroup(BaseModel):
+    representative: str = Field(description="the most central member (listed first)")
+    size: int
+    members: list[DuplicateMember]
+
+
+class DuplicatesResponse(BaseModel):
+    groups: list[DuplicateGroup] = Field(description="largest first")
+    total_groups: int
+    threshold: float
 
 
 class RemoveResponse(BaseModel):
