@@ -29,7 +29,7 @@ EMBED_LEGACY = {"tta": "none", "whiten": 0.0, "whiten_shrink": 0.0}  # before th
 CLASSIFY_METHODS = ("knn", "linear", "both")
 DEFAULT_MIN_CONFIDENCE = 0.35  # below it, a classification answers "unknown"
 DEFAULT_MIN_FAMILIARITY = 0.02  # out_of_catalog below this (stylesearch.familiarity; bench_familiarity.py)
-DUPLICATE_THRESHOLD = 0.96  # cosine at or above which two items are near-duplicates (benchmarks/bench_dedup.py)
+DUPLICATE_THRESHOLD = 0.94  # cosine at or above which two items are near-duplicates (benchmarks/bench_dedup.py)
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3, "GB": 1024**3, "T": 1024**4}
 
 

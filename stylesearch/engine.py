@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
+import torch
 from typing_extensions import Unpack
 
 from . import board, changes, familiarity
 from ._version import __version__
-from .catalog import Catalog, Columns, Skipped, printable
+from .catalog import Catalog, Columns, Skipped, path_of, printable
 from .classify import METHODS, decide
 from .config import DEFAULT_MIN_CONFIDENCE, EmbedConfig, IndexConfig, RunConfig
 from .errors import ConfigError, ImageError
 from .generation import check_format, load_bundle, publish
-from .images import ImageInput, as_batch, describe_input
+from .images import ImageInput, as_batch, describe_input, load_tensor
 from .index import IndexDir, Snapshot, Where, duplicates
 from .index.arrange import Arrange, Arrangement
 from .index.backends.accelerators import accelerate
@@ -35,11 +36,13 @@ from .index.filters import WhereLike
 from .ingest import sync
 from .model.bundle import ModelBundle
 from .model.embed import Embedder
+from .model.explain import Explanation, explain_pair
 from .model.projection import QueryPurpose
 from .results import Classification, Hit, IndexReport, QueryResult, SyncReport
 
 DEFAULT_INDEX_DIR = Path("indexes/default")
 PathLike = str | os.PathLike[str] | None
+CatalogLike = Catalog | str | os.PathLike[str]
 
 
 class StyleSearch:
@@ -202,11 +205,8 @@ class StyleSearch:
         strategy: str = "average",
         **arrange: Unpack[Arrangement],
     ) -> list[Hit]:
-        """Items in the style of a mood board: weighted examples (photos, indexed item ids
-        or style vectors; negative weights push away), combined as ``strategy`` says —
-        ``average`` (one query: the weighted sum of their vectors) or ``best_score`` (each
-        item scored by its closest positive example, below zero when a negative one is
-        closer). The indexed examples are left out. See :mod:`stylesearch.board`."""
+        """Items in the style of a mood board: weighted photos, item ids or vectors (negative ones push
+        away), combined by ``strategy`` ``average`` or ``best_score`` (:mod:`stylesearch.board`)."""
         vectors, weights, exclude = board.vectors(examples, self.embed, self._snapshot)
         if board.check_strategy(strategy) == "average":
             return self._search(board.combine(vectors, weights)[None], k, where, exclude=exclude, arrange=arrange)[0]
@@ -220,6 +220,13 @@ class StyleSearch:
         """Groups of near-duplicate items (cosine ≥ ``threshold`` among each item's ``k``
         nearest), largest first, each with a representative: :mod:`stylesearch.index.duplicates`."""
         return duplicates.find_groups(self._snapshot, threshold, k)
+
+    def explain(self, query: ImageInput, item_id: str) -> Explanation:
+        """Why ``item_id`` matches ``query`` (a photo, or ``item:ID``): each style block's share of
+        the similarity and a heat map per photo (:mod:`stylesearch.model.explain`)."""
+        photos = [query, item_id] if not (isinstance(query, str) and query.startswith("item:")) else [query[5:], item_id]
+        sources = [p if p is query else path_of(self._snapshot.meta.by_ids([str(p)])[0].path) for p in photos]
+        return explain_pair(self.embedder, torch.stack([load_tensor(s, self.embedder.config.image_size) for s in sources]))
 
     def browse(self, where: WhereLike = None, limit: int = 50, offset: int = 0) -> list[Hit]:
         """Items matching ``where`` in index order, ``limit`` from ``offset`` (score 1.0)."""
@@ -334,11 +341,8 @@ class StyleSearch:
         ids: Sequence[str] | None = None,
         attributes: Mapping[str, str] | Sequence[Mapping[str, str]] | None = None,
     ) -> IndexReport:
-        """Embed and add images (a label, ids and attributes for all or one per image).
-
-        Undecodable images are skipped and reported; the rest is published as a new
-        generation. Items with a new label are classifiable at once (kNN, no retraining).
-        """
+        """Embed and add images (a label, ids and attributes for all or one per image); undecodable
+        ones are skipped and reported. A new label is classifiable at once (kNN, no retraining)."""
         t0 = time.perf_counter()
         _, batch = as_batch(images)
         id_list, label_list, attr_list = changes.new_items(batch, labels, ids, attributes)
@@ -389,17 +393,9 @@ class StyleSearch:
         self._write(changes.rebuilding(index_type, max_memory, recall_target, built))
         return built
 
-    def sync(
-        self,
-        catalog: Catalog | str | os.PathLike[str],
-        manifest: str | os.PathLike[str] | None = None,
-        *,
-        columns: Columns | None = None,
-    ) -> SyncReport:
-        """Bring the index up to date with ``catalog`` (a folder or a manifest, read as
-        ``index`` reads it): new and changed photos embedded, gone ones removed, changed
-        labels / attributes applied without embedding — one generation, cost proportional to
-        the change (:mod:`stylesearch.ingest.sync`)."""
+    def sync(self, catalog: CatalogLike, manifest: PathLike = None, *, columns: Columns | None = None) -> SyncReport:
+        """Bring the index up to date with ``catalog`` (folder or manifest): embed new and changed
+        photos, drop gone ones, apply new labels; one generation (:mod:`stylesearch.ingest.sync`)."""
         t0 = time.perf_counter()
         todo = sync.plan(sync.load(catalog, manifest, columns), self._snapshot, self.index_dir.root / "media")
         good, vectors, failures = self.embed_lenient([str(i.path) for i in todo.embed]) if todo.embed else ([], None, [])

@@ -1,0 +1,78 @@
+"""Why this match: block shares, heat maps, and the faithfulness check (hiding the top-ranked
+regions lowers the score more than hiding random regions of the same area)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stylesearch import StyleSearch
+from stylesearch.images import load_tensor
+from stylesearch.model.explain import masking_drops
+
+from .conftest import RUN
+
+
+def test_an_explanation_adds_up(built_index: Path, demo_data) -> None:  # type: ignore[no-untyped-def]
+    query = str(demo_data[1][0][0])
+    with StyleSearch.open(built_index, run=RUN) as engine:
+        top = engine.query(query, k=1).results[0]
+        why = engine.explain(query, top.id)
+        assert why.score == pytest.approx(top.score, abs=1e-3)  # the index's own similarity
+        assert sum(b["share"] for b in why.blocks) == pytest.approx(1.0, abs=1e-3)
+        assert [b["block"] for b in why.blocks] == list(engine.embedder.model.style_layers)
+        size = engine.embedder.config.image_size
+        for heat in why.heat:
+            assert heat.shape == (size, size) and heat.min() >= 0 and heat.max() == pytest.approx(1.0)
+        same = engine.explain(f"item:{top.id}", top.id)
+        assert same.score == pytest.approx(1.0, abs=1e-4)
+        data = why.to_dict(grid=8)
+        assert len(data["heat"]["query"]) == 8 and len(data["heat"]["item"][0]) == 8
+
+
+def _faithful_share(engine: StyleSearch, pairs: list[tuple[str, str]]) -> float:
+    size = engine.embedder.config.image_size
+    wins = 0
+    for query, item in pairs:
+        why = engine.explain(query, item)
+        images = torch.stack([load_tensor(query, size), load_tensor(engine.get(item).path, size)])
+        top, random = masking_drops(engine.embedder, images, why)
+        wins += top > random
+    return wins / len(pairs)
+
+
+def test_explanations_are_faithful_on_generated_photos(built_index: Path, demo_data) -> None:  # type: ignore[no-untyped-def]
+    with StyleSearch.open(built_index, run=RUN) as engine:
+        pairs = [(str(q), engine.query(str(q), k=3).results[2].id) for q, _, _ in demo_data[1][::4]]
+        assert _faithful_share(engine, pairs) >= 0.8
+
+
+@pytest.mark.realdata
+def test_explanations_are_faithful_on_real_photos(tmp_path: Path) -> None:
+    """30 fashion-usage test photos, each against its 3rd nearest of 1,000 indexed train photos."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from protocols import dataset_root, read_rows, write_manifest
+
+    root = dataset_root()
+    if not (root / "metadata.csv").exists():
+        pytest.skip(f"no data set at {root}")
+    from stylesearch import index_catalog
+
+    rows = read_rows(root)
+    rng = np.random.default_rng(0)
+    train = [r for r in rows if r["split"] == "train"]
+    test = [r for r in rows if r["split"] == "test"]
+    gallery = [train[i] for i in rng.choice(len(train), 1000, replace=False)]
+    queries = [
+        str(root / test[i]["path"]) for i in rng.choice(len(test), int(os.environ.get("EXPLAIN_PAIRS", 30)), replace=False)
+    ]
+    index_catalog(write_manifest(gallery, root, tmp_path / "g.csv"), tmp_path / "index", run=RUN)
+    with StyleSearch.open(tmp_path / "index", run=RUN) as engine:
+        pairs = [(q, engine.query(q, k=3).results[2].id) for q in queries]
+        assert _faithful_share(engine, pairs) >= 0.8
