@@ -76,3 +76,32 @@ def test_explanations_are_faithful_on_real_photos(tmp_path: Path) -> None:
     with StyleSearch.open(tmp_path / "index", run=RUN) as engine:
         pairs = [(q, engine.query(q, k=3).results[2].id) for q in queries]
         assert _faithful_share(engine, pairs) >= 0.8
+
+
+def test_explain_over_http_and_on_the_command_line(built_index: Path, demo_data, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from stylesearch.cli import main
+
+    from .service.test_api import client_for
+
+    query = Path(demo_data[1][0][0])
+    with client_for(built_index) as api:
+        ids = [i["id"] for i in api.get("/v1/items", params={"limit": 2}).json()["items"]]
+        r = api.get("/v1/explain", params={"query": ids[0], "item": ids[1], "grid": 8})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body["heat"]["query"]) == 8 and len(body["blocks"]) == 4 and body["item"]["id"] == ids[1]
+        up = api.post("/v1/explain", files={"file": (query.name, query.read_bytes(), "image/png")}, data={"item": ids[1]})
+        assert up.status_code == 200 and up.json()["query"] == query.name
+        assert api.get("/v1/explain", params={"query": ids[0], "item": "nope"}).status_code == 404
+        assert api.get("/v1/explain", params={"query": ids[0], "item": ids[1], "grid": 1}).status_code == 422
+        bad = api.post("/v1/explain", files={"file": ("x.png", b"not an image", "image/png")}, data={"item": ids[1]})
+        assert bad.status_code in (415, 422)
+    out = tmp_path / "why.png"
+    assert main(["explain", str(query), ids[1], "--index", str(built_index), "--out", str(out)]) == 0
+    assert "share" in capsys.readouterr().out and out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["explain", f"item:{ids[0]}", ids[1], "--index", str(built_index), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["blocks"][0]["block"] == "block3"
+    assert main(["explain", str(query), "no-such-item", "--index", str(built_index)]) != 0
+    assert "no-such-item" in capsys.readouterr().err

@@ -196,6 +196,26 @@ class DuplicatesResponse(BaseModel):
     threshold: float
 
 
+class BlockShare(BaseModel):
+    block: str = Field(description="the backbone block")
+    kind: str = Field(description="what it mostly sees: colour / texture (early blocks) or shapes / parts")
+    cosine: float = Field(description="the two photos' cosine in this block's statistics")
+    share: float = Field(description="its share of the raw statistics' similarity (shares sum to 1)")
+
+
+class ExplainResponse(BaseModel):
+    query: str
+    item: Item
+    score: float = Field(description="the two style vectors' cosine (what the search ranks by)")
+    raw_similarity: float = Field(description="cosine of the raw statistics (the mean of the blocks' cosines)")
+    blocks: list[BlockShare]
+    heat: dict[str, list[list[float]]] = Field(
+        description="per photo (query, item), a grid of 0-1 values (rows top to bottom): how much the score falls "
+        "when that region is hidden (occlusion sensitivity)"
+    )
+    took_ms: float
+
+
 class RemoveResponse(BaseModel):
     removed: str
     items: int

@@ -159,3 +159,47 @@ def test_mood_board_pins_two_items_pushes_one_away_and_groups(page, server: str)
     page.click("#board-clear")
     assert page.locator("#board").is_hidden()
     assert not console_errors, console_errors
+
+
+def test_collapse_hides_copies_and_why_explains_a_result(page, server: str, demo_data) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    query = Path(demo_data[1][7][0])
+    copies = ["copy-a", "copy-b"]
+    for item_id in copies:  # the same photo indexed twice: near-duplicates of each other
+        r = httpx.post(
+            server + "/v1/items",
+            files={"file": (query.name, query.read_bytes(), "image/png")},
+            data={"id": item_id},
+            headers={"Authorization": "Bearer k"},
+        )
+        assert r.status_code == 201, r.text
+    try:
+        page.goto(server + "/")
+        page.wait_for_selector("#results .card")
+        page.set_input_files("#file", str(query))
+        page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+        shown = page.locator("#results .card").evaluate_all("cards => cards.map(c => c.dataset.id)")
+        assert set(shown[:2]) == set(copies)
+        page.check("#collapse")
+        page.wait_for_function(
+            "(() => { const ids = [...document.querySelectorAll('#results .card')].map(c => c.dataset.id);"
+            " return ids.length > 0 && ids.filter(i => i.startsWith('copy-')).length === 1; })()"
+        )
+
+        # why? on the first result: both photos with their heat maps, and the blocks' shares
+        page.locator("#results .card .why").nth(1).click()
+        page.wait_for_selector("#explain:not([hidden])")
+        assert page.locator("#explain-blocks .bar").count() == 4
+        assert int(page.get_attribute("#explain-query-heat", "data-cells")) > 0
+        assert int(page.get_attribute("#explain-item-heat", "data-cells")) > 0
+        assert "Similarity" in page.inner_text("#explain-score")
+        page.click("#explain-close")
+        assert page.locator("#explain").is_hidden()
+        page.uncheck("#collapse")
+    finally:
+        for item_id in copies:
+            httpx.delete(f"{server}/v1/items/{item_id}", headers={"Authorization": "Bearer k"})
+    assert not console_errors, console_errors

@@ -31,6 +31,7 @@ function arrangement() {
   if ($("group-by").value) out.group_by = $("group-by").value;
   const diversity = parseFloat($("diversity").value);
   if (diversity > 0) out.diversity = diversity;
+  if ($("collapse").checked) out.collapse = true;
   return out;
 }
 
@@ -55,6 +56,7 @@ function card(item, { score = true } = {}) {
   node.querySelector(".more").addEventListener("click", () => similarTo(item.id));
   node.querySelector(".pin").addEventListener("click", () => toBoard(item, 1));
   node.querySelector(".push").addEventListener("click", () => toBoard(item, -0.5));
+  node.querySelector(".why").addEventListener("click", () => explain(item));
   if (item.group != null) node.dataset.group = item.group;
   return node;
 }
@@ -188,6 +190,58 @@ async function searchBoard() {
   }
 }
 
+function drawHeat(canvas, grid) {
+  // a 0-1 grid drawn as a red overlay (transparent where it is near 0)
+  const n = grid.length;
+  canvas.width = n;
+  canvas.height = n;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, n, n);
+  grid.forEach((row, y) => row.forEach((value, x) => {
+    ctx.fillStyle = `rgba(230, 40, 20, ${Math.min(1, value).toFixed(3)})`;
+    ctx.fillRect(x, y, 1, 1);
+  }));
+  canvas.dataset.cells = String(grid.flat().filter((v) => v > 0.05).length);
+}
+
+async function explain(item) {
+  // why this result matches what was searched: the photo, or the item searched from
+  let query = null;
+  try {
+    let why;
+    if (lastQuery?.kind === "file") {
+      const form = new FormData();
+      form.append("file", lastQuery.file);
+      form.append("item", item.id);
+      why = await api("/v1/explain", { method: "POST", body: form });
+      query = URL.createObjectURL(lastQuery.file);
+    } else {
+      const from = lastQuery?.kind === "item" ? lastQuery.id : [...board.values()].find(({ weight }) => weight > 0)?.item.id;
+      if (!from) throw new Error("search first: the explanation compares a result with what was searched");
+      why = await api(`/v1/explain?${new URLSearchParams({ query: from, item: item.id })}`);
+      query = `/v1/items/${encodeURIComponent(from)}/image`;
+    }
+    $("explain-query").src = query;
+    $("explain-item").src = item.image_url;
+    $("explain-item-caption").textContent = `${item.id} (${item.label || "unlabelled"})`;
+    drawHeat($("explain-query-heat"), why.heat.query);
+    drawHeat($("explain-item-heat"), why.heat.item);
+    $("explain-score").textContent = `Similarity ${why.score.toFixed(3)}. Share of the match per backbone block:`;
+    $("explain-blocks").replaceChildren(...why.blocks.map((b) => {
+      const row = document.createElement("div");
+      row.className = "bar";
+      row.innerHTML = `<span class="bar-label"></span><span class="bar-track"><span class="bar-fill"></span></span><span class="bar-value"></span>`;
+      row.querySelector(".bar-label").textContent = `${b.block} · ${b.kind}`;
+      row.querySelector(".bar-fill").style.width = `${Math.max(0, Math.round(100 * b.share))}%`;
+      row.querySelector(".bar-value").textContent = `${(100 * b.share).toFixed(0)}%`;
+      return row;
+    }));
+    $("explain").hidden = false;
+  } catch (err) {
+    setStatus(`Could not explain: ${err.message}`, true);
+  }
+}
+
 function rerun() {
   if (lastQuery?.kind === "file") searchFile(lastQuery.file);
   else if (lastQuery?.kind === "item") similarTo(lastQuery.id);
@@ -206,6 +260,8 @@ async function loadFilters() {
   }
   $("group-by").addEventListener("change", rerun);
   $("diversity").addEventListener("change", rerun);
+  $("collapse").addEventListener("change", rerun);
+  $("explain-close").addEventListener("click", () => { $("explain").hidden = true; });
   $("board-clear").addEventListener("click", () => {
     board.clear();
     showBoard();
