@@ -133,7 +133,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--originals", type=int, default=2000)
     parser.add_argument("--planted", type=int, default=250)
-    parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
+    parser.add_argument("--thresholds", type=float, nargs="*", default=list(THRESHOLDS))
     parser.add_argument("--scale", type=int, nargs="*", default=[25_000, 50_000, 100_000])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
