@@ -155,8 +155,13 @@ def test_sync_over_http_needs_the_key(catalog: tuple[Path, Path]) -> None:
 
     manifest, index = catalog
     change_catalog(manifest)
-    with client_for(index) as api:
+    with client_for(index) as api:  # no sync roots: refused
+        refused = api.post("/v1/sync", json={"catalog": str(manifest)}, headers=AUTH)
+        assert refused.status_code == 403 and refused.json()["code"] == "sync_not_allowed"
+    with client_for(index, sync_roots=str(manifest.parent.parent)) as api:
         assert api.post("/v1/sync", json={"catalog": str(manifest)}).status_code == 401
+        outside = api.post("/v1/sync", json={"catalog": "/etc"}, headers=AUTH)
+        assert outside.status_code == 403 and "not under a folder" in outside.json()["message"]
         missing = api.post("/v1/sync", json={"catalog": str(manifest.parent / "gone")}, headers=AUTH)
         assert missing.status_code == 422 and missing.json()["code"] == "bad_catalog"
         assert api.post("/v1/sync", json={"catalog": str(manifest), "extra": 1}, headers=AUTH).status_code == 422

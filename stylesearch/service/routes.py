@@ -9,6 +9,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -461,6 +462,15 @@ async def remove_item(item_id: str, svc: Writer) -> schemas.RemoveResponse:
     "/sync", response_model=schemas.SyncResponse, summary="Bring the index up to date with its catalog on the server (API key)"
 )
 async def sync(body: schemas.SyncRequest, svc: Writer) -> dict[str, Any]:
+    roots = svc.settings.roots()
+    for given in [body.catalog] + ([body.manifest] if body.manifest else []):
+        if not any(Path(given).resolve().is_relative_to(root) for root in roots):
+            raise ApiError(
+                403,
+                "sync_not_allowed",
+                f"{given!r} is not under a folder this server may sync from"
+                + (f" ({', '.join(map(str, roots))})" if roots else "; set STYLESEARCH_SYNC_ROOTS to allow one"),
+            )
     columns = Columns(body.path_column, body.id_column, body.label_column, body.unlabelled)
     report = await run_in_threadpool(svc.engine.sync, body.catalog, body.manifest, columns=columns)
     return report.to_dict()

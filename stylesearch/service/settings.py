@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +24,9 @@ class Settings(BaseSettings):
     max_k: int = Field(200, gt=0, description="largest k a request may ask for")
     batch_max_images: int = Field(32, gt=0, description="micro-batch: most images in one forward pass")
     batch_max_wait_ms: float = Field(5.0, ge=0, description="micro-batch: how long the first image waits for others")
+    sync_roots: str = Field(
+        "", description="comma-separated folders whose catalogs POST /v1/sync may read; none: sync over HTTP is refused"
+    )
 
     @field_validator("device")
     @classmethod
@@ -29,6 +34,9 @@ class Settings(BaseSettings):
         if value not in ("auto", "cpu", "cuda") and not value.startswith("cuda:"):
             raise ValueError("device must be auto, cpu or cuda")
         return value
+
+    def roots(self) -> list[Path]:
+        return [Path(r.strip()).resolve() for r in self.sync_roots.split(",") if r.strip()]
 
     def keys(self) -> list[str]:
         return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
