@@ -97,7 +97,7 @@ class Arrange:
         """The arranged answer (at most ``k`` items, or ``k`` groups) and each one's group
         (``None`` without ``group_by``). ``vectors(vids)`` gives stored vectors [N, D]."""
         if self.group_by is not None:
-            found = [(s, r) for s, r in found if self.group_by in r.attributes or self.group_by in ("label", "id")]
+            found = [(s, r) for s, r in found if has_group(r, self.group_by)]
         if self.collapse and found:
             kept = distinct(vectors([r.vid for _, r in found]), DUPLICATE_THRESHOLD)
             found = [found[i] for i in kept]
@@ -121,6 +121,11 @@ class Arrange:
     def enough(self, arranged: Found, groups: list[str | None], k: int) -> bool:
         """Whether a bigger pool could not improve ``arranged``."""
         return len({g for g in groups}) >= k if self.group_by is not None else len(arranged) >= k
+
+
+def has_group(record: Record, key: str) -> bool:
+    """Whether ``record`` has a value of ``key`` (an unlabelled item has no ``label`` group)."""
+    return key == "id" or (record.label is not None if key == "label" else key in record.attributes)
 
 
 def group_value(record: Record, key: str) -> str:
