@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from protocols import dataset_root, read_rows  # noqa: E402
 
 from stylesearch import StyleSearch, index_catalog  # noqa: E402
-from stylesearch.config import RunConfig  # noqa: E402
+from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
 
 CORE = ("jpeg90", "jpeg70", "jpeg50", "resize50", "flip")
 TRANSFORMS = (*CORE, "resize200", "crop95", "crop90", "crop85", "overlay")
@@ -135,6 +135,7 @@ def main() -> int:
     parser.add_argument("--planted", type=int, default=250)
     parser.add_argument("--thresholds", type=float, nargs="*", default=list(THRESHOLDS))
     parser.add_argument("--scale", type=int, nargs="*", default=[25_000, 50_000, 100_000])
+    parser.add_argument("--tta", default="none", choices=["none", "flip"], help="index with flip averaging (mirror-invariant)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not args.thresholds:
@@ -147,7 +148,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         manifest, copies = plant(root, rows, args.planted, tmp / "catalog")
-        index_catalog(manifest, tmp / "index", run=run)
+        index_catalog(manifest, tmp / "index", embed=EmbedConfig(tta=args.tta), run=run)
         with StyleSearch.open(tmp / "index", run=run) as engine:
             out["items"] = len(engine)
             for threshold in args.thresholds:
