@@ -1,7 +1,8 @@
 """Near-duplicate detection on planted copies of real photos, evaluated as imagededup does
 (issue 15), and its memory at scale.
 
-``--originals`` fashion-usage test photos are indexed with, for ``--planted`` of them, one
+``--originals`` fashion-usage photos of ``--split`` (``train``, the default, is what the
+default threshold is chosen on; ``test`` reports it) are indexed with, for ``--planted`` of them, one
 copy per transform: JPEG re-encoding at quality 90 / 70 / 50, a resize to half size, a mirror
 image, a resize to twice the size, crops keeping 95 / 90 / 85 % of each side, and a small text overlay. For each threshold,
 ``StyleSearch.duplicates`` groups the index and every pair inside a group is a predicted
@@ -135,14 +136,15 @@ def main() -> int:
     parser.add_argument("--planted", type=int, default=250)
     parser.add_argument("--thresholds", type=float, nargs="*", default=list(THRESHOLDS))
     parser.add_argument("--scale", type=int, nargs="*", default=[25_000, 50_000, 100_000])
+    parser.add_argument("--split", default="train", choices=["train", "test"], help="photos planted among (train: choose)")
     parser.add_argument("--tta", default="none", choices=["none", "flip"], help="index with flip averaging (mirror-invariant)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not args.thresholds:
         args.originals, args.planted = 100, 10  # --thresholds with nothing: only the scale runs, on a small index
     root = dataset_root()
-    test = [r for r in read_rows(root) if r["split"] == "test"]
-    rows = [test[i] for i in sorted(np.random.default_rng(1).choice(len(test), args.originals, replace=False))]
+    pool = [r for r in read_rows(root) if r["split"] == args.split]
+    rows = [pool[i] for i in sorted(np.random.default_rng(1).choice(len(pool), args.originals, replace=False))]
     run = RunConfig(progress=False)
     out: dict = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads", "rows": [], "scale": []}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -176,7 +178,8 @@ def main() -> int:
                                      "growth_mib": round(rss("VmHWM") - before, 1)})  # fmt: skip
                 print(json.dumps(out["scale"][-1]), file=sys.stderr, flush=True)
     print(
-        f"# bench_dedup ({out['machine']}): {out['items']} items, {args.planted} originals with {len(TRANSFORMS)} copies each\n"
+        f"# bench_dedup ({out['machine']}): {args.split} photos, {out['items']} items, "
+        f"{args.planted} originals with {len(TRANSFORMS)} copies each\n"
     )
     print("| threshold | groups | precision | " + " | ".join(TRANSFORMS) + " | core recall | s |")
     print("|---" * (5 + len(TRANSFORMS)) + "|")

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .index import Snapshot
+from .index import Record, SearchBackend, Snapshot
 
 STRATEGIES = ("average", "best_score")
 KINDS = ("image", "item", "vector")
@@ -152,9 +152,9 @@ def best_score(candidates: np.ndarray, queries: np.ndarray, weights: np.ndarray)
     return np.where(positive >= negative, positive, -negative)
 
 
-def rank_best_score(snapshot: Snapshot, candidates: Sequence[str], queries: np.ndarray, weights: np.ndarray) -> list[Any]:
-    """The candidate items (ids, repeats allowed) as (score, record), best first, by
+def rank_best_score(backend: SearchBackend, candidates: Sequence[Record], queries: np.ndarray, weights: np.ndarray) -> list[Any]:
+    """The candidate records (repeats allowed) as (score, record), best first, by
     :func:`best_score` against the examples' query vectors [N, D]."""
-    records, stored = snapshot.vectors_of(list(dict.fromkeys(candidates)))
-    scores = best_score(stored, queries, weights)
+    records = list({r.vid: r for r in candidates}.values())
+    scores = best_score(backend.get(np.array([r.vid for r in records], np.int64)), queries, weights)
     return sorted(zip(scores.tolist(), records), key=lambda x: -x[0])

@@ -210,9 +210,9 @@ class StyleSearch:
         vectors, weights, exclude = board.vectors(examples, self.embed, self._snapshot)
         if board.check_strategy(strategy) == "average":
             return self._search(board.combine(vectors, weights)[None], k, where, exclude=exclude, arrange=arrange)[0]
-        pool = self._search(vectors[weights > 0], max(board.POOL, 5 * k), where, exclude=exclude)
         queries = self.bundle.projection.for_query(vectors, QueryPurpose.SEARCH)
-        ranked = board.rank_best_score(self._snapshot, [h.id for row in pool for h in row], queries, weights)
+        pool = self._snapshot.search(queries[weights > 0], max(board.POOL, 5 * k), where, exclude=exclude)
+        ranked = board.rank_best_score(self._snapshot.backend, [r for row in pool for _, r in row], queries, weights)
         picked, groups = Arrange.of(arrange).apply(ranked, k, lambda vids: self._snapshot.backend.get(np.array(vids)))
         return [Hit.of(r, s, g) for (s, r), g in zip(picked, groups)]
 
@@ -224,8 +224,9 @@ class StyleSearch:
     def explain(self, query: ImageInput, item_id: str) -> Explanation:
         """Why ``item_id`` matches ``query`` (a photo, or ``item:ID``): each style block's share of
         the similarity and a heat map per photo (:mod:`stylesearch.model.explain`)."""
-        photos = [query, item_id] if not (isinstance(query, str) and query.startswith("item:")) else [query[5:], item_id]
-        sources = [p if p is query else path_of(self._snapshot.meta.by_ids([str(p)])[0].path) for p in photos]
+        from_item = query[len("item:") :] if isinstance(query, str) and query.startswith("item:") else None
+        records = self._snapshot.meta.by_ids([from_item, item_id] if from_item is not None else [item_id])
+        sources = [path_of(r.path) for r in records] if from_item is not None else [query, path_of(records[0].path)]
         return explain_pair(self.embedder, torch.stack([load_tensor(s, self.embedder.config.image_size) for s in sources]))
 
     def browse(self, where: WhereLike = None, limit: int = 50, offset: int = 0) -> list[Hit]:

@@ -23,7 +23,8 @@ PAGE_GROUPS = 500  # groups drawn on the HTML page (all of them go to --out)
 def cmd_dedup(args: argparse.Namespace) -> int:
     with open_index(args) as engine:
         groups = engine.duplicates(args.threshold, args.k)
-        paths = {h.id: h.path for g in groups[:PAGE_GROUPS] for h in (engine.get(i) for i, _ in g.members)} if args.html else {}
+        shown = [i for g in groups[:PAGE_GROUPS] for i, _ in g.members] if args.html else []
+        paths = {r.id: r.path for r in engine.snapshot.meta.by_ids(shown)}  # one query for the page's photos
         items = len(engine)
     data = [g.to_dict() for g in groups]
     if args.out:

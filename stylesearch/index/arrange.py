@@ -2,8 +2,8 @@
 attribute value (``group_by``) and diverse results by maximal marginal relevance
 (``diversity``).
 
-Both re-arrange a pool of candidates that the store found (with the filter already applied,
-so they work the same on every store):
+All three re-arrange a pool of candidates that the store found (with the filter already
+applied, so they work the same on every store):
 
 - ``group_by=KEY``: candidates in score order are put in groups by their value of ``KEY``;
   the answer is up to ``k`` groups, best group first (a group's rank is its best item's
@@ -12,7 +12,6 @@ so they work the same on every store):
 - ``diversity=λ`` (0 … 1; 0 is the plain ranking): maximal marginal relevance (Carbonell &
   Goldstein, 1998) — each next item maximises ``(1 − λ)·score − λ·(its highest cosine to an
   item already picked)``, over the top candidates.
-
 - ``collapse``: a candidate at or above :data:`DUPLICATE_THRESHOLD` cosine to a better one
   already kept is left out — one item per group of near-duplicates (the pair rule of
   :mod:`stylesearch.index.duplicates`).
@@ -120,7 +119,7 @@ class Arrange:
 
     def enough(self, arranged: Found, groups: list[str | None], k: int) -> bool:
         """Whether a bigger pool could not improve ``arranged``."""
-        return len({g for g in groups}) >= k if self.group_by is not None else len(arranged) >= k
+        return len(set(groups)) >= k if self.group_by is not None else len(arranged) >= k
 
 
 def has_group(record: Record, key: str) -> bool:

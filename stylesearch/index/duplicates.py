@@ -17,7 +17,6 @@ The default threshold was chosen on planted duplicates among real photos
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -50,24 +49,35 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
-def pairs(snapshot: Snapshot, threshold: float, k: int = NEIGHBOURS) -> Iterator[tuple[int, int, float]]:
-    """(vid, vid, cosine) of item pairs at or above ``threshold`` among each item's ``k``
-    nearest neighbours, each pair once."""
+def pairs(snapshot: Snapshot, threshold: float, k: int = NEIGHBOURS) -> dict[tuple[int, int], float]:
+    """(smaller vid, larger vid) → cosine of the item pairs at or above ``threshold`` among
+    each item's ``k`` nearest neighbours (a pair found from both sides counts once)."""
+    found: dict[tuple[int, int], float] = {}
     vids = snapshot.backend.ids
     for start in range(0, len(vids), BATCH):
         chunk = vids[start : start + BATCH]
-        scores, found = snapshot.backend.search(snapshot.backend.get(chunk), min(k + 1, len(vids)))
-        for vid, row_scores, row_found in zip(chunk.tolist(), scores, found):
+        scores, neighbours = snapshot.backend.search(snapshot.backend.get(chunk), min(k + 1, len(vids)))
+        for vid, row_scores, row_found in zip(chunk.tolist(), scores, neighbours):
             for score, other in zip(row_scores.tolist(), row_found.tolist()):
                 if other >= 0 and other != vid and score >= threshold:
-                    yield min(vid, other), max(vid, other), float(score)
+                    found[min(vid, other), max(vid, other)] = float(score)
+    return found
 
 
 def find_groups(snapshot: Snapshot, threshold: float = DEFAULT_THRESHOLD, k: int = NEIGHBOURS) -> list[DuplicateGroup]:
-    """Groups of near-duplicate items (two or more members), largest first."""
+    """Groups of near-duplicate items (two or more members), largest first. Computed once per
+    generation and setting (a generation never changes; the pass is N searches)."""
     threshold = check_threshold(threshold)
     if k < 1:
         raise ConfigError(f"k must be at least 1, got {k}")
+    key = f"duplicates:{threshold}:{k}"
+    if key not in snapshot.cache:
+        snapshot.cache[key] = _groups(snapshot, pairs(snapshot, threshold, k))
+    return list(snapshot.cache[key])
+
+
+def _groups(snapshot: Snapshot, found: dict[tuple[int, int], float]) -> list[DuplicateGroup]:
+    """Connected groups of the ``found`` pairs (union-find), each led by its most central member."""
     parent: dict[int, int] = {}
 
     def root(v: int) -> int:
@@ -79,11 +89,7 @@ def find_groups(snapshot: Snapshot, threshold: float = DEFAULT_THRESHOLD, k: int
 
     centrality: dict[int, float] = defaultdict(float)
     best: dict[int, float] = defaultdict(float)
-    seen: set[tuple[int, int]] = set()
-    for a, b, score in pairs(snapshot, threshold, k):
-        if (a, b) in seen:
-            continue
-        seen.add((a, b))
+    for (a, b), score in found.items():
         centrality[a] += score
         centrality[b] += score
         best[a] = max(best[a], score)

@@ -129,7 +129,10 @@ class MetadataStore:
     def stamps(self) -> dict[int, tuple[int, int, str]]:
         """vid → (size, mtime_ns, digest) of every item whose file was recorded."""
         with self.lock:
-            return {int(r[0]): (int(r[1]), int(r[2]), str(r[3])) for r in self.conn.execute("SELECT * FROM files")}
+            return {
+                int(r[0]): (int(r[1]), int(r[2]), str(r[3]))
+                for r in self.conn.execute("SELECT vid, size, mtime_ns, digest FROM files")
+            }
 
     def records(self) -> list[Record]:
         """Every item, in vid order."""

@@ -124,12 +124,14 @@ class Snapshot:
         if not arrange:
             plain = self.search(queries, k, where, labelled=labelled, exclude=exclude)
             return plain, [[None] * len(row) for row in plain]
-        if arrange.group_by is not None and arrange.group_by not in self.filter_keys():
-            keys = self.filter_keys()
+        keys = self.filter_keys()
+        if arrange.group_by is not None and arrange.group_by not in keys:
             raise UnknownAttributeError(
                 f"no item has the attribute {arrange.group_by!r}{did_you_mean(arrange.group_by, keys)}; "
                 f"group by one of: {', '.join(keys)}"
             )
+        if arrange.group_by == "label" and not self.meta.label_counts():
+            raise UnknownAttributeError("no item has a label, so there is nothing to group by label: label the catalog first")
         rows, groups = [], []
         for query in queries:
             pool = arrange.pool(k)

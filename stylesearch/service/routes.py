@@ -251,14 +251,15 @@ async def board(body: schemas.BoardRequest, svc: Reader) -> schemas.SearchRespon
     k = _k(svc, body.k)
     photos = [(i, e) for i, e in enumerate(body.examples) if e.image is not None]
     images = [_base64_image(svc, e.image or "", f"examples.{i}.image") for i, e in photos]
-    vectors = await _embed(svc, [f"examples.{i}.image" for i, _ in photos], images) if images else None
-    examples = []
-    for i, e in enumerate(body.examples):
-        if e.image is not None:
-            assert vectors is not None
-            examples.append(Example("vector", vectors[[j for j, _ in photos].index(i)], e.weight))
-        else:
-            examples.append(Example("item", e.item, e.weight) if e.item is not None else Example("vector", e.vector, e.weight))
+    embedded = iter(await _embed(svc, [f"examples.{i}.image" for i, _ in photos], images) if images else [])
+    examples = [  # an uploaded photo is passed on as its vector, embedded with the other uploads
+        Example("vector", next(embedded), e.weight)
+        if e.image is not None
+        else Example("item", e.item, e.weight)
+        if e.item is not None
+        else Example("vector", e.vector, e.weight)
+        for e in body.examples
+    ]
     hits = await run_in_threadpool(lambda: svc.engine.board(examples, k, body.where, body.strategy, **body.arrangement()))
     return await _search_response(svc, "board", hits, body.where, t0)
 

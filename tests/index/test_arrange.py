@@ -99,3 +99,18 @@ def test_diversity_spreads_the_top_results(built_index: Path, demo_data) -> None
         assert [h.id for h in engine.query(query, k=10, diversity=0.0).results] == [
             h.id for h in engine.query(query, k=10).results
         ]
+
+
+def test_group_by_label_on_an_unlabelled_index_is_an_error(tmp_path: Path) -> None:
+    from stylesearch import index_catalog
+
+    from ..conftest import SMALL, noise
+
+    for n in range(6):
+        noise(tmp_path / "photos" / f"p{n}.png", seed=n)
+    index_catalog(tmp_path / "photos", tmp_path / "index", embed=SMALL, run=RUN)
+    with (
+        StyleSearch.open(tmp_path / "index", run=RUN) as engine,
+        pytest.raises(UnknownAttributeError, match="no item has a label"),
+    ):
+        engine.query(tmp_path / "photos" / "p0.png", k=3, group_by="label")

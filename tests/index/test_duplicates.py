@@ -77,3 +77,12 @@ def test_dedup_command_and_endpoint(index_copy: Path, tmp_path: Path, capsys) ->
         item = pairs[0][0]
         collapsed = api.get(f"/v1/items/{item}/similar", params={"k": 5, "collapse": True}).json()["results"]
         assert len(collapsed) == 5
+
+
+def test_groups_follow_the_live_generation(index_copy: Path) -> None:
+    plant_copies(index_copy, 1)
+    with StyleSearch.open(index_copy, run=RUN) as engine:
+        before = engine.duplicates(threshold=0.995)
+        assert engine.duplicates(threshold=0.995) == before  # the same generation: computed once
+        engine.remove([before[0].members[1][0]])
+        assert len(engine.duplicates(threshold=0.995)) == len(before) - 1
