@@ -26,6 +26,10 @@ HEADS = ("linear", "mlp", "none")
 OPTIMIZERS = ("adamw", "sgd")
 TTAS = ("none", "flip")
 EMBED_LEGACY = {"tta": "none", "whiten": 0.0, "whiten_shrink": 0.0}  # before these options existed
+# Default style layers that changed: an index or model written before (without "layer_defaults": 2
+# in its embed config) and with layers None was made with these.
+LEGACY_DEFAULT_LAYERS = {"efficientnet_lite0": ("block3", "block5", "block8", "block11")}
+LAYER_DEFAULTS_REVISION = 2
 CLASSIFY_METHODS = ("knn", "linear", "both")
 DEFAULT_MIN_CONFIDENCE = 0.35  # below it, a classification answers "unknown"
 DEFAULT_MIN_FAMILIARITY = 0.02  # out_of_catalog below this (stylesearch.familiarity; bench_familiarity.py)
@@ -132,11 +136,17 @@ class EmbedConfig:
         d["layers"] = list(self.layers) if self.layers is not None else None
         return d
 
+    def to_record(self) -> dict[str, Any]:
+        """:meth:`to_dict` plus the revision of the backbones' default layers, for manifests."""
+        return {**self.to_dict(), "layer_defaults": LAYER_DEFAULTS_REVISION}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EmbedConfig:
         known = {f.name for f in fields(cls)}
         # an index or model written before an option existed was made without it
         kwargs = {**EMBED_LEGACY, **{k: v for k, v in data.items() if k in known}}
+        if kwargs.get("layers") is None and data.get("layer_defaults", 1) < LAYER_DEFAULTS_REVISION:
+            kwargs["layers"] = LEGACY_DEFAULT_LAYERS.get(kwargs.get("backbone", "efficientnet_lite0"))
         if kwargs.get("layers") is not None:
             kwargs["layers"] = tuple(kwargs["layers"])
         return cls(**kwargs)

@@ -57,7 +57,7 @@ def manifest_for(bundle: ModelBundle, backend: SearchBackend, meta: MetadataStor
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "stylesearch_version": __version__,
-        "embed": bundle.embed.to_dict(),
+        "embed": bundle.embed.to_record(),
         "weights_id": bundle.weights_id,
         "raw_dim": bundle.projection.in_dim,
         "dim": bundle.projection.dim,

