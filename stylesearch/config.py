@@ -15,7 +15,8 @@ from typing import Any
 from .errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+ENGINES = ("auto", "torch", "openvino")
 DECODERS = ("auto", "cpu", "device")
 VECTOR_DTYPES = ("float32", "float16")
 INDEX_KINDS = ("flat", "hnsw", "ivf", "ivfpq")
@@ -163,7 +164,13 @@ class RunConfig:
     progress: bool | None = option(None, "", cli=False)  # None: show a bar when stderr is a terminal
     # backbone arithmetic: bf16 changes vectors slightly more than float noise
     # (benchmarks/RESULTS.md has the quality figures)
-    precision: str = option("auto", "backbone arithmetic (auto: bf16 on CUDA, fp32 on CPU)", choices=PRECISIONS)
+    # int8 (OpenVINO only) is the exception: calibrated at index time and kept with the index
+    precision: str = option(
+        "auto", "backbone arithmetic (auto: bf16 on CUDA, fp32 on CPU; int8: OpenVINO, chosen at index time)", choices=PRECISIONS
+    )
+    engine: str = option(
+        "auto", "what runs the style model: auto (openvino on CPU when installed) | torch | openvino", choices=ENGINES
+    )
     # other formats, rotated or unusual JPEGs are always decoded on the CPU
     decode: str = option(
         "auto", "where JPEGs are decoded: device = batched on the GPU (nvJPEG); auto: device on CUDA", choices=DECODERS
@@ -171,7 +178,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+            raise ConfigError(f"precision must be auto, fp32, bf16 or int8, got {self.precision!r}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be auto, torch or openvino, got {self.engine!r}")
         if self.decode not in DECODERS:
             raise ConfigError(f"decode must be auto, cpu or device, got {self.decode!r}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):

@@ -443,4 +443,5 @@ class StyleSearch:
     def info(self) -> dict[str, Any]:
         """What is served: the generation's description, the index folder, the device."""
         about = {"index": str(self.index_dir.root), **self._snapshot.describe(), "device": str(self.embedder.device)}
+        about["engine"] = self.embedder.describe_engine()
         return {**about, "stylesearch_version": __version__}

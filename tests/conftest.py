@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,10 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("STYLESEARCH_OFFLINE", "1")  # never download weights in tests
+# "auto" runs torch here (each recipe converted to OpenVINO would add seconds to hundreds of
+# tests); tests/model/test_engines.py runs OpenVINO by name, and converts into a fresh cache.
+os.environ.setdefault("STYLESEARCH_ENGINE", "torch")
+os.environ.setdefault("STYLESEARCH_CACHE", tempfile.mkdtemp(prefix="stylesearch-test-cache-"))
 
 from stylesearch import (
     demo,  # noqa: E402

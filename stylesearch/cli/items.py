@@ -44,7 +44,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"search:     {info['index_type']} ({info['index_key']}"
             + "".join(f", {k}={v}" for k, v in info["search_params"].items())
             + f") on {info['search_backend']}; vectors {info['vector_dtype']}",
-            f"device:     {info['device']}",
+            f"device:     {info['device']}; style model run by {info['engine']}",
             f"updated:    {info['updated']} (created {info['created']})",
         ]
     )

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..catalog import Catalog, Columns, Skipped, load_catalog, path_text
 from ..config import EmbedConfig, IndexConfig, RunConfig
-from ..errors import CatalogError, StyleSearchError
+from ..errors import CatalogError, ConfigError, StyleSearchError
 from ..generation import publish
 from ..index import IndexDir, MetadataStore, Record, backend_class
 from ..model.bundle import ModelBundle
@@ -86,6 +86,11 @@ def index_catalog(
             + pipeline.reasons([(s.path, s.reason) for s in catalog.skipped])
         )
     sources = [item.path for item in items]
+    if embedder.needs_calibration:  # --precision int8: quantised on the catalog's own photos
+        if ray is not None:
+            raise ConfigError("--precision int8 is not available with --ray yet: index without --ray")
+        with pipeline.stage(stages, "calibrate"):
+            embedder.calibrate(sources)
     with pipeline.stage(stages, "embed"):
         if ray is not None:
             from . import ray as ray_distributor
@@ -113,6 +118,7 @@ def index_catalog(
         embedder.projection,
         None if trained is None else trained.head,
         embedder.tuned,
+        embedder.int8,
     )
     folder = IndexDir(index_dir)
     previous = _live_manifest(folder)

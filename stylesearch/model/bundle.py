@@ -5,7 +5,9 @@ The same layout serves two places: a folder written by ``stylesearch train`` (pl
 
 - ``projection.npz``: raw statistics → style vectors (:class:`~stylesearch.model.projection.Projection`);
 - ``head.pt`` + ``head.json``: the trained classification head, if any;
-- ``backbone_blocks.pt``: backbone stages tuned by training, if any.
+- ``backbone_blocks.pt``: backbone stages tuned by training, if any;
+- ``style_model_int8.xml`` + ``.bin``: the int8 OpenVINO style model an index was embedded
+  with (``--precision int8``), if any: queries must run the same quantised model.
 
 :meth:`ModelBundle.check` says whether an embedder (backbone + statistics) fits the bundle.
 """
@@ -21,6 +23,7 @@ from .._version import __version__
 from ..config import EmbedConfig
 from ..errors import ConfigError, IndexMismatchError
 from .backbones import TUNED_FILE, TunedBlocks
+from .engines import INT8_FILE, copy_model
 from .heads import StyleHead
 from .projection import Projection
 
@@ -39,6 +42,7 @@ class ModelBundle:
     projection: Projection
     head: StyleHead | None = None
     tuned: TunedBlocks | None = None
+    int8: Path | None = None  # the quantised OpenVINO model (index bundles only)
 
     # ------------------------------------------------------------------ files
 
@@ -52,6 +56,8 @@ class ModelBundle:
             self.tuned.save(folder / TUNED_FILE)
         elif (folder / TUNED_FILE).exists():
             (folder / TUNED_FILE).unlink()  # left by an earlier run into the same folder
+        if self.int8 is not None and self.int8.resolve() != (folder / INT8_FILE).resolve():
+            copy_model(self.int8, folder / INT8_FILE)
 
     @classmethod
     def load(cls, folder: Path, embed: EmbedConfig, weights_id: str) -> ModelBundle:
@@ -63,6 +69,7 @@ class ModelBundle:
             Projection.load(folder / PROJECTION_FILE),
             StyleHead.load(folder),
             TunedBlocks.load(folder / TUNED_FILE),
+            folder / INT8_FILE if (folder / INT8_FILE).is_file() else None,
         )
 
     def manifest_entries(self, prefix: str) -> dict[str, Any]:
@@ -73,6 +80,7 @@ class ModelBundle:
             "tuned_backbone": None
             if self.tuned is None
             else {"file": f"{prefix}{TUNED_FILE}", "stages": list(self.tuned.stages)},
+            "precision": "int8" if self.int8 is not None else "float",
         }
 
     # ------------------------------------------------------------------ a trained model's folder

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ from torch import nn
 from ..config import EmbedConfig, RunConfig
 from ..errors import ConfigError, ImageError
 from ..images import Batch, ImageDataset, ImageInput, collate, decode_encoded, describe, load_tensor
+from . import engines
 from .backbones import Backbone, TunedBlocks, create_backbone
 from .bundle import ModelBundle
 from .projection import Projection
@@ -97,10 +100,14 @@ class Embedder:
         run: RunConfig | None = None,
         projection: Projection | None = None,
         tuned: TunedBlocks | None = None,
+        int8: Path | None = None,
     ) -> None:
         self.config = config
         self.run = run or RunConfig()
+        if int8 is not None:  # an index embedded in int8 is queried with the same model
+            self.run = replace(self.run, precision="int8")
         self.device = resolve_device(self.run.device)
+        self.engine = engines.resolve_engine(self.run.engine, self.device, self.run.precision)
         self.tuned = tuned  # backbone blocks tuned by training, laid over config.weights
         backbone = create_backbone(config.backbone, config.weights)
         if tuned is not None:
@@ -110,11 +117,64 @@ class Embedder:
         self.model = StyleModel(backbone, config).to(self.device).eval().to(memory_format=torch.channels_last)
         self.projection = projection
         self.micro_batch = self.run.batch_size if self.device.type == "cuda" else cpu_micro_batch(config.image_size)
+        self.int8 = int8  # the quantised OpenVINO model (int8 only; set by calibrate otherwise)
+        self._runner: engines.Runner | None = None
+        if self.engine == "torch":
+            self._runner = self._torch_forward
+        elif self.run.precision != "int8" or int8 is not None:
+            self._runner = self._openvino(int8)
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle, run: RunConfig | None = None) -> Embedder:
-        """The embedder of a model bundle: its recipe, tuned blocks and projection."""
-        return cls(bundle.embed, run, bundle.projection, bundle.tuned)
+        """The embedder of a model bundle: its recipe, tuned blocks, projection and, for an
+        int8 index, its quantised model."""
+        return cls(bundle.embed, run, bundle.projection, bundle.tuned, bundle.int8)
+
+    # ---------------------------------------------------------------- engines
+
+    def _torch_forward(self, images: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return self.model(images.contiguous(memory_format=torch.channels_last)).float()
+
+    def _openvino(self, int8: Path | None) -> engines.OpenVINORunner:
+        path = int8 or engines.cached_model(self.model, self.weights_id, self.config.to_dict(), self.config.image_size)
+        precision = "bf16" if self.run.precision == "bf16" else "fp32"
+        return engines.OpenVINORunner(path, precision, threads=torch.get_num_threads())
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Whether int8 still waits for :meth:`calibrate` (on the catalog's own photos)."""
+        return self._runner is None
+
+    def calibrate(self, sources: Sequence[ImageInput], seed: int = 0) -> Path:
+        """Quantise the style model to int8 on a seeded sample of ``sources`` (up to
+        :data:`~stylesearch.model.engines.CALIBRATION_IMAGES` readable photos); the result is
+        cached by model and sample, and becomes this embedder's engine."""
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(sources))[: engines.CALIBRATION_IMAGES * 2]
+        images: list[torch.Tensor] = []
+        for i in order.tolist():
+            with contextlib.suppress(ImageError):
+                images.append(load_tensor(sources[i], self.config.image_size))
+            if len(images) == engines.CALIBRATION_IMAGES:
+                break
+        sample = hashlib.sha256(b"".join(t.numpy().tobytes()[:4096] for t in images)).hexdigest()[:12]
+        key = engines.cached_model(self.model, self.weights_id, self.config.to_dict(), self.config.image_size).stem
+        path = engines.cache_dir() / f"{key}-int8-{len(images)}-{sample}.xml"
+        if not (path.is_file() and path.with_suffix(".bin").is_file()):
+            engines.quantize(self.model, self.config.image_size, images, path)
+        self.int8 = path
+        self._runner = self._openvino(path)
+        return path
+
+    def describe_engine(self) -> str:
+        """What computes the statistics, e.g. ``openvino int8`` or ``torch fp32 on cpu``."""
+        if self.engine == "openvino":
+            if self.run.precision == "int8":
+                return "openvino int8"
+            return "openvino " + ("bf16" if "bf16" in getattr(self._runner, "precision", "") else "fp32")
+        precision = self.run.precision if self.run.precision != "auto" else ("bf16" if self.device.type == "cuda" else "fp32")
+        return f"torch {precision} on {self.device}"
 
     @property
     def weights_id(self) -> str:
@@ -149,14 +209,15 @@ class Embedder:
 
     def _statistics(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [B >= 1, 3, S, S] → raw statistics float32 [B, R], left on the device."""
+        if self._runner is None:
+            raise ConfigError("int8 needs calibrating on the catalog's photos first (Embedder.calibrate)")
         outs = []
         for chunk in images.split(self.micro_batch):
-            x = chunk.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            with self._autocast():
-                stats = self.model(x).float()
-                if self.config.tta == "flip":  # the mirror image's statistics, averaged in
-                    stats = (stats + self.model(x.flip(-1)).float()) / 2
-                outs.append(stats)
+            x = chunk.to(self.device, non_blocking=True)
+            stats = self._runner(x)
+            if self.config.tta == "flip":  # the mirror image's statistics, averaged in
+                stats = (stats + self._runner(x.flip(-1))) / 2
+            outs.append(stats)
         return torch.cat(outs)
 
     def project(self, raw: np.ndarray) -> np.ndarray:

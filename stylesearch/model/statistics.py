@@ -48,15 +48,21 @@ def _triu_flat(c: int, device: torch.device) -> torch.Tensor:
     return _TRIU[key]
 
 
-def gram_upper(fmap: torch.Tensor) -> torch.Tensor:
+def gram_upper(fmap: torch.Tensor, triu: torch.Tensor | None = None) -> torch.Tensor:
     """float [B, C, H, W] → upper triangle of the Gram matrix, float [B, C(C+1)/2].
 
     Computed as ``Xᵀ X`` with ``X`` the [B, H·W, C] view of the map, which is free (no copy)
-    for the channels-last maps the embedder runs on."""
+    for the channels-last maps the embedder runs on. ``triu``: the upper triangle's flat
+    indices (:func:`_triu_flat`), when the caller holds them (a module's buffer, which an
+    exported graph keeps as a constant)."""
     b, c, h, w = fmap.shape
-    positions = fmap.permute(0, 2, 3, 1).reshape(b, h * w, c)
-    gram = torch.bmm(positions.transpose(1, 2), positions) / float(h * w)
-    return gram.reshape(b, c * c)[:, _triu_flat(c, fmap.device)]
+    if fmap.is_contiguous(memory_format=torch.channels_last) or not fmap.is_contiguous():
+        positions = fmap.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        gram = torch.bmm(positions.transpose(1, 2), positions) / float(h * w)
+    else:  # planar maps (an exported graph's): F Fᵀ without a transpose of the map
+        flat = fmap.reshape(b, c, h * w)
+        gram = torch.bmm(flat, flat.transpose(1, 2)) / float(h * w)
+    return gram.reshape(b, c * c)[:, _triu_flat(c, fmap.device) if triu is None else triu]
 
 
 def mean_std(fmap: torch.Tensor) -> torch.Tensor:
@@ -136,6 +142,8 @@ class Gram(Statistic):
             else:
                 reducers.append(torch.empty(0))
         self.reducers = nn.ParameterList([nn.Parameter(r, requires_grad=False) for r in reducers])
+        for i, c in enumerate(self.channels):  # buffers move with the module and export as constants
+            self.register_buffer(f"triu{i}", _triu_flat(min(c, MAX_GRAM_CHANNELS), torch.device("cpu")).clone(), persistent=False)
 
     def block_dims(self, channels: int) -> int:
         c = min(channels, MAX_GRAM_CHANNELS)
@@ -145,7 +153,7 @@ class Gram(Statistic):
         reducer = self.reducers[position]
         if reducer.numel():
             fmap = torch.einsum("rc,bchw->brhw", reducer, fmap)
-        return signed_sqrt(gram_upper(fmap))
+        return signed_sqrt(gram_upper(fmap, getattr(self, f"triu{position}")))
 
 
 @register_statistic("meanstd")

@@ -301,6 +301,8 @@ def train_model(
     items = labelled_items(catalog)
     _seed_everything(cfg.seed)
 
+    if run is not None and run.precision == "int8":  # training runs in float; int8 is for an index
+        run = replace(run, precision="auto")
     embedder = Embedder(embed, run)
     device = embedder.device
     # one pass with the untrained model: which images decode, and the PCA start

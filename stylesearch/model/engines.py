@@ -1,0 +1,172 @@
+"""Inference engines for the style model (backbone blocks + statistics): ``torch`` (eager
+PyTorch, any device) and ``openvino`` (Intel's OpenVINO CPU runtime, ``pip install
+'stylesearch[openvino]'``).
+
+- An engine is a callable ``uint8 [B, 3, S, S] tensor → raw statistics float32 [B, R]``.
+- The OpenVINO model is the torch :class:`~stylesearch.model.embed.StyleModel` converted as it
+  stands (BatchNorm already folded, tuned blocks laid over), so its fp32 vectors are the
+  torch ones to float noise: an index built by one engine is queried by the other. Converted
+  models are cached per weights id, style recipe, image size and OpenVINO version (in
+  ``$STYLESEARCH_CACHE`` or ``~/.cache/stylesearch``) and rebuilt when any of those changes.
+- ``int8``: NNCF post-training quantisation of that model's convolutions, calibrated on a
+  sample of the catalog's own photos at index time; the statistics stay float32. The
+  quantised model is saved with the index (:data:`INT8_FILE`) so that every query runs the
+  very model that embedded the catalog.
+
+``auto`` picks OpenVINO on a CPU when it is installed, torch otherwise (and always on CUDA);
+``$STYLESEARCH_ENGINE`` (``torch`` | ``openvino``), when set, is what ``auto`` means.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import ENGINES
+from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+INT8_FILE = "style_model_int8.xml"  # with its .bin, in a model bundle's folder
+CACHE_REVISION = 1  # bump when the exported graph changes for the same inputs
+CALIBRATION_IMAGES = 512  # photos NNCF calibrates int8 on (a seeded sample of the catalog)
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+def openvino_available() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
+def resolve_engine(engine: str, device: torch.device, precision: str) -> str:
+    """``auto`` | ``torch`` | ``openvino`` → the engine that runs (``torch`` | ``openvino``)."""
+    if precision == "int8":  # an int8 index is queried by its own model, whatever "auto" means
+        engine = "openvino" if engine == "auto" else engine
+        if engine != "openvino":
+            raise ConfigError("--precision int8 runs on the OpenVINO engine: drop --engine torch")
+    if engine == "auto":
+        engine = os.environ.get("STYLESEARCH_ENGINE") or "auto"
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "auto":
+        return "openvino" if device.type == "cpu" and openvino_available() else "torch"
+    if engine == "openvino":
+        if device.type != "cpu":
+            raise ConfigError(f"the OpenVINO engine runs on the CPU; use --device cpu or --engine torch (device {device})")
+        if not openvino_available():
+            raise ConfigError("the OpenVINO engine is not installed: pip install 'stylesearch[openvino]' or use --engine torch")
+    return engine
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("STYLESEARCH_CACHE") or Path.home() / ".cache" / "stylesearch"
+    return Path(root) / "openvino"
+
+
+def _key(model: torch.nn.Module, weights_id: str, embed: dict[str, Any], image_size: int) -> str:
+    import openvino as ov
+
+    text = json.dumps(
+        {"weights": weights_id, "embed": embed, "size": image_size, "ov": ov.__version__, "rev": CACHE_REVISION}, sort_keys=True
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def convert(model: torch.nn.Module, image_size: int) -> Any:
+    """The torch style model as an OpenVINO model with a dynamic batch of uint8 images."""
+    import openvino as ov
+
+    example = torch.zeros((2, 3, image_size, image_size), dtype=torch.uint8)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes it records as constants
+        return ov.convert_model(model.eval(), example_input=example, input=[ov.PartialShape([-1, 3, image_size, image_size])])
+
+
+def cached_model(model: torch.nn.Module, weights_id: str, embed: dict[str, Any], image_size: int) -> Path:
+    """The fp32 OpenVINO model of ``model``, converted once and kept in :func:`cache_dir`."""
+    import openvino as ov
+
+    folder = cache_dir()
+    path = folder / f"style-{_key(model, weights_id, embed, image_size)}.xml"
+    if path.is_file() and path.with_suffix(".bin").is_file():
+        return path
+    log.info("converting the style model to OpenVINO (once per model and image size): %s", path)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:  # written whole, then moved in place
+        staged = Path(tmp) / path.name
+        ov.save_model(convert(model, image_size), staged, compress_to_fp16=False)
+        os.replace(staged.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(staged, path)
+    return path
+
+
+def quantize(model: torch.nn.Module, image_size: int, images: Sequence[torch.Tensor], out: Path) -> Path:
+    """NNCF int8 quantisation of the style model's convolutions, calibrated on ``images``
+    (uint8 [3, S, S] each); the statistics (MatMul, Gram) stay float32. Saved at ``out``."""
+    import nncf
+    import openvino as ov
+
+    if not images:
+        raise ConfigError("int8 calibration needs at least one readable photo")
+    nncf.set_log_level(logging.ERROR)
+    batches = [torch.stack(list(images[i : i + 16])).numpy() for i in range(0, len(images), 16)]
+    quantized = nncf.quantize(
+        convert(model, image_size),
+        nncf.Dataset(batches),
+        subset_size=len(batches),
+        ignored_scope=nncf.IgnoredScope(types=["MatMul"]),
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(quantized, out, compress_to_fp16=False)
+    return out
+
+
+def copy_model(src: Path, dest: Path) -> None:
+    """Copy an OpenVINO IR (``.xml`` + its ``.bin``) to ``dest`` (an ``.xml`` path)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".xml", ".bin"):
+        shutil.copyfile(src.with_suffix(suffix), dest.with_suffix(suffix))
+
+
+class OpenVINORunner:
+    """A compiled OpenVINO model as a :data:`Runner`. ``precision``: ``fp32`` | ``bf16`` (the
+    CPU plugin's inference precision; bf16 only where the CPU has it) for a float model; an
+    int8 model runs its int8 layers whatever the hint. Infer requests are not shared between
+    threads (the service embeds from several)."""
+
+    def __init__(self, path: Path, precision: str = "fp32", threads: int | None = None) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+        config["PERFORMANCE_HINT"] = "LATENCY"
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            log.warning("this CPU has no bf16 arithmetic: the OpenVINO engine runs fp32")
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        self.path = path
+        self.compiled = core.compile_model(core.read_model(path), "CPU", config)
+        self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self._local = threading.local()
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        array = np.ascontiguousarray(images.contiguous().numpy())
+        out = request.infer({0: array}, share_inputs=True)[0]
+        return torch.from_numpy(np.array(out, dtype=np.float32, copy=True))

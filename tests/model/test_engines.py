@@ -1,0 +1,94 @@
+"""The OpenVINO engine: the same vectors as torch (fp32), a cached conversion, int8 indexes
+that keep and reuse their quantised model. Skipped where ``openvino`` is not installed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stylesearch import StyleSearch, index_catalog
+from stylesearch.config import RunConfig
+from stylesearch.errors import ConfigError
+from stylesearch.images import load_tensor
+from stylesearch.model import engines
+from stylesearch.model.embed import Embedder
+from tests.conftest import RUN, SMALL
+
+pytest.importorskip("openvino")
+OPENVINO = replace(RUN, engine="openvino")
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_openvino_fp32_gives_torch_statistics_and_converts_once(demo_data, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("STYLESEARCH_CACHE", str(tmp_path / "cache"))
+    images = torch.stack([load_tensor(p, SMALL.image_size) for p, _, _ in demo_data[1][:12]])
+    torch_raw = Embedder(SMALL, RUN).raw(images)
+    ov = Embedder(SMALL, OPENVINO)
+    assert ov.engine == "openvino" and ov.describe_engine() == "openvino fp32"
+    assert cosines(torch_raw, ov.raw(images)).min() > 0.9999
+    cached = sorted((tmp_path / "cache" / "openvino").glob("*.xml"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    calls: list[int] = []
+    monkeypatch.setattr(engines, "convert", lambda *a: calls.append(1))  # a second embedder must not convert
+    Embedder(SMALL, OPENVINO).raw(images[:2])
+    assert not calls and cached[0].stat().st_mtime_ns == stamp
+    # another image size is another model
+    monkeypatch.undo()
+    monkeypatch.setenv("STYLESEARCH_CACHE", str(tmp_path / "cache"))
+    Embedder(replace(SMALL, image_size=96), OPENVINO)
+    assert len(list((tmp_path / "cache" / "openvino").glob("*.xml"))) == 2
+
+
+def test_an_index_built_by_torch_answers_queries_embedded_by_openvino(built_index: Path, demo_data) -> None:  # type: ignore[no-untyped-def]
+    queries = [str(p) for p, _, _ in demo_data[1][:10]]
+    with StyleSearch.open(built_index, run=RUN) as by_torch, StyleSearch.open(built_index, run=OPENVINO) as by_ov:
+        assert by_ov.info()["engine"] == "openvino fp32" and by_torch.info()["engine"].startswith("torch")
+        for query in queries:
+            a, b = by_torch.query(query, k=5).results, by_ov.query(query, k=5).results
+            assert [h.id for h in a] == [h.id for h in b]
+            assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-4)
+
+
+def test_an_int8_index_keeps_its_quantised_model_and_queries_with_it(demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run = replace(OPENVINO, precision="int8")
+    index_catalog(demo_data[0], tmp_path / "idx", embed=SMALL, run=run)
+    gen = StyleSearch.open(tmp_path / "idx", run=RUN)  # whatever the caller asks, int8 queries run int8
+    with gen as engine:
+        assert engine.info()["engine"] == "openvino int8"
+        live = engine.snapshot.gen
+        manifest = engine.snapshot.manifest
+        assert manifest["precision"] == "int8"
+        assert (live / "model" / engines.INT8_FILE).is_file() and (live / "model" / "style_model_int8.bin").is_file()
+        # an indexed photo, queried, finds itself: the query ran the very model that indexed it
+        first = engine.snapshot.meta.records()[0]
+        path = Path(first.path) if Path(first.path).is_absolute() else demo_data[0] / first.path
+        hits = engine.query(str(path), k=1)
+        assert hits.results[0].id == first.id and hits.results[0].score > 0.999
+        # a new generation (add) carries the quantised model over
+        engine.add([str(demo_data[1][0][0])], ids=["extra"])
+    with StyleSearch.open(tmp_path / "idx", run=RUN) as engine:
+        assert engine.info()["engine"] == "openvino int8" and engine.info()["items"] == manifest["items"] + 1
+
+
+def test_engine_choices_and_their_errors(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.delenv("STYLESEARCH_ENGINE", raising=False)
+    assert engines.resolve_engine("auto", cpu, "auto") == "openvino"  # installed: the faster one on a CPU
+    assert engines.resolve_engine("auto", cuda, "auto") == "torch"
+    assert engines.resolve_engine("auto", cpu, "int8") == "openvino"
+    monkeypatch.setenv("STYLESEARCH_ENGINE", "torch")
+    assert engines.resolve_engine("auto", cpu, "auto") == "torch"
+    with pytest.raises(ConfigError, match="int8 runs on the OpenVINO engine"):
+        engines.resolve_engine("torch", cpu, "int8")
+    with pytest.raises(ConfigError, match="runs on the CPU"):
+        engines.resolve_engine("openvino", cuda, "fp32")
+    with pytest.raises(ConfigError, match="engine must be"):
+        RunConfig(engine="tensorrt")
