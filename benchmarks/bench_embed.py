@@ -18,6 +18,14 @@
 
 ``--repeat R`` lists every photo R times under new ids (a GPU indexes the 13k photos too fast
 to time). On CUDA every timing ends with a device synchronisation.
+
+``--engines torch:fp32 torch:bf16 openvino:fp32 openvino:int8`` compares the CPU inference
+engines instead, in one run on the same photos (:func:`compare_engines`): the style model's
+images/s on decoded tensors, the embedding stage of ``index_catalog`` (decode + model +
+projection), single-photo query latency p50/p95 (JPEG bytes → style vector, decode included),
+and with ``--quality FU4 FUW`` each engine's macro-F1 under the shared protocols; plus the
+share of ``--agreement N`` test photos whose top-10 on a torch-built index is the same when
+the query is embedded by OpenVINO fp32.
 """
 
 from __future__ import annotations
@@ -34,9 +42,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocols import dataset_root, read_rows, write_manifest  # noqa: E402
+import numpy as np  # noqa: E402
+from protocols import dataset_root, read_rows, run_protocol, write_manifest  # noqa: E402
 
-from stylesearch import index_catalog  # noqa: E402
+from stylesearch import StyleSearch, index_catalog  # noqa: E402
 from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
 from stylesearch.images import ImageDataset, collate, decode_encoded, load_tensor  # noqa: E402
 from stylesearch.model.embed import Embedder  # noqa: E402
@@ -79,6 +88,78 @@ def decode_only(embedder: Embedder, paths: list[str], size: int) -> float:
     return done / (time.perf_counter() - start)
 
 
+def percentile_ms(times: list[float], q: float) -> float:
+    return round(float(np.percentile(np.asarray(times) * 1000, q)), 2)
+
+
+def compare_engines(args: argparse.Namespace) -> list[dict[str, object]]:
+    """One row per ``ENGINE:PRECISION`` and image size (see the module's docstring)."""
+    root = dataset_root()
+    all_rows = read_rows(root)
+    rows = [r for r in all_rows if r["split"] == "train"][: args.n]
+    paths = [str(root / r["path"]) for r in rows]
+    queries = [(root / r["path"]).read_bytes() for r in all_rows if r["split"] == "test"][: args.queries]
+    table: list[dict[str, object]] = []
+    for size in args.sizes:
+        config = EmbedConfig(recipe=args.recipe, image_size=size)
+        tensors = torch.stack([load_tensor(p, size) for p in paths[: args.model_n]])
+        for spec in args.engines:
+            engine, precision = spec.split(":")
+            run = RunConfig(device="cpu", workers=-1, progress=False, precision=precision, engine=engine)
+            row: dict[str, object] = {"image_size": size, "engine": engine, "precision": precision}
+            with tempfile.TemporaryDirectory() as tmp:
+                manifest = write_manifest(rows, root, Path(tmp) / "m.csv")
+                report = index_catalog(manifest, Path(tmp) / "idx", embed=config, run=run)
+                with StyleSearch.open(Path(tmp) / "idx", run=run) as search:
+                    embedder = search.embedder
+                    row["runs"] = embedder.describe_engine()
+                    embedder.raw(tensors[: embedder.micro_batch])  # warm-up
+                    start = time.perf_counter()
+                    embedder.raw(tensors)
+                    row["style_model_img_s"] = round(len(tensors) / (time.perf_counter() - start), 1)
+                    times = []
+                    for i, query in enumerate(queries[: args.latency_n]):
+                        start = time.perf_counter()
+                        embedder.embed([query])
+                        if i >= 3:  # the first calls warm caches up
+                            times.append(time.perf_counter() - start)
+                    row["query_p50_ms"], row["query_p95_ms"] = percentile_ms(times, 50), percentile_ms(times, 95)
+            row["embed_stage_img_s"] = round(len(paths) / (report.stages["embed"]), 1)
+            row["calibrate_s"] = round(report.stages.get("calibrate", 0.0), 1)
+            for protocol in args.quality:
+                row[f"{protocol.lower()}_macro_f1"] = run_protocol(protocol, config, run).macro_f1
+            table.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    if args.agreement:
+        table.append(top10_agreement(args, root, all_rows))
+    return table
+
+
+def top10_agreement(args: argparse.Namespace, root: Path, all_rows: list[dict[str, str]]) -> dict[str, object]:
+    """Share of test photos whose top-10 on a torch-built index is the same whether the query
+    is embedded by torch or by OpenVINO fp32."""
+    train = [r for r in all_rows if r["split"] == "train"][: args.n]
+    tests = [str(root / r["path"]) for r in all_rows if r["split"] == "test"][: args.agreement]
+    config = EmbedConfig(recipe=args.recipe, image_size=args.sizes[0])
+    by_torch = RunConfig(device="cpu", progress=False, engine="torch", precision="fp32")
+    by_ov = RunConfig(device="cpu", progress=False, engine="openvino", precision="fp32")
+    with tempfile.TemporaryDirectory() as tmp:
+        index_catalog(write_manifest(train, root, Path(tmp) / "m.csv"), Path(tmp) / "idx", embed=config, run=by_torch)
+        answers = []
+        for run in (by_torch, by_ov):
+            with StyleSearch.open(Path(tmp) / "idx", run=run) as search:
+                vectors = search.embedder.embed(tests)
+                answers.append([[h.id for h in hits] for hits in search.search_vectors(vectors, 10)])
+    same = [a == b for a, b in zip(*answers)]
+    same_sets = [set(a) == set(b) for a, b in zip(*answers)]
+    return {
+        "agreement_photos": len(tests),
+        "index_items": len(train),
+        "same_top10_in_order": round(float(np.mean(same)), 4),
+        "same_top10_set": round(float(np.mean(same_sets)), 4),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2048, help="distinct photos per measurement")
@@ -90,8 +171,32 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=64, help="images per batch (and per forward pass on CUDA)")
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"], help="backbone arithmetic")
     parser.add_argument("--decodes", nargs="+", default=["cpu"], choices=["cpu", "device"], help="where JPEGs are decoded")
+    parser.add_argument("--engines", nargs="+", help="ENGINE:PRECISION, e.g. torch:fp32 openvino:int8 (compare engines)")
+    parser.add_argument("--model-n", type=int, default=640, help="decoded photos timed through the style model alone")
+    parser.add_argument("--queries", type=int, default=200, help="test photos for single-photo query latency")
+    parser.add_argument("--latency-n", type=int, default=100)
+    parser.add_argument("--quality", nargs="*", default=[], choices=["FU4", "FUW", "ARCH10"])
+    parser.add_argument("--agreement", type=int, default=0, help="test photos for the torch-index / OpenVINO-query check")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.engines:
+        table = compare_engines(args)
+        machine = f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}"
+        print(f"# bench_embed --engines ({machine})\n")
+        print("| px | engine | runs | style model img/s | embedding stage img/s | query p50 / p95 ms | FU4 | FUW |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in table:
+            if "engine" in r:
+                print(
+                    f"| {r['image_size']} | {r['engine']}:{r['precision']} | {r['runs']} | {r['style_model_img_s']} | "
+                    f"{r['embed_stage_img_s']} | {r['query_p50_ms']} / {r['query_p95_ms']} | "
+                    f"{r.get('fu4_macro_f1', '-')} | {r.get('fuw_macro_f1', '-')} |"
+                )
+            else:
+                print(f"\ntop-10 agreement: {r}")
+        if args.json:
+            print(json.dumps(table))
+        return 0
 
     root = dataset_root()
     rows = [r for r in read_rows(root) if r["split"] == "train"][: args.n]

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..config import DEVICES, PRECISIONS, EmbedConfig, RunConfig
+from ..config import DEVICES, ENGINES, PRECISIONS, EmbedConfig, RunConfig
 from .options import add_options, config_from, must
 
 DEFAULT_INDEX = os.environ.get("STYLESEARCH_INDEX", "indexes/default")
@@ -25,7 +25,16 @@ def common_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     common.add_argument("--device", default="auto", help=f"{' | '.join(DEVICES)} (default: auto)")
     common.add_argument(
-        "--precision", default="auto", choices=list(PRECISIONS), help="backbone arithmetic (auto: bf16 on CUDA, fp32 on CPU)"
+        "--precision",
+        default="auto",
+        choices=list(PRECISIONS),
+        help="backbone arithmetic (auto: bf16 on CUDA, fp32 on CPU; int8: an OpenVINO model quantised at index time)",
+    )
+    common.add_argument(
+        "--engine",
+        default="auto",
+        choices=list(ENGINES),
+        help="what runs the style model (auto: openvino on a CPU when installed, else torch)",
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     return common
@@ -36,7 +45,7 @@ def style_parser() -> argparse.ArgumentParser:
     images are decoded and batched."""
     style = argparse.ArgumentParser(add_help=False)
     add_options(style.add_argument_group("style model"), EmbedConfig, given_only=True)
-    add_options(style.add_argument_group("computation"), RunConfig, skip=("device", "precision"))
+    add_options(style.add_argument_group("computation"), RunConfig, skip=("device", "precision", "engine"))
     return style
 
 

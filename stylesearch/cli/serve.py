@@ -24,6 +24,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["STYLESEARCH_INDEX"] = str(args.index)
     if args.device != "auto" or "STYLESEARCH_DEVICE" not in os.environ:
         os.environ["STYLESEARCH_DEVICE"] = args.device
+    if getattr(args, "engine", "auto") != "auto":
+        os.environ["STYLESEARCH_ENGINE"] = args.engine
     engine = open_index(args)  # fail here, with the CLI's message, if the index cannot be opened
     items = len(engine)
     if args.workers > 1:

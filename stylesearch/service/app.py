@@ -49,7 +49,9 @@ def create_app(settings: Settings | None = None, engine: StyleSearch | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = opened or StyleSearch.open(settings.index, run=RunConfig(device=settings.device, progress=False))
+        engine = opened or StyleSearch.open(
+            settings.index, run=RunConfig(device=settings.device, engine=settings.engine, progress=False)
+        )
         metrics = Metrics(lambda: float(len(engine)))
         batcher = MicroBatcher(
             engine.embed_lenient,

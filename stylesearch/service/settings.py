@@ -16,6 +16,7 @@ class Settings(BaseSettings):
 
     index: str = Field("indexes/default", description="index folder to serve")
     device: str = Field("auto", description="auto | cpu | cuda")
+    engine: str = Field("auto", description="what runs the style model: auto | torch | openvino")
     api_keys: SecretStr = Field(SecretStr(""), description="comma-separated keys for write endpoints; none: writes refused")
     read_requires_key: bool = Field(False, description="also require a key for reads")
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload")
@@ -33,6 +34,13 @@ class Settings(BaseSettings):
     def _device(cls, value: str) -> str:
         if value not in ("auto", "cpu", "cuda") and not value.startswith("cuda:"):
             raise ValueError("device must be auto, cpu or cuda")
+        return value
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        if value not in ("auto", "torch", "openvino"):
+            raise ValueError("engine must be auto, torch or openvino")
         return value
 
     def roots(self) -> list[Path]:
