@@ -126,7 +126,7 @@ def compare_engines(args: argparse.Namespace) -> list[dict[str, object]]:
                     row["query_p50_ms"], row["query_p95_ms"] = percentile_ms(times, 50), percentile_ms(times, 95)
             row["embed_stage_img_s"] = round(len(paths) / (report.stages["embed"]), 1)
             row["calibrate_s"] = round(report.stages.get("calibrate", 0.0), 1)
-            for protocol in args.quality:
+            for protocol in args.quality if size == args.sizes[0] else ():  # quality at the first size only
                 row[f"{protocol.lower()}_macro_f1"] = run_protocol(protocol, config, run).macro_f1
             table.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)

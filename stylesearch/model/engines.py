@@ -144,29 +144,57 @@ def copy_model(src: Path, dest: Path) -> None:
 class OpenVINORunner:
     """A compiled OpenVINO model as a :data:`Runner`. ``precision``: ``fp32`` | ``bf16`` (the
     CPU plugin's inference precision; bf16 only where the CPU has it) for a float model; an
-    int8 model runs its int8 layers whatever the hint. Infer requests are not shared between
-    threads (the service embeds from several)."""
+    int8 model runs its int8 layers whatever the hint.
+
+    Two compilations of the same model: one for latency (all threads on one request: a single
+    photo) and one for throughput (one stream per pair of cores or so, the batch split between
+    them and run at once; measured on 2 cores, ~1.4x the images/s of one request). Infer
+    requests are per thread: the service embeds from several."""
 
     def __init__(self, path: Path, precision: str = "fp32", threads: int | None = None) -> None:
         import openvino as ov
 
-        core = ov.Core()
+        self._core = ov.Core()
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
-        config["PERFORMANCE_HINT"] = "LATENCY"
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
-        if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        if precision == "bf16" and "BF16" not in self._core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             log.warning("this CPU has no bf16 arithmetic: the OpenVINO engine runs fp32")
             config["INFERENCE_PRECISION_HINT"] = "f32"
         self.path = path
-        self.compiled = core.compile_model(core.read_model(path), "CPU", config)
+        self._model = self._core.read_model(path)
+        self._config = config
+        self.compiled = self._core.compile_model(self._model, "CPU", {**config, "PERFORMANCE_HINT": "LATENCY"})
         self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self._batched: Any = None
+        self._lock = threading.Lock()
         self._local = threading.local()
 
+    @property
+    def streams(self) -> int:
+        """Parallel streams of the throughput compilation (compiled on first use)."""
+        with self._lock:
+            if self._batched is None:
+                self._batched = self._core.compile_model(self._model, "CPU", {**self._config, "PERFORMANCE_HINT": "THROUGHPUT"})
+            return int(self._batched.get_property("NUM_STREAMS"))
+
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self.compiled.create_infer_request()
         array = np.ascontiguousarray(images.contiguous().numpy())
-        out = request.infer({0: array}, share_inputs=True)[0]
-        return torch.from_numpy(np.array(out, dtype=np.float32, copy=True))
+        streams = self.streams if len(array) >= 4 else 1
+        if streams <= 1:
+            request = getattr(self._local, "request", None)
+            if request is None:
+                request = self._local.request = self.compiled.create_infer_request()
+            out = request.infer({0: array})[0]
+            return torch.from_numpy(np.array(out, dtype=np.float32, copy=True))
+        requests = getattr(self._local, "requests", None)
+        if requests is None or len(requests) != streams:
+            requests = self._local.requests = [self._batched.create_infer_request() for _ in range(streams)]
+        parts = np.array_split(array, streams)
+        for request, part in zip(requests, parts):
+            request.start_async({0: part})
+        outs = []
+        for request in requests:
+            request.wait()
+            outs.append(np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True))
+        return torch.from_numpy(np.concatenate(outs))

@@ -115,9 +115,9 @@ def test_tuned_backbone_blocks_travel_with_the_model_and_the_index(demo_data, tm
     cfg = TrainConfig(epochs=2, batch_size=32, m_per_class=4, val_fraction=0.25, head_epochs=30, train_blocks=2, backbone_lr=1e-3)
     train_model(demo_data[0], tmp_path / "m", embed=EMBED, train=cfg, run=RUN)
     info = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert info["tuned_backbone"]["stages"] == ["block10", "block11"] and "+tuned:" in info["weights_id"]
+    assert info["tuned_backbone"]["stages"] == ["block14", "block15"] and "+tuned:" in info["weights_id"]
     tuned = TunedBlocks.load(tmp_path / "m" / TUNED_FILE)
-    assert tuned is not None and tuned.stages == ("block10", "block11")
+    assert tuned is not None and tuned.stages == ("block14", "block15")
     base = create_backbone(EMBED.backbone, EMBED.weights)
     before = base.stage_state(tuned.stages)
     assert set(before) == set(tuned.state)
