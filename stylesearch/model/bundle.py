@@ -43,6 +43,9 @@ class ModelBundle:
     head: StyleHead | None = None
     tuned: TunedBlocks | None = None
     int8: Path | None = None  # the quantised OpenVINO model (index bundles only)
+    # its files' bytes, read when the bundle is loaded: the generation it came from may be
+    # deleted (only the latest few are kept) before the next one copies it
+    int8_files: tuple[bytes, bytes] | None = None
 
     # ------------------------------------------------------------------ files
 
@@ -56,20 +59,27 @@ class ModelBundle:
             self.tuned.save(folder / TUNED_FILE)
         elif (folder / TUNED_FILE).exists():
             (folder / TUNED_FILE).unlink()  # left by an earlier run into the same folder
-        if self.int8 is not None and self.int8.resolve() != (folder / INT8_FILE).resolve():
-            copy_model(self.int8, folder / INT8_FILE)
+        dest = folder / INT8_FILE
+        if self.int8_files is not None:
+            dest.write_bytes(self.int8_files[0])
+            dest.with_suffix(".bin").write_bytes(self.int8_files[1])
+        elif self.int8 is not None and self.int8.resolve() != dest.resolve():
+            copy_model(self.int8, dest)
 
     @classmethod
     def load(cls, folder: Path, embed: EmbedConfig, weights_id: str) -> ModelBundle:
         """The bundle in ``folder`` (an index generation's ``model/``; its manifest gives
         ``embed`` and ``weights_id``)."""
+        int8 = folder / INT8_FILE
+        files = (int8.read_bytes(), int8.with_suffix(".bin").read_bytes()) if int8.is_file() else None
         return cls(
             embed,
             weights_id,
             Projection.load(folder / PROJECTION_FILE),
             StyleHead.load(folder),
             TunedBlocks.load(folder / TUNED_FILE),
-            folder / INT8_FILE if (folder / INT8_FILE).is_file() else None,
+            int8 if files else None,
+            files,
         )
 
     def manifest_entries(self, prefix: str) -> dict[str, Any]:

@@ -19,12 +19,14 @@ PyTorch, any device) and ``openvino`` (Intel's OpenVINO CPU runtime, ``pip insta
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import warnings
@@ -123,12 +125,13 @@ def quantize(model: torch.nn.Module, image_size: int, images: Sequence[torch.Ten
         raise ConfigError("int8 calibration needs at least one readable photo")
     nncf.set_log_level(logging.ERROR)
     batches = [torch.stack(list(images[i : i + 16])).numpy() for i in range(0, len(images), 16)]
-    quantized = nncf.quantize(
-        convert(model, image_size),
-        nncf.Dataset(batches),
-        subset_size=len(batches),
-        ignored_scope=nncf.IgnoredScope(types=["MatMul"]),
-    )
+    with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars: stdout is for --json
+        quantized = nncf.quantize(
+            convert(model, image_size),
+            nncf.Dataset(batches),
+            subset_size=len(batches),
+            ignored_scope=nncf.IgnoredScope(types=["MatMul"]),
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, out, compress_to_fp16=False)
     return out

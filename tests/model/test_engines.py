@@ -72,10 +72,13 @@ def test_an_int8_index_keeps_its_quantised_model_and_queries_with_it(demo_data, 
         path = Path(first.path) if Path(first.path).is_absolute() else demo_data[0] / first.path
         hits = engine.query(str(path), k=1)
         assert hits.results[0].id == first.id and hits.results[0].score > 0.999
-        # a new generation (add) carries the quantised model over
-        engine.add([str(demo_data[1][0][0])], ids=["extra"])
+        # new generations (add) carry the quantised model over, also once the generation it
+        # was loaded from is gone (only the latest two are kept)
+        for i in range(3):
+            engine.add([str(demo_data[1][i][0])], ids=[f"extra{i}"])
+        assert not live.exists()
     with StyleSearch.open(tmp_path / "idx", run=RUN) as engine:
-        assert engine.info()["engine"] == "openvino int8" and engine.info()["items"] == manifest["items"] + 1
+        assert engine.info()["engine"] == "openvino int8" and engine.info()["items"] == manifest["items"] + 3
 
 
 def test_engine_choices_and_their_errors(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -36,6 +36,8 @@ def test_gram_upper_matches_definition() -> None:
     assert torch.allclose(up[:, 0], g[:, 0, 0]) and torch.allclose(up[:, 1], g[:, 0, 1]) and torch.allclose(up[:, 5], g[:, 2, 2])
     ms = mean_std(f)
     assert torch.allclose(ms[:, :3], flat.mean(-1)) and torch.allclose(ms[:, 3:], flat.std(-1, unbiased=False))
+    # channels-last maps (torch's) and planar ones (an exported graph's) take different paths
+    assert torch.allclose(gram_upper(f.contiguous(memory_format=torch.channels_last)), up, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", list_statistics())
