@@ -44,6 +44,9 @@ class Accelerator(Protocol):
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+FEW_EXCLUDED = 64  # up to this many excluded ids are dropped from a longer result list
+
+
 class SearchBackend(ABC):
     """k-NN by inner product over L2-normalised vectors (cosine), keyed by int64 ids.
 
@@ -138,6 +141,11 @@ class SearchBackend(ABC):
         """The filter resolved to ids through ``meta`` (an engine that filters by itself
         overrides this)."""
         allowed = meta.vids_where(where, labelled=labelled)
+        if len(exclude) and allowed is None and len(exclude) <= FEW_EXCLUDED:
+            # a few more results with the excluded dropped: an id selector over every item costs
+            # more than the search itself (5 ms at 100k items; benchmarks/bench_service.py --items)
+            scores, ids = self._search_allowed(queries, k + len(exclude), None)
+            return without(scores, ids, exclude, k)
         if len(exclude):
             base = self.ids if allowed is None else allowed
             allowed = base[~np.isin(base, np.asarray(exclude, np.int64))]
@@ -224,6 +232,17 @@ def _checked_k(k: int) -> int:
 
 def empty_result(queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full((queries, k), -np.inf, np.float32), np.full((queries, k), -1, np.int64)
+
+
+def without(scores: np.ndarray, ids: np.ndarray, exclude: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the first ``k`` results whose id is not in ``exclude`` (padded as missing)."""
+    keep = ~np.isin(ids, np.asarray(exclude, np.int64))
+    out_scores, out_ids = empty_result(len(ids), k)
+    for row in range(len(ids)):
+        kept = np.flatnonzero(keep[row])[:k]
+        out_scores[row, : len(kept)] = scores[row, kept]
+        out_ids[row, : len(kept)] = ids[row, kept]
+    return out_scores, out_ids
 
 
 # ---------------------------------------------------------------------- registry
