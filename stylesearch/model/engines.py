@@ -20,6 +20,7 @@ PyTorch, any device) and ``openvino`` (Intel's OpenVINO CPU runtime, ``pip insta
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
@@ -47,6 +48,19 @@ CACHE_REVISION = 1  # bump when the exported graph changes for the same inputs
 CALIBRATION_IMAGES = 512  # photos NNCF calibrates int8 on (a seeded sample of the catalog)
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+@functools.cache
+def core() -> Any:
+    """The process's one OpenVINO Core, with the CPU plugin loaded, kept for the process's
+    life. A Core that is destroyed unloads the plugin's library, whose fork handlers stay
+    registered: the next ``fork`` (any subprocess) then crashed the process (seen in the test
+    suite: a segmentation fault at the first subprocess after an engine was garbage-collected)."""
+    import openvino as ov
+
+    pinned = ov.Core()
+    pinned.get_property("CPU", "OPTIMIZATION_CAPABILITIES")  # loads the plugin now
+    return pinned
 
 
 def openvino_available() -> bool:
@@ -121,6 +135,7 @@ def quantize(model: torch.nn.Module, image_size: int, images: Sequence[torch.Ten
     import nncf
     import openvino as ov
 
+    core()  # the CPU plugin stays loaded after NNCF's own Core is gone (see core())
     if not images:
         raise ConfigError("int8 calibration needs at least one readable photo")
     nncf.set_log_level(logging.ERROR)
@@ -155,9 +170,7 @@ class OpenVINORunner:
     requests are per thread: the service embeds from several."""
 
     def __init__(self, path: Path, precision: str = "fp32", threads: int | None = None) -> None:
-        import openvino as ov
-
-        self._core = ov.Core()
+        self._core = core()
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads

@@ -112,7 +112,7 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(demo_data, tm
 
 
 def test_tuned_backbone_blocks_travel_with_the_model_and_the_index(demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    cfg = TrainConfig(epochs=2, batch_size=32, m_per_class=4, val_fraction=0.25, head_epochs=30, train_blocks=2, backbone_lr=1e-3)
+    cfg = TrainConfig(epochs=4, batch_size=32, m_per_class=4, val_fraction=0.25, head_epochs=30, train_blocks=2, backbone_lr=3e-3)
     train_model(demo_data[0], tmp_path / "m", embed=EMBED, train=cfg, run=RUN)
     info = json.loads((tmp_path / "m" / "model.json").read_text())
     assert info["tuned_backbone"]["stages"] == ["block14", "block15"] and "+tuned:" in info["weights_id"]
