@@ -91,7 +91,7 @@ def test_explain_over_http_and_on_the_command_line(built_index: Path, demo_data,
         r = api.get("/v1/explain", params={"query": ids[0], "item": ids[1], "grid": 8})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert len(body["heat"]["query"]) == 8 and len(body["blocks"]) == 4 and body["item"]["id"] == ids[1]
+        assert len(body["heat"]["query"]) == 8 and len(body["blocks"]) == 5 and body["item"]["id"] == ids[1]
         up = api.post("/v1/explain", files={"file": (query.name, query.read_bytes(), "image/png")}, data={"item": ids[1]})
         assert up.status_code == 200 and up.json()["query"] == query.name
         assert api.get("/v1/explain", params={"query": ids[0], "item": "nope"}).status_code == 404

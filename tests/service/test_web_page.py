@@ -192,7 +192,7 @@ def test_collapse_hides_copies_and_why_explains_a_result(page, server: str, demo
         # why? on the first result: both photos with their heat maps, and the blocks' shares
         page.locator("#results .card .why").nth(1).click()
         page.wait_for_selector("#explain:not([hidden])")
-        assert page.locator("#explain-blocks .bar").count() == 4
+        assert page.locator("#explain-blocks .bar").count() == 5  # one bar per style block: 3, 5, 8, 11, 15
         assert int(page.get_attribute("#explain-query-heat", "data-cells")) > 0
         assert int(page.get_attribute("#explain-item-heat", "data-cells")) > 0
         assert "Similarity" in page.inner_text("#explain-score")
