@@ -158,51 +158,27 @@ def at_scale(args: argparse.Namespace) -> list[dict[str, object]]:
 
 
 def run_once(index: Path, photos: list[bytes], clients: int, requests: int, max_images: int) -> dict:  # type: ignore[type-arg]
-    import uvicorn
-
     settings = Settings(index=str(index), device="cpu", batch_max_images=max_images, batch_max_wait_ms=5.0)  # type: ignore[call-arg]
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    server, thread, port = serve(settings)
     url = f"http://127.0.0.1:{port}/v1/search"
-    latencies: list[float] = []
-    errors = 0
-    stop_at = time.monotonic() + DEADLINE_S
 
-    def one(i: int, client: httpx.Client) -> None:
-        nonlocal errors
-        if time.monotonic() > stop_at:
-            return
-        t0 = time.perf_counter()
-        r = client.post(url, files={"file": (f"{i}.png", photos[i % len(photos)])}, data={"k": "10"})
-        latencies.append(time.perf_counter() - t0)
-        errors += r.status_code != 200
+    def upload(i: int, client: httpx.Client) -> int:
+        return client.post(url, files={"file": (f"{i}.png", photos[i % len(photos)])}, data={"k": "10"}).status_code
 
-    with httpx.Client(timeout=60) as warm:
-        for i in range(4):
-            one(i, warm)
-    latencies.clear()
-    t0 = time.perf_counter()
-    with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=clients)) as client, ThreadPoolExecutor(clients) as pool:
-        list(pool.map(lambda i: one(i, client), range(requests)))
-    wall = time.perf_counter() - t0
+    result = load(upload, clients, requests)
     with httpx.Client(timeout=10) as c:
         metrics = c.get(f"http://127.0.0.1:{port}/metrics").text
-    server.should_exit = True
+    server.should_exit = True  # type: ignore[attr-defined]
     thread.join(timeout=30)
     count = float(metrics.split("stylesearch_embed_batch_images_count ")[1].split()[0])
     total = float(metrics.split("stylesearch_embed_batch_images_sum ")[1].split()[0])
-    ordered = sorted(latencies)
     return {
         "batch_max_images": max_images,
-        "requests": len(latencies),
-        "errors": errors,
-        "requests_per_s": round(len(latencies) / wall, 1),
-        "latency_ms_p50": round(1000 * statistics.median(ordered), 1),
-        "latency_ms_p95": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1),
+        "requests": result["requests"],
+        "errors": result["errors"],
+        "requests_per_s": result["requests_per_s"],
+        "latency_ms_p50": result["p50_ms"],
+        "latency_ms_p95": result["p95_ms"],
         "mean_images_per_forward": round(total / count, 2),
     }
 

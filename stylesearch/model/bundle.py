@@ -23,7 +23,7 @@ from .._version import __version__
 from ..config import EmbedConfig
 from ..errors import ConfigError, IndexMismatchError
 from .backbones import TUNED_FILE, TunedBlocks
-from .engines import INT8_FILE, copy_model
+from .engines import INT8_FILE, IR, read_ir, write_ir
 from .heads import StyleHead
 from .projection import Projection
 
@@ -42,10 +42,9 @@ class ModelBundle:
     projection: Projection
     head: StyleHead | None = None
     tuned: TunedBlocks | None = None
-    int8: Path | None = None  # the quantised OpenVINO model (index bundles only)
-    # its files' bytes, read when the bundle is loaded: the generation it came from may be
-    # deleted (only the latest few are kept) before the next one copies it
-    int8_files: tuple[bytes, bytes] | None = None
+    # the quantised OpenVINO model (index bundles only), in memory: the generation it was read
+    # from may be deleted (only the latest few are kept) before the next one is written
+    int8: IR | None = None
 
     # ------------------------------------------------------------------ files
 
@@ -59,27 +58,20 @@ class ModelBundle:
             self.tuned.save(folder / TUNED_FILE)
         elif (folder / TUNED_FILE).exists():
             (folder / TUNED_FILE).unlink()  # left by an earlier run into the same folder
-        dest = folder / INT8_FILE
-        if self.int8_files is not None:
-            dest.write_bytes(self.int8_files[0])
-            dest.with_suffix(".bin").write_bytes(self.int8_files[1])
-        elif self.int8 is not None and self.int8.resolve() != dest.resolve():
-            copy_model(self.int8, dest)
+        if self.int8 is not None:
+            write_ir(self.int8, folder / INT8_FILE)
 
     @classmethod
     def load(cls, folder: Path, embed: EmbedConfig, weights_id: str) -> ModelBundle:
         """The bundle in ``folder`` (an index generation's ``model/``; its manifest gives
         ``embed`` and ``weights_id``)."""
-        int8 = folder / INT8_FILE
-        files = (int8.read_bytes(), int8.with_suffix(".bin").read_bytes()) if int8.is_file() else None
         return cls(
             embed,
             weights_id,
             Projection.load(folder / PROJECTION_FILE),
             StyleHead.load(folder),
             TunedBlocks.load(folder / TUNED_FILE),
-            int8 if files else None,
-            files,
+            read_ir(folder / INT8_FILE) if (folder / INT8_FILE).is_file() else None,
         )
 
     def manifest_entries(self, prefix: str) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,7 +99,7 @@ class Embedder:
         run: RunConfig | None = None,
         projection: Projection | None = None,
         tuned: TunedBlocks | None = None,
-        int8: Path | None = None,
+        int8: engines.IR | None = None,
     ) -> None:
         self.config = config
         self.run = run or RunConfig()
@@ -117,7 +116,7 @@ class Embedder:
         self.model = StyleModel(backbone, config).to(self.device).eval().to(memory_format=torch.channels_last)
         self.projection = projection
         self.micro_batch = self.run.batch_size if self.device.type == "cuda" else cpu_micro_batch(config.image_size)
-        self.int8 = int8  # the quantised OpenVINO model (int8 only; set by calibrate otherwise)
+        self.int8 = int8  # the quantised OpenVINO model (int8 only; set by calibrate for a new index)
         self._runner: engines.Runner | None = None
         if self.engine == "torch":
             self._runner = self._torch_forward
@@ -138,17 +137,17 @@ class Embedder:
         with self._autocast():
             return self.model(images.contiguous(memory_format=torch.channels_last)).float()
 
-    def _openvino(self, int8: Path | None) -> engines.OpenVINORunner:
-        path = int8 or engines.cached_model(self.model, self.weights_id, self.config.to_dict(), self.config.image_size)
+    def _openvino(self, int8: engines.IR | None) -> engines.OpenVINORunner:
+        model = int8 or engines.cached_model(self.model, self.weights_id, self.config.to_dict(), self.config.image_size)
         precision = "bf16" if self.run.precision == "bf16" else "fp32"
-        return engines.OpenVINORunner(path, precision, threads=torch.get_num_threads())
+        return engines.OpenVINORunner(model, precision, threads=torch.get_num_threads())
 
     @property
     def needs_calibration(self) -> bool:
         """Whether int8 still waits for :meth:`calibrate` (on the catalog's own photos)."""
         return self._runner is None
 
-    def calibrate(self, sources: Sequence[ImageInput], seed: int = 0) -> Path:
+    def calibrate(self, sources: Sequence[ImageInput], seed: int = 0) -> None:
         """Quantise the style model to int8 on a seeded sample of ``sources`` (up to
         :data:`~stylesearch.model.engines.CALIBRATION_IMAGES` readable photos); the result is
         cached by model and sample, and becomes this embedder's engine."""
@@ -161,13 +160,10 @@ class Embedder:
             if len(images) == engines.CALIBRATION_IMAGES:
                 break
         sample = hashlib.sha256(b"".join(t.numpy().tobytes()[:4096] for t in images)).hexdigest()[:12]
-        key = engines.cached_model(self.model, self.weights_id, self.config.to_dict(), self.config.image_size).stem
-        path = engines.cache_dir() / f"{key}-int8-{len(images)}-{sample}.xml"
-        if not (path.is_file() and path.with_suffix(".bin").is_file()):
-            engines.quantize(self.model, self.config.image_size, images, path)
-        self.int8 = path
-        self._runner = self._openvino(path)
-        return path
+        key = engines.model_key(self.weights_id, self.config.to_dict(), self.config.image_size)
+        cached = engines.cache_dir() / f"style-{key}-int8-{len(images)}-{sample}.xml"
+        self.int8 = engines.quantize(self.model, self.config.image_size, images, cached)
+        self._runner = self._openvino(self.int8)
 
     def describe_engine(self) -> str:
         """What computes the statistics, e.g. ``openvino int8`` or ``torch fp32 on cpu``."""

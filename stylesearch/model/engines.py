@@ -26,7 +26,6 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -48,6 +47,7 @@ CACHE_REVISION = 1  # bump when the exported graph changes for the same inputs
 CALIBRATION_IMAGES = 512  # photos NNCF calibrates int8 on (a seeded sample of the catalog)
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
+IR = tuple[bytes, bytes]  # an OpenVINO model in memory: its .xml and .bin files' bytes
 
 
 @functools.cache
@@ -92,7 +92,8 @@ def cache_dir() -> Path:
     return Path(root) / "openvino"
 
 
-def _key(model: torch.nn.Module, weights_id: str, embed: dict[str, Any], image_size: int) -> str:
+def model_key(weights_id: str, embed: dict[str, Any], image_size: int) -> str:
+    """What names a converted model in the cache (the OpenVINO version included)."""
     import openvino as ov
 
     text = json.dumps(
@@ -116,7 +117,7 @@ def cached_model(model: torch.nn.Module, weights_id: str, embed: dict[str, Any],
     import openvino as ov
 
     folder = cache_dir()
-    path = folder / f"style-{_key(model, weights_id, embed, image_size)}.xml"
+    path = folder / f"style-{model_key(weights_id, embed, image_size)}.xml"
     if path.is_file() and path.with_suffix(".bin").is_file():
         return path
     log.info("converting the style model to OpenVINO (once per model and image size): %s", path)
@@ -129,34 +130,39 @@ def cached_model(model: torch.nn.Module, weights_id: str, embed: dict[str, Any],
     return path
 
 
-def quantize(model: torch.nn.Module, image_size: int, images: Sequence[torch.Tensor], out: Path) -> Path:
+def quantize(model: torch.nn.Module, image_size: int, images: Sequence[torch.Tensor], out: Path) -> IR:
     """NNCF int8 quantisation of the style model's convolutions, calibrated on ``images``
-    (uint8 [3, S, S] each); the statistics (MatMul, Gram) stay float32. Saved at ``out``."""
+    (uint8 [3, S, S] each); the statistics (MatMul, Gram) stay float32. Kept at ``out`` (a
+    cache: the same model and sample are not quantised twice) and returned."""
     import nncf
     import openvino as ov
 
-    core()  # the CPU plugin stays loaded after NNCF's own Core is gone (see core())
-    if not images:
-        raise ConfigError("int8 calibration needs at least one readable photo")
-    nncf.set_log_level(logging.ERROR)
-    batches = [torch.stack(list(images[i : i + 16])).numpy() for i in range(0, len(images), 16)]
-    with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars: stdout is for --json
-        quantized = nncf.quantize(
-            convert(model, image_size),
-            nncf.Dataset(batches),
-            subset_size=len(batches),
-            ignored_scope=nncf.IgnoredScope(types=["MatMul"]),
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ov.save_model(quantized, out, compress_to_fp16=False)
-    return out
+    if not (out.is_file() and out.with_suffix(".bin").is_file()):
+        core()  # the CPU plugin stays loaded after NNCF's own Core is gone (see core())
+        if not images:
+            raise ConfigError("int8 calibration needs at least one readable photo")
+        nncf.set_log_level(logging.ERROR)
+        batches = [torch.stack(list(images[i : i + 16])).numpy() for i in range(0, len(images), 16)]
+        with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars: stdout is for --json
+            quantized = nncf.quantize(
+                convert(model, image_size),
+                nncf.Dataset(batches),
+                subset_size=len(batches),
+                ignored_scope=nncf.IgnoredScope(types=["MatMul"]),
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ov.save_model(quantized, out, compress_to_fp16=False)
+    return read_ir(out)
 
 
-def copy_model(src: Path, dest: Path) -> None:
-    """Copy an OpenVINO IR (``.xml`` + its ``.bin``) to ``dest`` (an ``.xml`` path)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".xml", ".bin"):
-        shutil.copyfile(src.with_suffix(suffix), dest.with_suffix(suffix))
+def read_ir(xml: Path) -> IR:
+    return xml.read_bytes(), xml.with_suffix(".bin").read_bytes()
+
+
+def write_ir(ir: IR, xml: Path) -> None:
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    xml.write_bytes(ir[0])
+    xml.with_suffix(".bin").write_bytes(ir[1])
 
 
 class OpenVINORunner:
@@ -169,7 +175,9 @@ class OpenVINORunner:
     them and run at once; measured on 2 cores, ~1.4x the images/s of one request). Infer
     requests are per thread: the service embeds from several."""
 
-    def __init__(self, path: Path, precision: str = "fp32", threads: int | None = None) -> None:
+    def __init__(self, model: Path | IR, precision: str = "fp32", threads: int | None = None) -> None:
+        import openvino as ov
+
         self._core = core()
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
         if threads:
@@ -177,8 +185,10 @@ class OpenVINORunner:
         if precision == "bf16" and "BF16" not in self._core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             log.warning("this CPU has no bf16 arithmetic: the OpenVINO engine runs fp32")
             config["INFERENCE_PRECISION_HINT"] = "f32"
-        self.path = path
-        self._model = self._core.read_model(path)
+        if isinstance(model, Path):
+            self._model = self._core.read_model(model)
+        else:
+            self._model = self._core.read_model(model[0], ov.Tensor(np.frombuffer(model[1], np.uint8)))
         self._config = config
         self.compiled = self._core.compile_model(self._model, "CPU", {**config, "PERFORMANCE_HINT": "LATENCY"})
         self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))

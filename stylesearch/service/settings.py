@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..config import ENGINES
+
 
 class Settings(BaseSettings):
     """``STYLESEARCH_INDEX=indexes/shop STYLESEARCH_API_KEYS=k1,k2 stylesearch serve`` — every
@@ -39,8 +41,8 @@ class Settings(BaseSettings):
     @field_validator("engine")
     @classmethod
     def _engine(cls, value: str) -> str:
-        if value not in ("auto", "torch", "openvino"):
-            raise ValueError("engine must be auto, torch or openvino")
+        if value not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
         return value
 
     def roots(self) -> list[Path]:

@@ -57,9 +57,12 @@ def test_an_index_built_by_torch_answers_queries_embedded_by_openvino(built_inde
             assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-4)
 
 
-def test_an_int8_index_keeps_its_quantised_model_and_queries_with_it(demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_int8_index_keeps_its_quantised_model_and_queries_with_it(demo_data, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("STYLESEARCH_CACHE", str(tmp_path / "cache"))
     run = replace(OPENVINO, precision="int8")
     index_catalog(demo_data[0], tmp_path / "idx", embed=SMALL, run=run)
+    cached = [p.name for p in (tmp_path / "cache" / "openvino").glob("*.xml")]
+    assert len(cached) == 1 and "-int8-" in cached[0]  # calibrating converts no fp32 model besides
     gen = StyleSearch.open(tmp_path / "idx", run=RUN)  # whatever the caller asks, int8 queries run int8
     with gen as engine:
         assert engine.info()["engine"] == "openvino int8"
