@@ -26,6 +26,13 @@ projection), single-photo query latency p50/p95 (JPEG bytes → style vector, de
 and with ``--quality FU4 FUW`` each engine's macro-F1 under the shared protocols; plus the
 share of ``--agreement N`` test photos whose top-10 on a torch-built index is the same when
 the query is embedded by OpenVINO fp32.
+
+``--large-px 1200`` measures scaled JPEG decoding on large photos instead
+(:func:`large_photos`): ``--n`` fashion-usage photos re-encoded at 1,200 px on their long side
+(quality 90), decoded as indexing decodes them (``Image.draft``: libjpeg scales by 1/2, 1/4 or
+1/8 while decoding) and in full before the resize, with the pipeline's decoding threads;
+images/s of each and the cosine of the style vectors of the two (the index's projection,
+fitted on the drafted photos).
 """
 
 from __future__ import annotations
@@ -43,11 +50,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 from protocols import dataset_root, read_rows, run_protocol, write_manifest  # noqa: E402
 
 from stylesearch import StyleSearch, index_catalog  # noqa: E402
 from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
-from stylesearch.images import ImageDataset, collate, decode_encoded, load_tensor  # noqa: E402
+from stylesearch.images import ImageDataset, collate, decode_encoded, load_image, load_tensor, to_tensor  # noqa: E402
 from stylesearch.model.embed import Embedder  # noqa: E402
 
 
@@ -160,6 +168,52 @@ def top10_agreement(args: argparse.Namespace, root: Path, all_rows: list[dict[st
     }
 
 
+def large_photos(args: argparse.Namespace) -> dict[str, object]:
+    """Scaled decoding (``Image.draft``) against full decoding on large JPEGs (see the module's
+    docstring): images/s of each and the cosine between their style vectors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = dataset_root()
+    rows = [r for r in read_rows(root) if r["split"] == "train"][: args.n]
+    size = args.sizes[0]
+    run = RunConfig(device=args.device, progress=False, engine="torch", precision="fp32")
+    with tempfile.TemporaryDirectory() as tmp:
+        big_rows = []
+        for r in rows:
+            im = Image.open(root / r["path"]).convert("RGB")
+            scale = args.large_px / max(im.size)
+            name = f"{r['id']}.jpg"
+            im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.BICUBIC).save(
+                Path(tmp) / name, quality=90
+            )
+            big_rows.append(dict(r, path=name))
+        paths = [str(Path(tmp) / r["path"]) for r in big_rows]
+        megapixels = float(np.mean([np.prod(Image.open(p).size) for p in paths[:50]])) / 1e6
+        row: dict[str, object] = {"large_px": args.large_px, "image_size": size, "photos": len(paths), "megapixels": megapixels}
+        decoded: dict[str, torch.Tensor] = {}
+        with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
+            for name, draft in (("draft", size), ("full", None)):
+
+                def decode(path: str, draft: int | None = draft) -> torch.Tensor:
+                    return to_tensor(load_image(path, draft_size=draft), size)
+
+                list(pool.map(decode, paths[:16]))  # warm-up
+                start = time.perf_counter()
+                decoded[name] = torch.stack(list(pool.map(decode, paths)))
+                row[f"{name}_decode_img_s"] = round(len(paths) / (time.perf_counter() - start), 1)
+        row["draft_speedup"] = round(row["draft_decode_img_s"] / row["full_decode_img_s"], 2)  # type: ignore[operator]
+        manifest = write_manifest(big_rows, Path(tmp), Path(tmp) / "m.csv")
+        report = index_catalog(manifest, Path(tmp) / "idx", embed=EmbedConfig(image_size=size), run=run)
+        row["index_img_s_with_draft"] = round(report.images_per_second, 1)
+        with StyleSearch.open(Path(tmp) / "idx", run=run) as search:
+            embedder = search.embedder
+            a, b = (embedder.project(embedder.raw(decoded[name])) for name in ("draft", "full"))
+        cosine = np.sum(a * b, axis=1)
+        row["cosine_mean"], row["cosine_min"] = round(float(cosine.mean()), 4), round(float(cosine.min()), 4)
+        row["pixels_mean_abs_diff"] = round(float((decoded["draft"].float() - decoded["full"].float()).abs().mean()), 2)
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2048, help="distinct photos per measurement")
@@ -177,8 +231,21 @@ def main() -> int:
     parser.add_argument("--latency-n", type=int, default=100)
     parser.add_argument("--quality", nargs="*", default=[], choices=["FU4", "FUW", "ARCH10"])
     parser.add_argument("--agreement", type=int, default=0, help="test photos for the torch-index / OpenVINO-query check")
+    parser.add_argument("--large-px", type=int, default=0, help="measure scaled decoding on photos re-encoded this large")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.large_px:
+        row = large_photos(args)
+        print(f"# bench_embed --large-px {args.large_px} ({platform.machine()} {torch.get_num_threads()} threads)\n")
+        print("| photos | MP | px | decode img/s, draft | decode img/s, full | draft speed-up | cosine mean / min |")
+        print("|---|---|---|---|---|---|---|")
+        print(
+            f"| {row['photos']} | {row['megapixels']:.2f} | {row['image_size']} | {row['draft_decode_img_s']} | "
+            f"{row['full_decode_img_s']} | {row['draft_speedup']}x | {row['cosine_mean']} / {row['cosine_min']} |"
+        )
+        if args.json:
+            print(json.dumps(row))
+        return 0
     if args.engines:
         table = compare_engines(args)
         machine = f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}"

@@ -62,7 +62,8 @@ def gram_upper(fmap: torch.Tensor, triu: torch.Tensor | None = None) -> torch.Te
     else:  # planar maps (an exported graph's): F Fᵀ without a transpose of the map
         flat = fmap.reshape(b, c, h * w)
         gram = torch.bmm(flat, flat.transpose(1, 2)) / float(h * w)
-    return gram.reshape(b, c * c)[:, _triu_flat(c, fmap.device) if triu is None else triu]
+    # index_select, not gram[:, triu]: an exported graph gets one Gather instead of two transposes around it
+    return torch.index_select(gram.reshape(b, c * c), 1, _triu_flat(c, fmap.device) if triu is None else triu)
 
 
 def mean_std(fmap: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@ that keep and reuse their quantised model. Skipped where ``openvino`` is not ins
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -70,11 +71,25 @@ def test_an_int8_index_keeps_its_quantised_model_and_queries_with_it(demo_data, 
         manifest = engine.snapshot.manifest
         assert manifest["precision"] == "int8"
         assert (live / "model" / engines.INT8_FILE).is_file() and (live / "model" / "style_model_int8.bin").is_file()
+        # its convolutions are int8, its statistics float32 (no quantiser among their nodes)
+        quantisers = [
+            op.get_friendly_name()
+            for op in engines.core().read_model(live / "model" / engines.INT8_FILE).get_ops()
+            if op.get_type_name() == "FakeQuantize"
+        ]
+        assert quantisers and not [n for n in quantisers if re.fullmatch(engines.STATISTICS_NODES, n)]
+        # its projection is on the int8 grid, and a query's product (OpenVINO, int8 weights)
+        # gives what a batch's (torch, float32) gives
+        embedder = engine.embedder
+        assert embedder.projection is not None and embedder.projection.on_int8_grid() is embedder.projection
+        raw = embedder.raw(torch.stack([load_tensor(p, SMALL.image_size) for p, _, _ in demo_data[1][:20]]))
+        one_by_one = np.concatenate([embedder.project(raw[i : i + 1]) for i in range(len(raw))])
+        assert embedder._linear is not None and np.abs(one_by_one - embedder.project(raw)).max() < 1e-5
         # an indexed photo, queried, finds itself: the query ran the very model that indexed it
         first = engine.snapshot.meta.records()[0]
         path = Path(first.path) if Path(first.path).is_absolute() else demo_data[0] / first.path
         hits = engine.query(str(path), k=1)
-        assert hits.results[0].id == first.id and hits.results[0].score > 0.999
+        assert hits.results[0].id == first.id and hits.results[0].score > 0.9999
         # new generations (add) carry the quantised model over, also once the generation it
         # was loaded from is gone (only the latest two are kept)
         for i in range(3):

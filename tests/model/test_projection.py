@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylesearch.model.projection import Projection, QueryPurpose
+from stylesearch.model.projection import Projection, QueryPurpose, int8_rows
 
 
 def test_pca_projection_fit_apply_save(tmp_path: Path) -> None:
@@ -88,3 +88,22 @@ def test_whitening_evens_out_the_kept_components() -> None:
     v = variance(half)
     assert v[0] > v[3] and v[0] / v[3] < variance(plain)[0] / variance(plain)[3]  # partly evened out
     assert np.allclose(np.linalg.norm(full.apply(raw), axis=1), 1.0, atol=1e-5)
+
+
+def test_a_projection_on_the_int8_grid_stays_close_and_snaps_once(tmp_path: Path) -> None:
+    """An int8 index projects with its matrix rounded to int8 levels per output: close to the
+    float32 one, idempotent, and unchanged by saving."""
+    rng = np.random.default_rng(2)
+    raw = rng.normal(size=(300, 60)).astype(np.float32)
+    proj = Projection.fit_pca(raw, dim=8)
+    snapped = proj.on_int8_grid()
+    assert snapped is not proj and snapped.matrix is not None and proj.matrix is not None
+    levels, scale = int8_rows(snapped.matrix.T)
+    assert levels.dtype == np.int8 and np.abs(levels).max() == 127 and scale.shape == (8, 1)
+    assert np.array_equal(levels * scale, snapped.matrix.T)  # exactly on the grid
+    assert snapped.on_int8_grid() is snapped
+    assert (proj.apply(raw) * snapped.apply(raw)).sum(1).min() > 0.999
+    snapped.save(tmp_path / "p.npz")
+    assert Projection.load(tmp_path / "p.npz").on_int8_grid().matrix is not None
+    assert np.array_equal(Projection.load(tmp_path / "p.npz").matrix, snapped.matrix)
+    assert Projection.identity(5).on_int8_grid().matrix is None
