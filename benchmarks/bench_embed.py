@@ -20,7 +20,8 @@
 to time). On CUDA every timing ends with a device synchronisation.
 
 ``--engines torch:fp32 torch:bf16 openvino:fp32 openvino:int8`` compares the CPU inference
-engines instead, in one run on the same photos (:func:`compare_engines`): the style model's
+engines instead, in one run on the same photos (:func:`compare_engines`; ``--rounds R``: each
+timing is the median of R turns of all engines): the style model's
 images/s on decoded tensors, the embedding stage of ``index_catalog`` (decode + model +
 projection), single-photo query latency p50/p95 (JPEG bytes → style vector, decode included),
 and with ``--quality FU4 FUW`` each engine's macro-F1 under the shared protocols; plus the
@@ -101,46 +102,72 @@ def percentile_ms(times: list[float], q: float) -> float:
 
 
 def compare_engines(args: argparse.Namespace) -> list[dict[str, object]]:
-    """One row per ``ENGINE:PRECISION`` and image size (see the module's docstring)."""
+    """One row per ``ENGINE:PRECISION`` and image size (see the module's docstring). With
+    ``--rounds R`` the engines are timed R times in turn (torch, OpenVINO, …, torch, …) and
+    each timing is the median of its rounds, so that the VM's slow spells fall on every
+    engine alike; quality is measured once."""
     root = dataset_root()
     all_rows = read_rows(root)
     rows = [r for r in all_rows if r["split"] == "train"][: args.n]
     paths = [str(root / r["path"]) for r in rows]
     queries = [(root / r["path"]).read_bytes() for r in all_rows if r["split"] == "test"][: args.queries]
     table: list[dict[str, object]] = []
+    timed = ("style_model_img_s", "embed_stage_img_s", "query_p50_ms", "query_p95_ms")
     for size in args.sizes:
         config = EmbedConfig(recipe=args.recipe, image_size=size)
         tensors = torch.stack([load_tensor(p, size) for p in paths[: args.model_n]])
+        rounds: dict[str, list[dict[str, object]]] = {spec: [] for spec in args.engines}
+        for _ in range(args.rounds):
+            for spec in args.engines:
+                rounds[spec].append(time_engine(spec, config, rows, root, tensors, queries, args))
+                print(json.dumps(rounds[spec][-1]), file=sys.stderr, flush=True)
         for spec in args.engines:
-            engine, precision = spec.split(":")
-            run = RunConfig(device="cpu", workers=-1, progress=False, precision=precision, engine=engine)
-            row: dict[str, object] = {"image_size": size, "engine": engine, "precision": precision}
-            with tempfile.TemporaryDirectory() as tmp:
-                manifest = write_manifest(rows, root, Path(tmp) / "m.csv")
-                report = index_catalog(manifest, Path(tmp) / "idx", embed=config, run=run)
-                with StyleSearch.open(Path(tmp) / "idx", run=run) as search:
-                    embedder = search.embedder
-                    row["runs"] = embedder.describe_engine()
-                    embedder.raw(tensors[: embedder.micro_batch])  # warm-up
-                    start = time.perf_counter()
-                    embedder.raw(tensors)
-                    row["style_model_img_s"] = round(len(tensors) / (time.perf_counter() - start), 1)
-                    times = []
-                    for i, query in enumerate(queries[: args.latency_n]):
-                        start = time.perf_counter()
-                        embedder.embed([query])
-                        if i >= 3:  # the first calls warm caches up
-                            times.append(time.perf_counter() - start)
-                    row["query_p50_ms"], row["query_p95_ms"] = percentile_ms(times, 50), percentile_ms(times, 95)
-            row["embed_stage_img_s"] = round(len(paths) / (report.stages["embed"]), 1)
-            row["calibrate_s"] = round(report.stages.get("calibrate", 0.0), 1)
+            row = dict(rounds[spec][0])
+            row.update({key: round(float(np.median([r[key] for r in rounds[spec]])), 2) for key in timed})  # type: ignore[misc]
+            row["rounds"] = len(rounds[spec])
+            run = RunConfig(device="cpu", progress=False, precision=str(row["precision"]), engine=str(row["engine"]))
             for protocol in args.quality if size == args.sizes[0] else ():  # quality at the first size only
                 row[f"{protocol.lower()}_macro_f1"] = run_protocol(protocol, config, run).macro_f1
             table.append(row)
-            print(json.dumps(row), file=sys.stderr, flush=True)
     if args.agreement:
         table.append(top10_agreement(args, root, all_rows))
     return table
+
+
+def time_engine(
+    spec: str,
+    config: EmbedConfig,
+    rows: list[dict[str, str]],
+    root: Path,
+    tensors: torch.Tensor,
+    queries: list[bytes],
+    args: argparse.Namespace,
+) -> dict[str, object]:
+    """One engine's timings: the style model on decoded tensors, the embedding stage of
+    ``index_catalog`` on ``rows``' photos, one-photo queries."""
+    engine, precision = spec.split(":")
+    run = RunConfig(device="cpu", workers=-1, progress=False, precision=precision, engine=engine)
+    row: dict[str, object] = {"image_size": config.image_size, "engine": engine, "precision": precision}
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = write_manifest(rows, root, Path(tmp) / "m.csv")
+        report = index_catalog(manifest, Path(tmp) / "idx", embed=config, run=run)
+        with StyleSearch.open(Path(tmp) / "idx", run=run) as search:
+            embedder = search.embedder
+            row["runs"] = embedder.describe_engine()
+            embedder.raw(tensors[: embedder.micro_batch])  # warm-up
+            start = time.perf_counter()
+            embedder.raw(tensors)
+            row["style_model_img_s"] = round(len(tensors) / (time.perf_counter() - start), 1)
+            times = []
+            for i, query in enumerate(queries[: args.latency_n]):
+                start = time.perf_counter()
+                embedder.embed([query])
+                if i >= 3:  # the first calls warm caches up
+                    times.append(time.perf_counter() - start)
+            row["query_p50_ms"], row["query_p95_ms"] = percentile_ms(times, 50), percentile_ms(times, 95)
+    row["embed_stage_img_s"] = round(len(rows) / (report.stages["embed"]), 1)
+    row["calibrate_s"] = round(report.stages.get("calibrate", 0.0), 1)
+    return row
 
 
 def top10_agreement(args: argparse.Namespace, root: Path, all_rows: list[dict[str, str]]) -> dict[str, object]:
@@ -229,6 +256,7 @@ def main() -> int:
     parser.add_argument("--model-n", type=int, default=640, help="decoded photos timed through the style model alone")
     parser.add_argument("--queries", type=int, default=200, help="test photos for single-photo query latency")
     parser.add_argument("--latency-n", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=1, help="time the engines this many times in turn (medians)")
     parser.add_argument("--quality", nargs="*", default=[], choices=["FU4", "FUW", "ARCH10"])
     parser.add_argument("--agreement", type=int, default=0, help="test photos for the torch-index / OpenVINO-query check")
     parser.add_argument("--large-px", type=int, default=0, help="measure scaled decoding on photos re-encoded this large")
@@ -250,13 +278,20 @@ def main() -> int:
         table = compare_engines(args)
         machine = f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}"
         print(f"# bench_embed --engines ({machine})\n")
+        print(f"{args.rounds} round(s); the ratios are to the first engine at the same size\n")
         print("| px | engine | runs | style model img/s | embedding stage img/s | query p50 / p95 ms | FU4 | FUW |")
         print("|---|---|---|---|---|---|---|---|")
+        first: dict[object, dict[str, object]] = {}
         for r in table:
             if "engine" in r:
+                base = first.setdefault(r["image_size"], r)
+
+                def ratio(key: str, r: dict[str, object] = r, base: dict[str, object] = base) -> str:
+                    return f"{r[key]} ({float(r[key]) / float(base[key]):.2f}x)"  # type: ignore[arg-type]
+
                 print(
-                    f"| {r['image_size']} | {r['engine']}:{r['precision']} | {r['runs']} | {r['style_model_img_s']} | "
-                    f"{r['embed_stage_img_s']} | {r['query_p50_ms']} / {r['query_p95_ms']} | "
+                    f"| {r['image_size']} | {r['engine']}:{r['precision']} | {r['runs']} | {ratio('style_model_img_s')} | "
+                    f"{ratio('embed_stage_img_s')} | {ratio('query_p50_ms')} / {r['query_p95_ms']} | "
                     f"{r.get('fu4_macro_f1', '-')} | {r.get('fuw_macro_f1', '-')} |"
                 )
             else:

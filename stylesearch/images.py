@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -174,16 +175,92 @@ def to_tensor(im: Image.Image, size: int) -> torch.Tensor:
     uint8 resize matches PIL's bilinear filter to within 0.01 grey levels and, measured,
     takes 40% of its time, which matters on CPUs that the backbone already keeps busy.
     """
-    hwc = torch.from_numpy(np.array(im, dtype=np.uint8))
-    x = hwc.permute(2, 0, 1).unsqueeze(0)  # [1, 3, H, W] view, channels-last strides
-    if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x[0]
+    return _resized(torch.from_numpy(np.array(im, dtype=np.uint8)), size)  # [H, W, 3]: channels-last strides
 
 
 def load_tensor(source: ImageInput, size: int) -> torch.Tensor:
-    """:func:`load_image` then :func:`to_tensor`: uint8 [3, size, size]."""
+    """:func:`load_image` then :func:`to_tensor`: uint8 [3, size, size].
+
+    A small plain JPEG (:func:`small_plain_jpeg`, most catalog thumbnails) is decoded by
+    torchvision's libjpeg-turbo instead, to the same pixels: without PIL's header parsing in
+    Python, which holds the GIL, decoding threads run in parallel (measured on 2 cores: 0.33
+    against 0.66 ms per 60×80 photo, resize included). Anything it refuses goes through
+    :func:`load_image`, which decodes it or says why not."""
+    data = small_plain_jpeg(source, size)
+    if data is not None:
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torchvision 0.29+ points to TorchCodec; libjpeg's notes
+                hwc = decode_jpeg(
+                    torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB, apply_exif_orientation=True
+                ).permute(1, 2, 0)
+        except (RuntimeError, ValueError):
+            pass
+        else:
+            return _resized(hwc.contiguous(), size)
     return to_tensor(load_image(source, draft_size=size), size)
+
+
+def _jpeg_frame(data: bytes) -> tuple[int, int, int, int] | None:
+    """(width, height, bits per sample, components) from a JPEG's frame header (SOFn), or
+    ``None`` when the markers before it do not parse."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if pos + 10 > len(data):
+                return None
+            bits, height, width, components = data[pos + 4], *struct.unpack(">HH", data[pos + 5 : pos + 9]), data[pos + 9]
+            return width, height, bits, components
+        if length < 2 or marker in (0x01, 0xD9, 0xDA) or 0xD0 <= marker <= 0xD7:  # no frame before the scan
+            return None
+        pos += 2 + length
+    return None
+
+
+def small_plain_jpeg(source: ImageInput, size: int, *, max_bytes: int = MAX_FILE_BYTES) -> bytes | None:
+    """The bytes of a JPEG (a path or bytes) that :func:`load_tensor` may hand to libjpeg as
+    they are: complete (ends with EOI), 8-bit greyscale or YCbCr, within the byte and pixel
+    limits, and too small for scaled decoding to help (``Image.draft`` halves an image only
+    when both sides are at least twice ``size``: larger photos decode faster through PIL).
+    ``None`` for anything else. Reads the header only, never the pixels."""
+    if isinstance(source, Image.Image):
+        return None
+    try:
+        if isinstance(source, bytes):
+            data = source
+        else:
+            path = Path(source)
+            data = path.read_bytes() if 0 < path.stat().st_size <= max_bytes else b""
+    except OSError:
+        return None
+    if not (0 < len(data) <= max_bytes and data.startswith(b"\xff\xd8\xff") and data.rstrip(b"\x00").endswith(b"\xff\xd9")):
+        return None
+    frame = _jpeg_frame(data)
+    if frame is None:
+        return None
+    width, height, bits, components = frame
+    if bits != 8 or components not in (1, 3) or not 0 < width * height <= MAX_PIXELS:
+        return None
+    if width >= 2 * size and height >= 2 * size:
+        return None
+    return data
+
+
+def _resized(hwc: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [H, W, 3] → uint8 [3, size, size] channels-last, as :func:`to_tensor` resizes."""
+    x = hwc.permute(2, 0, 1).unsqueeze(0)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x[0]
 
 
 _JPEG_EXIF_ORIENTATION = 0x0112

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from stylesearch.errors import ImageError
-from stylesearch.images import ImageDataset, collate, load_image, load_tensor
+from stylesearch.images import ImageDataset, collate, load_image, load_tensor, small_plain_jpeg, to_tensor
 
 
 def _png_header_only(width: int, height: int) -> bytes:
@@ -138,3 +138,42 @@ def test_device_decoding_matches_cpu_decoding(tmp_path: Path) -> None:
             expected = by_position[position].flip(-1) if flip else by_position[position]
             assert image.shape == (3, 32, 32)
             assert (image.int() - expected.int()).abs().max() <= 2, paths[position].name
+
+
+def test_small_plain_jpegs_take_libjpeg_directly_and_decode_to_the_same_pixels(tmp_path: Path) -> None:
+    """load_tensor's fast path (torchvision's libjpeg, no PIL) gives PIL's pixels, and leaves
+    every JPEG it is not made for to load_image: large, CMYK, truncated, bomb-sized."""
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 255, (80, 60, 3), dtype=np.uint8)).filter(ImageFilter.SMOOTH)
+    rotated = Image.Exif()
+    rotated[0x0112] = 6  # rotate 90° clockwise when shown
+    cases = {
+        "plain": _encode(photo, "JPEG", quality=90),
+        "grey": _encode(photo.convert("L"), "JPEG"),
+        "progressive": _encode(photo, "JPEG", progressive=True),
+        "rotated": _encode(photo, "JPEG", exif=rotated.tobytes()),
+    }
+    for name, data in cases.items():
+        assert small_plain_jpeg(data, 128) is not None, name
+        path = tmp_path / f"{name}.jpg"
+        path.write_bytes(data)
+        for source in (data, path, str(path)):
+            fast = load_tensor(source, 128)
+            slow = to_tensor(load_image(source, draft_size=128), 128)
+            assert torch.equal(fast, slow) and fast.stride() == slow.stride(), name
+    assert load_tensor(cases["rotated"], 32).shape == (3, 32, 32)
+    big = Image.fromarray(rng.integers(0, 255, (600, 500, 3), dtype=np.uint8))
+    assert small_plain_jpeg(_encode(big, "JPEG"), 128) is None  # scaled decoding (Image.draft) is faster
+    assert small_plain_jpeg(_encode(big, "JPEG"), 256) is not None
+    assert small_plain_jpeg(_encode(photo.convert("CMYK"), "JPEG"), 128) is None
+    truncated = cases["plain"][: len(cases["plain"]) // 2]
+    assert small_plain_jpeg(truncated, 128) is None
+    with pytest.raises(ImageError, match="truncated|corrupt"):
+        load_tensor(truncated, 128)
+    plain = cases["plain"]
+    sof = plain.index(b"\xff\xc0")
+    bomb = plain[: sof + 5] + struct.pack(">HH", 60_000, 60_000) + plain[sof + 9 :]  # the frame declares 3.6 gigapixels
+    assert small_plain_jpeg(bomb, 128) is None
+    with pytest.raises(ImageError):
+        load_tensor(bomb, 128)
+    assert small_plain_jpeg(photo, 128) is None and small_plain_jpeg(tmp_path, 128) is None
