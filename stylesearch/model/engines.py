@@ -11,7 +11,8 @@ PyTorch, any device) and ``openvino`` (Intel's OpenVINO CPU runtime, ``pip insta
 - ``int8``: NNCF post-training quantisation of that model's convolutions, calibrated on a
   sample of the catalog's own photos at index time; the statistics stay float32. The
   quantised model is saved with the index (:data:`INT8_FILE`) so that every query runs the
-  very model that embedded the catalog.
+  very model that embedded the catalog. An int8 index's projection is on an int8 grid, and a
+  query's product with it runs here with int8 weights (:class:`OpenVINOLinear`).
 
 ``auto`` picks OpenVINO on a CPU when it is installed, torch otherwise (and always on CUDA);
 ``$STYLESEARCH_ENGINE`` (``torch`` | ``openvino``), when set, is what ``auto`` means.
@@ -133,7 +134,8 @@ def cached_model(model: torch.nn.Module, weights_id: str, embed: dict[str, Any],
 
 def quantize(model: torch.nn.Module, image_size: int, images: Sequence[torch.Tensor], out: Path) -> IR:
     """NNCF int8 quantisation of the style model's convolutions, calibrated on ``images``
-    (uint8 [3, S, S] each); the statistics (MatMul, Gram) stay float32. Kept at ``out`` (a
+    (uint8 [3, S, S] each); every node of the statistics (:data:`STATISTICS_NODES`: channel
+    reducers, Gram products, signed square roots) stays float32. Kept at ``out`` (a
     cache: the same model and sample are not quantised twice) and returned."""
     import nncf
     import openvino as ov
