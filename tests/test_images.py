@@ -11,7 +11,16 @@ import torch
 from PIL import Image, ImageFilter
 
 from stylesearch.errors import ImageError
-from stylesearch.images import ImageDataset, collate, load_image, load_tensor, small_plain_jpeg, to_tensor
+from stylesearch.images import (
+    ImageDataset,
+    collate,
+    jpeg_frame,
+    load_image,
+    load_tensor,
+    read_plain_jpeg,
+    small_plain_jpeg,
+    to_tensor,
+)
 
 
 def _png_header_only(width: int, height: int) -> bytes:
@@ -177,3 +186,29 @@ def test_small_plain_jpegs_take_libjpeg_directly_and_decode_to_the_same_pixels(t
     with pytest.raises(ImageError):
         load_tensor(bomb, 128)
     assert small_plain_jpeg(photo, 128) is None and small_plain_jpeg(tmp_path, 128) is None
+
+
+def test_jpeg_frame_reads_the_header_without_pil() -> None:
+    """The marker walk behind both JPEG fast paths: size, bits, components, EXIF, MPO; and
+    None for anything it cannot follow up to the scan."""
+    im = Image.new("RGB", (40, 30), (10, 200, 30))
+    plain = jpeg_frame(_encode(im, "JPEG"))
+    assert plain is not None and (plain.width, plain.height, plain.bits, plain.components) == (40, 30, 8, 3)
+    assert plain.plain() and not plain.exif and not plain.plain(max_pixels=1000)
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    tagged = jpeg_frame(_encode(im, "JPEG", exif=exif.tobytes()))
+    assert tagged is not None and tagged.exif and tagged.plain()
+    grey = jpeg_frame(_encode(im.convert("L"), "JPEG"))
+    cmyk = jpeg_frame(_encode(im.convert("CMYK"), "JPEG"))
+    assert grey is not None and grey.components == 1 and grey.plain()
+    assert cmyk is not None and cmyk.components == 4 and not cmyk.plain()
+    mpo = _encode(im, "MPO", save_all=True, append_images=[im.rotate(90)])
+    frame = jpeg_frame(mpo)
+    assert frame is not None and frame.multi and not frame.plain()
+    assert read_plain_jpeg(mpo) is None and small_plain_jpeg(mpo, 128) is None
+    data = _encode(im, "JPEG")
+    sof = data.index(b"\xff\xc0")
+    assert jpeg_frame(data[:sof] + data[sof : sof + 19] + data[sof:]) is None  # two frame headers
+    assert jpeg_frame(data[: sof + 4]) is None and jpeg_frame(b"\xff\xd8\xff\xd9") is None
+    assert jpeg_frame(b"\xff\xd8" + b"\x00" * 20) is None
