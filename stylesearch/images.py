@@ -3,7 +3,10 @@
 Every image goes through :func:`load_image`: a byte limit, a pixel limit checked from the
 header *before* decoding (decompression bombs), EXIF orientation, the first frame of an
 animation, transparency flattened onto white, and any mode converted to 8-bit RGB. Anything it
-cannot do raises :class:`~stylesearch.errors.ImageError` with the reason.
+cannot do raises :class:`~stylesearch.errors.ImageError` with the reason. Two fast paths take
+plain JPEGs that pass the same limits (:func:`jpeg_frame` reads their header) to libjpeg
+directly, to the same pixels: small ones on the CPU (:func:`load_tensor`) and, on a GPU,
+batches for nvJPEG (:func:`read_plain_jpeg`, :func:`decode_jpegs`).
 """
 
 from __future__ import annotations
