@@ -32,6 +32,7 @@ EMBED_LEGACY = {"tta": "none", "whiten": 0.0, "whiten_shrink": 0.0}  # before th
 LEGACY_DEFAULT_LAYERS = {"efficientnet_lite0": ("block3", "block5", "block8", "block11")}
 LAYER_DEFAULTS_REVISION = 2
 CLASSIFY_METHODS = ("knn", "linear", "both")
+PRIORS = ("catalog", "uniform")  # the classification prior (stylesearch.classify)
 DEFAULT_MIN_CONFIDENCE = 0.35  # below it, a classification answers "unknown"
 DEFAULT_MIN_FAMILIARITY = 0.02  # out_of_catalog below this (stylesearch.familiarity; bench_familiarity.py)
 DUPLICATE_THRESHOLD = 0.94  # cosine at or above which two items are near-duplicates (benchmarks/bench_dedup.py)

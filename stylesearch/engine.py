@@ -2,8 +2,8 @@
 add, remove, sync, reindex, refresh, info.
 
 It joins a model (an ``Embedder`` from the index's ``ModelBundle``) with the live generation
-(a ``Snapshot``); the work is done by those, :mod:`stylesearch.classify`, ``familiarity``,
-``board``, ``changes`` (published by :mod:`stylesearch.generation`) and ``ingest.sync``.
+(a ``Snapshot``); the work is done by those, :mod:`stylesearch.classify`, ``calibration``,
+``familiarity``, ``board``, ``changes`` (published by ``generation``) and ``ingest.sync``.
 Building an index from a catalog is :func:`stylesearch.ingest.index_catalog`.
 """
 
@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from typing_extensions import Unpack
 
-from . import board, changes, familiarity
+from . import board, calibration, changes, familiarity
 from ._version import __version__
 from .catalog import Catalog, Columns, Skipped, path_of, printable
-from .classify import METHODS, decide
+from .classify import METHODS, Rule, decide
 from .config import DEFAULT_MIN_CONFIDENCE, EmbedConfig, IndexConfig, RunConfig
 from .errors import ConfigError, ImageError
 from .generation import check_format, load_bundle, publish
@@ -171,7 +171,8 @@ class StyleSearch:
         hint = self._snapshot.hint(where) if where and not all(hits) else None
         nearest = None if where or arrange else np.array([h[0].score if h else -1.0 for h in hits])  # the search found them
         known = familiarity.rounded(familiarity.of(self._snapshot, self.bundle.projection, vectors, nearest), len(hits))
-        return [QueryResult(name, h, None if h else hint, f) for name, h, f in zip(names, hits, known)]
+        odd = [f is not None and f < self.min_familiarity for f in known]
+        return [QueryResult(name, h, None if h else hint, f, o) for name, h, f, o in zip(names, hits, known, odd)]
 
     def familiarity(self, vectors: np.ndarray) -> np.ndarray | None:
         """How much each photo (vectors [N, D]) looks like this catalog, 0–1: :mod:`stylesearch.familiarity`."""
@@ -245,7 +246,7 @@ class StyleSearch:
         where: WhereLike = ...,
         min_confidence: float | None = ...,
         method: str = ...,
-        balanced: bool = ...,
+        prior: str = ...,
         min_familiarity: float | None = ...,
     ) -> Classification: ...
     @overload
@@ -256,7 +257,7 @@ class StyleSearch:
         where: WhereLike = ...,
         min_confidence: float | None = ...,
         method: str = ...,
-        balanced: bool = ...,
+        prior: str = ...,
         min_familiarity: float | None = ...,
     ) -> list[Classification]: ...
 
@@ -267,15 +268,13 @@ class StyleSearch:
         where: WhereLike = None,
         min_confidence: float | None = None,
         method: str = "both",
-        balanced: bool = True,
+        prior: str = "catalog",
         min_familiarity: float | None = None,
     ) -> Classification | list[Classification]:
-        """Style of one image or a list. ``method``: ``knn`` (vote over the ``k`` nearest
-        labelled items within ``where``), ``linear`` (the trained head) or ``both`` (the
-        default; kNN alone when the index has no head). Below ``min_confidence`` (default
-        :attr:`min_confidence`) the label is ``None``. Rules: :mod:`stylesearch.classify`."""
+        """Style of one image or a list: ``knn`` (the ``k`` nearest labelled items within
+        ``where``), ``linear`` (the head) or ``both``; rules: :mod:`stylesearch.classify`."""
         single, batch = as_batch(images)
-        out = self.classify_vectors(self.embed(batch), k, where, min_confidence, method, balanced, min_familiarity)
+        out = self.classify_vectors(self.embed(batch), k, where, min_confidence, method, prior, min_familiarity)
         for i, (img, c) in enumerate(zip(batch, out)):
             c.image = describe_input(img, i)
         return out[0] if single else out
@@ -287,17 +286,17 @@ class StyleSearch:
         where: WhereLike = None,
         min_confidence: float | None = None,
         method: str = "both",
-        balanced: bool = True,
+        prior: str = "catalog",
         min_familiarity: float | None = None,
     ) -> list[Classification]:
         """:meth:`classify` for style vectors already computed (float32 [N, D]).
-        ``balanced`` (default): divide each kNN vote by its label's item count among the
-        items that may vote, so that a style with ten examples can win against one with
-        hundreds; ``False`` for the plain similarity-weighted vote. Below ``min_familiarity``
+        ``prior``: ``catalog`` (default) or ``uniform``; the confidence is a calibrated
+        probability (:mod:`stylesearch.classify`). Below ``min_familiarity``
         (default :attr:`min_familiarity`; 0 turns it off) the photo looks like nothing in the
         catalog (:meth:`familiarity`) and the label is ``None`` (reason ``out_of_catalog``)."""
         if method not in METHODS:
             raise ConfigError(f"classification method must be one of {', '.join(METHODS)}, got {method!r}")
+        rule = Rule(prior, calibration.temperature(self._snapshot, self.bundle.projection))
         head = self.bundle.head
         if method == "linear" and head is None:
             raise ConfigError(
@@ -318,19 +317,22 @@ class StyleSearch:
         purpose = QueryPurpose.CLASSIFY_NEW_LABELS if trained and not set(voters) <= set(trained) else QueryPurpose.CLASSIFY
         neighbours = self._search(vectors, k, where, labelled=True, purpose=purpose) if method != "linear" else None
         hint = (self._snapshot.hint(where) or f"no labelled item matches the filter {where.to_dict()}") if not voters else None
-        out = [
+        known = familiarity.rounded(self.familiarity(vectors), len(vectors))
+        floor = self.min_familiarity if min_familiarity is None else min_familiarity
+        return [
             decide(
                 None if neighbours is None else neighbours[row],
                 None if probs is None else probs[row],
                 head.labels if head is not None else (),
                 voters,
-                balanced=balanced,
+                rule=rule,
                 threshold=threshold,
+                familiarity=known[row],
+                min_familiarity=floor,
+                hint=hint,
             )
             for row in range(len(vectors))
         ]
-        floor = self.min_familiarity if min_familiarity is None else min_familiarity
-        return familiarity.judge(out, familiarity.rounded(self.familiarity(vectors), len(out)), floor, hint)
 
     # ---------------------------------------------------------------- writing
 

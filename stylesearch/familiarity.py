@@ -7,7 +7,8 @@ the similarity of each to its nearest *other* item; :func:`percentile` places a 
 nearest similarity in that distribution. A photo like the catalog's lands anywhere from 0 to
 1 (about uniformly); a photo from another domain (a cartoon chair against a fashion index)
 lands at or near 0. Below a threshold, classification answers ``unknown`` with reason
-``out_of_catalog`` (the threshold was chosen on held-out photos from another domain:
+``out_of_catalog`` (:func:`stylesearch.classify.verdict`) and search results say
+``out_of_catalog: true`` (the threshold was chosen on held-out photos from another domain:
 ``benchmarks/bench_familiarity.py``).
 """
 
@@ -20,11 +21,10 @@ import numpy as np
 from .config import DEFAULT_MIN_FAMILIARITY
 from .index.snapshot import Snapshot
 from .model.projection import Projection, QueryPurpose
-from .results import Classification
 
 SAMPLE = 1000  # indexed items in the reference
 MIN_ITEMS = 20  # below this, no reference: the signal is None
-__all__ = ["DEFAULT_MIN_FAMILIARITY", "MIN_ITEMS", "SAMPLE", "judge", "of", "percentile", "reference", "rounded"]
+__all__ = ["DEFAULT_MIN_FAMILIARITY", "MIN_ITEMS", "SAMPLE", "of", "percentile", "reference", "rounded"]
 
 
 def reference(snapshot: Snapshot, prepare: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | None:
@@ -72,13 +72,3 @@ def of(snapshot: Snapshot, projection: Projection, vectors: np.ndarray, nearest:
 def rounded(values: np.ndarray | None, n: int) -> list[float | None]:
     """``values`` as n rounded floats (n ``None`` when there are none)."""
     return [None] * n if values is None else [round(float(v), 4) for v in values]
-
-
-def judge(out: list[Classification], known: list[float | None], floor: float, hint: str | None) -> list[Classification]:
-    """Each classification with its familiarity and ``hint``; below ``floor`` the photo looks
-    like nothing in the catalog, and no style is a safe answer: ``unknown``, ``out_of_catalog``."""
-    for c, value in zip(out, known):
-        c.hint, c.familiarity = hint, value
-        if value is not None and value < floor:
-            c.label, c.reason = None, "out_of_catalog"
-    return out

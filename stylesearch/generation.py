@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import calibration
 from ._version import __version__
 from .catalog import path_text
 from .config import EmbedConfig
@@ -83,6 +84,7 @@ def write_generation(
         raise IndexCorruptError(f"internal error: {meta.count()} metadata rows for {len(backend)} vectors; nothing was written")
     backend.sync(meta)  # an external engine (Milvus) learns the generation's changes
     manifest = manifest_for(bundle, backend, meta, created)
+    manifest[calibration.MANIFEST_KEY] = calibration.fit(backend, meta, calibration.for_classify(bundle.projection))
     write_json(gen / MANIFEST_FILE, manifest)
     return manifest
 

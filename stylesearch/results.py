@@ -38,9 +38,10 @@ class QueryResult:
     results: list[Hit]
     hint: str | None = None
     familiarity: float | None = None  # how much the photo looks like the catalog (stylesearch.familiarity)
+    out_of_catalog: bool = False  # the photo looks like nothing in the catalog: the results are only the least unlike
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"image": self.image, "familiarity": self.familiarity}
+        out: dict[str, Any] = {"image": self.image, "familiarity": self.familiarity, "out_of_catalog": self.out_of_catalog}
         out["results"] = [h.to_dict() for h in self.results]
         if self.hint:
             out["hint"] = self.hint
@@ -57,7 +58,9 @@ class Classification:
     ``low_confidence``, ``no_labelled_items`` (nothing may vote: the filter matches no
     labelled item) or ``out_of_catalog`` (the photo looks like no item of the catalog:
     ``familiarity``, its percentile among the catalog's own nearest-item similarities, is
-    below the threshold); ``hint`` what to change."""
+    below the threshold); ``hint`` what to change. ``confidence`` is a calibrated probability
+    (:mod:`stylesearch.classify`); ``answer`` is the best label even when ``label`` is
+    ``None``; ``support`` how many of the neighbours carry it; ``prior`` the prior used."""
 
     image: str
     label: str | None
@@ -70,10 +73,22 @@ class Classification:
     reason: str | None = None  # why the label is None: low_confidence, no_labelled_items or out_of_catalog
     hint: str | None = None  # what to change (a filter value no item has, say)
     familiarity: float | None = None  # how much the photo looks like the catalog (stylesearch.familiarity)
+    answer: str | None = None  # the best label, answered or not
+    support: int | None = None  # how many of the k neighbours carry ``answer`` (None: kNN did not run)
+    prior: str = "catalog"
+
+    @property
+    def out_of_catalog(self) -> bool:
+        return self.reason == "out_of_catalog"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "reason": self.reason,
+            "out_of_catalog": self.out_of_catalog,
+            "support": self.support,
+            "k": len(self.neighbors),
+            "answer": self.answer,
+            "prior": self.prior,
             "hint": self.hint,
             "familiarity": self.familiarity,
             "image": self.image,

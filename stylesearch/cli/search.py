@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import CLASSIFY_METHODS, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FAMILIARITY
+from ..config import CLASSIFY_METHODS, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FAMILIARITY, PRIORS
 from ..errors import ImageError, UsageError
 from ..results import QueryResult
 from .common import Commands, emit, fmt_hits, open_index, where_from
@@ -21,10 +21,13 @@ def fmt_classification(c: Any) -> str:
     )
     scores = f"{scores} — {methods}" if c.method == "both" else scores
     why = f" [{c.reason}]" if c.label is None and c.reason else ""
+    if c.label is None and c.answer is not None and c.reason != "no_labelled_items":
+        why += f" (best guess {c.answer})"
+    support = f"; {c.support} of {len(c.neighbors)} neighbours {c.answer}" if c.support is not None else ""
     evidence = fmt_hits(c.neighbors[:5], "    ")
     hint = f"\n  hint: {c.hint}" if c.hint else ""
     return (
-        f"{c.image}\n  style: {label}{why} (confidence {c.confidence:.2f}; {scores}){hint}\n"
+        f"{c.image}\n  style: {label}{why} (confidence {c.confidence:.2f}{support}; {scores}){hint}\n"
         f"{fmt_familiarity(c.familiarity)}  evidence:\n{evidence}"
     )
 
@@ -71,7 +74,8 @@ def emit_in_place(args: argparse.Namespace, images: list[str], answers: dict[int
 def fmt_answer(answer: Any) -> str:
     if isinstance(answer, QueryResult):
         hint = f"\n  hint: {answer.hint}" if answer.hint else ""
-        return f"{answer.image}\n{fmt_familiarity(answer.familiarity)}{fmt_hits(answer.results)}{hint}"
+        warning = "  OUT OF CATALOG: these are only the least unlike items, not the same style\n" if answer.out_of_catalog else ""
+        return f"{answer.image}\n{fmt_familiarity(answer.familiarity)}{warning}{fmt_hits(answer.results)}{hint}"
     return fmt_classification(answer)
 
 
@@ -141,7 +145,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             where=where,
             min_confidence=args.min_confidence,
             method=args.method,
-            balanced=args.balanced,
+            prior=args.prior,
             min_familiarity=args.min_familiarity,
         )
     for i, c in zip(positions, results):
@@ -205,10 +209,11 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--method", default="both", choices=list(CLASSIFY_METHODS), help="kNN vote, trained head, or both (default)")
     p.add_argument(
-        "--balanced",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="divide each kNN vote by its label's item count, so new / rare styles can win (default; --no-balanced: plain vote)",
+        "--prior",
+        default="catalog",
+        choices=list(PRIORS),
+        help="how likely each style is before the photo is seen: catalog (default; the index's label shares, "
+        "mixed with uniform) or uniform (every style alike, e.g. for a hand-picked balanced set)",
     )
     p.add_argument(
         "--min-familiarity",

@@ -253,7 +253,8 @@ class OpenVINOLinear:
         # DYNAMIC_QUANTIZATION_GROUP_SIZE 0: where the CPU has VNNI, the plugin would otherwise
         # quantise the activations of an int8-weight product to int8 as well (3e-4 away from
         # torch's float32 product): a query must give the numbers its index was built with.
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0}
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = 0
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         self.compiled = core().compile_model(ov.Model([product], [raw], "projection"), "CPU", config)

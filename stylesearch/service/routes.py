@@ -206,6 +206,7 @@ async def search(request: Request, svc: Reader) -> schemas.SearchResponse:
             took_ms=_ms(t0),
             hint=found.hint,
             familiarity=found.familiarity,
+            out_of_catalog=found.out_of_catalog,
         )
     if content_type.startswith("application/json"):
         try:
@@ -322,14 +323,17 @@ def _explained(svc: Services, query: str, item: str, why: Any, grid: int, t0: fl
     "/classify",
     response_model=schemas.ClassifyResponse,
     summary="Style of uploaded photos, with evidence",
-    dependencies=[strict_form("file", "method", "k", "balanced", "min_confidence", "where", "min_familiarity")],
+    dependencies=[strict_form("file", "method", "k", "prior", "min_confidence", "where", "min_familiarity")],
 )
 async def classify(
     svc: Reader,
     file: Annotated[list[UploadFile], File(description="one or more product photos")],
     method: Annotated[Literal["knn", "linear", "both"], Form()] = "both",
     k: Annotated[int, Form(ge=1, le=schemas.K_LIMIT)] = 10,
-    balanced: Annotated[bool, Form(description="divide each kNN vote by its label's item count (false: plain vote)")] = True,
+    prior: Annotated[
+        Literal["catalog", "uniform"],
+        Form(description="catalog: the index's label shares mixed with uniform (default); uniform: every style alike"),
+    ] = "catalog",
     min_confidence: Annotated[float | None, Form(ge=0, le=1)] = None,
     where: Annotated[str | None, Form(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
     min_familiarity: Annotated[
@@ -343,7 +347,7 @@ async def classify(
     data = [await _read_upload(svc, f) for f in file]
     vectors = await _embed(svc, names, data)
     verdicts = await run_in_threadpool(
-        svc.engine.classify_vectors, vectors, _k(svc, k), _where(where), min_confidence, method, balanced, min_familiarity
+        svc.engine.classify_vectors, vectors, _k(svc, k), _where(where), min_confidence, method, prior, min_familiarity
     )
     results = []
     for name, v in zip(names, verdicts):
@@ -360,6 +364,10 @@ async def classify(
                 reason=v.reason,  # type: ignore[arg-type]
                 hint=v.hint,
                 familiarity=v.familiarity,
+                out_of_catalog=v.out_of_catalog,
+                answer=v.answer,
+                support=v.support,
+                prior=v.prior,  # type: ignore[arg-type]
             )
         )
     return schemas.ClassifyResponse(results=results, took_ms=_ms(t0))

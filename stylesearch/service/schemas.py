@@ -75,6 +75,11 @@ class SearchResponse(BaseModel):
     took_ms: float
     hint: str | None = Field(None, description="why there are no results, when a filter value no item has is the reason")
     familiarity: float | None = Field(None, description=FAMILIARITY + " (uploads only)")
+    out_of_catalog: bool = Field(
+        False,
+        description="the photo looks like nothing in the catalog (familiarity below the threshold): the results are "
+        "only the least unlike items",
+    )
 
 
 class RecommendRequest(Arranged):
@@ -127,7 +132,7 @@ class MethodAnswer(BaseModel):
 class Classification(BaseModel):
     image: str
     label: str | None = Field(description="null: no style reached the confidence threshold")
-    confidence: float
+    confidence: float = Field(description="calibrated: how often an answer of this confidence is right on the catalog's photos")
     method: Literal["knn", "linear", "both"] = Field(description="what decided the label")
     scores: dict[str, float]
     knn: MethodAnswer | None
@@ -139,6 +144,12 @@ class Classification(BaseModel):
         "or the photo looks like nothing in the catalog (familiarity below min_familiarity)",
     )
     familiarity: float | None = Field(None, description=FAMILIARITY)
+    out_of_catalog: bool = Field(False, description="the photo looks like nothing in the catalog (reason out_of_catalog)")
+    answer: str | None = Field(None, description="the best label, also when label is null")
+    support: int | None = Field(
+        None, description="how many of the k neighbours carry the answer (null: kNN did not run); at most one: confidence < 0.5"
+    )
+    prior: Literal["catalog", "uniform"] = Field("catalog", description="the prior the probabilities were computed with")
     hint: str | None = Field(None, description="what to change (a filter value no item has, say)")
 
 

@@ -61,7 +61,8 @@ function card(item, { score = true } = {}) {
   return node;
 }
 
-function showResults(title, results) {
+function showResults(title, results, outOfCatalog = false) {
+  $("ooc-banner").hidden = !outOfCatalog;
   $("results-title").textContent = title;
   const grid = $("results");
   grid.replaceChildren(...results.map((item) => card(item)));
@@ -73,6 +74,9 @@ function showVerdict(c) {
   const why = { out_of_catalog: "looks like nothing in this catalog", low_confidence: "no style is clear enough", no_labelled_items: "no labelled item may vote" };
   $("style-label").textContent = c.label || `unknown (${why[c.reason] || "no answer"})`;
   $("style-confidence").textContent = `(${(100 * c.confidence).toFixed(0)}%)`;
+  $("style-evidence").textContent = c.support == null || c.answer == null ? "" :
+    `${c.support} of the ${c.neighbors.length} nearest labelled items are ${c.answer}` +
+    (c.label == null ? ` (best guess ${c.answer}, not answered)` : "");
   $("style-familiarity").textContent = c.familiarity == null ? "" :
     c.reason === "out_of_catalog" ? `This photo looks like nothing in this catalog (familiarity ${c.familiarity.toFixed(3)}).` :
     `Looks like this catalog: familiarity ${c.familiarity.toFixed(2)} (0 = unlike any item, 0.5 = a typical item).`;
@@ -113,7 +117,7 @@ async function searchFile(file) {
       api("/v1/classify", { method: "POST", body: classifyForm }),
     ]);
     showVerdict(verdict.results[0]);
-    showResults(`Same style as ${file.name}`, search.results);
+    showResults(`Same style as ${file.name}`, search.results, search.out_of_catalog === true);
   } catch (err) {
     $("verdict").hidden = true;
     setStatus(`Could not search: ${err.message}`, true);
