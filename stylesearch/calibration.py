@@ -32,14 +32,18 @@ TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(5.0), 121))
 MANIFEST_KEY = "classify_calibration"
 
 
-def fit(backend: SearchBackend, meta: MetadataStore, prepare: Callable[[np.ndarray], np.ndarray], k: int = K) -> dict[str, Any]:
-    """The calibration record of one generation: ``temperature``, the items it was fitted on,
-    and their negative log-likelihood before and after."""
+def leave_one_out(
+    backend: SearchBackend, meta: MetadataStore, prepare: Callable[[np.ndarray], np.ndarray], k: int = K
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
+    """Up to :data:`SAMPLE` labelled items (seeded), each with its ``k`` nearest *other*
+    labelled items: (label names, item count per label float64 [L], evidence float64 [M, L]
+    (:func:`~stylesearch.classify.evidence`), true label index int [M]); ``None`` when the
+    index has too few labelled items or labels."""
     counts = meta.label_counts()
     names = sorted(counts)
     labelled = meta.vids_where(labelled=True)
     if labelled is None or len(labelled) < MIN_ITEMS or len(names) < 2:
-        return {"temperature": 1.0, "items": 0, "k": k}
+        return None
     pick = np.sort(np.random.default_rng(0).choice(len(labelled), size=min(SAMPLE, len(labelled)), replace=False))
     chosen = labelled[pick]
     scores, vids = backend.search_where(prepare(backend.get(chosen)), k + 1, meta, Where.of(None), labelled=True)
@@ -54,9 +58,18 @@ def fit(backend: SearchBackend, meta: MetadataStore, prepare: Callable[[np.ndarr
         rows.append(evidence([lab for _, lab in kept], np.array([s for s, _ in kept]), names))
         truth.append(index[records[vid].label])
     if len(rows) < MIN_ITEMS:
+        return None
+    return names, np.array([counts[n] for n in names], np.float64), np.array(rows), np.array(truth)
+
+
+def fit(backend: SearchBackend, meta: MetadataStore, prepare: Callable[[np.ndarray], np.ndarray], k: int = K) -> dict[str, Any]:
+    """The calibration record of one generation: ``temperature``, the items it was fitted on,
+    and their negative log-likelihood before and after."""
+    held_out = leave_one_out(backend, meta, prepare, k)
+    if held_out is None:
         return {"temperature": 1.0, "items": 0, "k": k}
-    logits = log_posterior(np.array(rows), np.array([counts[n] for n in names], np.float64), Rule())
-    y = np.array(truth)
+    _, counts, rows, y = held_out
+    logits = log_posterior(rows, counts, Rule())
     nll = [float(-np.log(softmax(logits, t)[np.arange(len(y)), y] + 1e-12).mean()) for t in TEMPERATURES]
     best = int(np.argmin(nll))
     return {

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import StyleSearchError
-from . import build, dedup, explain, items, learn, search, serve
+from . import build, dedup, explain, items, learn, search, serve, shares
 from .common import Commands, common_parser
 
-COMMAND_GROUPS = (build, search, items, learn, dedup, explain, serve)
+COMMAND_GROUPS = (build, search, items, learn, dedup, explain, serve, shares)
 
 
 def build_parser() -> argparse.ArgumentParser:
