@@ -8,7 +8,8 @@ true style i), measured on the index's own labelled items left out one at a time
 (:func:`stylesearch.calibration.leave_one_out`, no extra labels), the answer shares ``q`` of
 the photos satisfy ``q = Cᵀ p``; ``p`` is the non-negative least-squares solution,
 normalised, over the labels the classifier recognises (a style of a few examples that is
-mostly answered as another cannot be told apart from it: it keeps its counted share). The interval is a bootstrap: the photos and the held-out items are resampled
+mostly answered as another cannot be told apart from it: it keeps its counted share).
+The interval is a bootstrap: the photos and the held-out items are resampled
 together, :data:`ROUNDS` times, and the 2.5 and 97.5 percentiles kept.
 
 QuaPy implements the same estimator, but around a scikit-learn classifier that it fits

@@ -64,7 +64,8 @@ def write_html(path: Path, result: dict[str, Any]) -> None:
         rows = []
         for label, s in part["shares"].items():
             rows.append(
-                f"<tr><td>{html.escape(label)}</td><td class='track'><span class='bar' style='width:{100 * s['share']:.1f}%'></span>"
+                f"<tr><td>{html.escape(label)}</td><td class='track'>"
+                f"<span class='bar' style='width:{100 * s['share']:.1f}%'></span>"
                 f"<span class='ci' style='left:{100 * s['low']:.1f}%;width:{100 * (s['high'] - s['low']):.1f}%'></span></td>"
                 f"<td>{s['share']:.1%}</td><td>{s['low']:.1%}–{s['high']:.1%}</td>"
                 f"<td>{part['classify_and_count'][label]:.1%}</td></tr>"

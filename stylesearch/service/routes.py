@@ -373,6 +373,43 @@ async def classify(
     return schemas.ClassifyResponse(results=results, took_ms=_ms(t0))
 
 
+# --------------------------------------------------------------------------- shares
+
+
+@router.post(
+    "/shares",
+    response_model=schemas.SharesResponse,
+    summary="Style shares of a photo set (uploads and/or indexed items), with 95 % intervals",
+    dependencies=[strict_form("file", "items", "k")],
+)
+async def style_shares(
+    svc: Reader,
+    file: Annotated[list[UploadFile] | None, File(description="photos of the set")] = None,
+    items: Annotated[str | None, Form(description='JSON list of indexed item ids in the set, e.g. ["a", "b"]')] = None,
+    k: Annotated[int, Form(ge=1, le=schemas.K_LIMIT)] = 10,
+) -> schemas.SharesResponse:
+    from .. import shares
+
+    t0 = time.perf_counter()
+    uploads = file or []
+    if len(uploads) > svc.settings.max_files:
+        raise ApiError(413, "too_many_files", f"at most {svc.settings.max_files} images per request")
+    try:
+        ids = TypeAdapter(list[str]).validate_json(items) if items else []
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", "items must be a JSON list of item ids") from exc
+    if not uploads and not ids:
+        raise ApiError(422, "invalid_request", "send the photos as file fields, or their item ids as items")
+    parts = []
+    if uploads:
+        names = [f.filename or f"file{i + 1}" for i, f in enumerate(uploads)]
+        parts.append(await _embed(svc, names, [await _read_upload(svc, f) for f in uploads]))
+    if ids:
+        parts.append((await run_in_threadpool(svc.engine.snapshot.vectors_of, ids))[1])
+    result = await run_in_threadpool(shares.of, svc.engine, np.concatenate(parts), None, _k(svc, k))
+    return schemas.SharesResponse(**result, took_ms=_ms(t0))
+
+
 # --------------------------------------------------------------------------- items
 
 

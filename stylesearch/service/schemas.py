@@ -158,6 +158,21 @@ class ClassifyResponse(BaseModel):
     took_ms: float
 
 
+class Share(BaseModel):
+    share: float = Field(description="the estimated share of the photos in this style, 0-1")
+    low: float = Field(description="95 % interval, lower end")
+    high: float = Field(description="95 % interval, upper end")
+
+
+class SharesResponse(BaseModel):
+    photos: int
+    shares: dict[str, Share] = Field(description="per style, largest first")
+    classify_and_count: dict[str, float] = Field(description="the plain share of answers per style, uncorrected")
+    method: str
+    held_out_items: int = Field(description="indexed items whose held-out answers measured the classifier's errors")
+    took_ms: float
+
+
 class AddResponse(BaseModel):
     item: Item
     items: int = Field(description="items in the index after the add")
