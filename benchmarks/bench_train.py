@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--skip-extra", action="store_true", help="only the default model (no cold-start / held-out runs)")
     parser.add_argument("--anchor", type=float, default=TrainConfig.anchor, help="L2-SP weight (train --anchor)")
     parser.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
-    parser.add_argument("--plain-vote", action="store_true", help="plain (not balanced) kNN vote in every check")
+    parser.add_argument("--uniform-prior", action="store_true", help="classify with the uniform prior in every check")
     parser.add_argument("--only-cold-start", action="store_true")
     parser.add_argument("--train-blocks", type=int, default=0, help="also tune this many top backbone blocks")
     parser.add_argument("--pca-dims", type=int, default=TrainConfig.pca_dims)
@@ -72,8 +72,8 @@ def main() -> int:
 
     if not args.only_cold_start:
         results["train"] = train_on(train_rows, root, work / "default", cfg, run)
-        fu4 = run_protocol("FU4", run=run, model=work / "default", balanced=not args.plain_vote)
-        fuw = run_protocol("FUW", run=run, model=work / "default", balanced=not args.plain_vote)
+        fu4 = run_protocol("FU4", run=run, model=work / "default", prior="uniform" if args.uniform_prior else "catalog")
+        fuw = run_protocol("FUW", run=run, model=work / "default", prior="uniform" if args.uniform_prior else "catalog")
         results["FU4"] = {"knn_macro_f1": fu4.macro_f1, "linear_macro_f1": fu4.linear_macro_f1, "map_at_r": fu4.map_at_r}
         results["FUW"] = {"knn_macro_f1": fuw.macro_f1, "linear_macro_f1": fuw.linear_macro_f1}
         print(json.dumps(results), file=sys.stderr, flush=True)
@@ -84,7 +84,7 @@ def main() -> int:
         results["cold_start_settings"] = {
             "anchor": args.anchor,
             "weight_decay": args.weight_decay,
-            "balanced": not args.plain_vote,
+            "prior": "uniform" if args.uniform_prior else "catalog",
         }
         results["train_no_ethnic"] = train_on(no_ethnic, root, work / "no-ethnic", cfg, run)
         ethnic = [r for r in train_rows if r["usage"] == "Ethnic"]
@@ -95,7 +95,7 @@ def main() -> int:
             model=work / "no-ethnic",
             exclude_labels=("Ethnic",),
             add_labelled=[ethnic[i] for i in picks],
-            balanced=not args.plain_vote,
+            prior="uniform" if args.uniform_prior else "catalog",
         )
         results["cold_start"] = {
             "ethnic_recall": cold.per_class_recall["Ethnic"],
@@ -110,7 +110,7 @@ def main() -> int:
         gallery_ids = {r["id"] for r in fuw_split(rows)[0]}
         held_out = [r for r in train_rows if r["id"] not in gallery_ids]
         results["train_fuw_held_out"] = train_on(held_out, root, work / "fuw-held-out", cfg, run)
-        fuw_out = run_protocol("FUW", run=run, model=work / "fuw-held-out", balanced=not args.plain_vote)
+        fuw_out = run_protocol("FUW", run=run, model=work / "fuw-held-out", prior="uniform" if args.uniform_prior else "catalog")
         results["FUW_gallery_not_trained"] = {"knn_macro_f1": fuw_out.macro_f1, "linear_macro_f1": fuw_out.linear_macro_f1}
 
     print(f"# bench_train ({results['machine']})\n")

@@ -158,7 +158,7 @@ def run_protocol(
     model: Path | None = None,
     exclude_labels: Sequence[str] = (),
     add_labelled: Sequence[Row] = (),
-    balanced: bool = True,
+    prior: str = "catalog",
     store: str = "faiss",
     split: tuple[list[Row], list[Row]] | None = None,
 ) -> ProtocolResult:
@@ -213,7 +213,7 @@ def run_protocol(
                 lin = [c.label for c in engine.classify_vectors(vectors, k, method="linear", **FORCED)]
                 linear_f1 = round(macro_f1(truth, lin), 4)
             if protocol in ("FU4", "ARCH10"):
-                preds = [c.label for c in engine.classify_vectors(vectors, k, method="knn", balanced=balanced, **FORCED)]
+                preds = [c.label for c in engine.classify_vectors(vectors, k, method="knn", prior=prior, **FORCED)]
                 r_counts = {u: sum(r["usage"] == u for r in index_rows) for u in set(truth)}
                 kmax = max(r_counts.values())
                 hits = engine.search_vectors(vectors, kmax)
@@ -223,7 +223,7 @@ def run_protocol(
                 preds = []
                 for vec, r in zip(vectors, query_rows):
                     where = {"articleType": r["articleType"]}
-                    c = engine.classify_vectors(vec[None], k, where, method="knn", balanced=balanced, **FORCED)[0]
+                    c = engine.classify_vectors(vec[None], k, where, method="knn", prior=prior, **FORCED)[0]
                     preds.append(c.label)
                 mapr = None
         if store == "milvus-lite":

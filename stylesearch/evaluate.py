@@ -62,3 +62,28 @@ def per_class(truth: Sequence[str], predicted: Sequence[str | None], labels: Seq
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         out[label] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "support": tp + fn}
     return out
+
+
+def calibration_bins(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> dict[str, object]:
+    """Expected calibration error (ECE: the answers' mean |confidence − accuracy| over equal-
+    width confidence bins, weighted by their counts) and the bins of a reliability diagram."""
+    conf = np.asarray(confidence, np.float64)
+    ok = np.asarray(correct, np.float64)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        mask = which == b
+        if not mask.any():
+            continue
+        gap = abs(float(conf[mask].mean()) - float(ok[mask].mean()))
+        ece += mask.mean() * gap
+        rows.append(
+            {
+                "low": b / bins,
+                "high": (b + 1) / bins,
+                "count": int(mask.sum()),
+                "confidence": round(float(conf[mask].mean()), 4),
+                "accuracy": round(float(ok[mask].mean()), 4),
+            }
+        )
+    return {"ece": round(float(ece), 4), "bins": rows}

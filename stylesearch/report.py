@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .engine import StyleSearch
-from .evaluate import accuracy, confusion_matrix, macro_f1, map_at_r, per_class
+from .evaluate import accuracy, calibration_bins, confusion_matrix, macro_f1, map_at_r, per_class
 from .model.embed import embed_all
 
 
@@ -39,12 +39,16 @@ def evaluate_engine(
     report: dict[str, Any] = {"queries": len(truth), "k": k, "labels": labels, "group_by": group_key}
     methods = ["knn"] + (["linear"] if engine.head is not None else [])
     for method in methods:
-        preds = []
+        preds, confidence, lone = [], [], 0
         for vec, where in zip(vectors, wheres):
             c = engine.classify_vectors(vec[None], k, where, min_confidence=0.0, method=method, min_familiarity=0.0)[0]
             preds.append(c.label)
+            confidence.append(c.confidence)
+            lone += c.support is not None and c.support <= 1 and c.confidence >= 0.5
         report[method] = {
             "accuracy": round(accuracy(truth, preds), 4),
+            "calibration": calibration_bins(confidence, [t == p for t, p in zip(truth, preds)]),
+            "one_neighbour_answers_at_0_5": int(lone),
             "macro_f1": round(macro_f1(truth, preds, sorted(set(truth))), 4),
             "per_class": per_class(truth, preds, sorted(set(truth))),
             "confusion": {"labels": labels, "matrix": confusion_matrix(truth, preds, labels).tolist()},
@@ -103,6 +107,46 @@ def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]], title:
     return data
 
 
+def reliability_png(bins: Sequence[dict[str, Any]], ece: float, title: str) -> bytes:
+    """Reliability diagram: each confidence bin's accuracy against its mean confidence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1, label="perfectly calibrated")
+    ax.bar(
+        [b["low"] for b in bins],
+        [b["accuracy"] for b in bins],
+        width=[b["high"] - b["low"] for b in bins],
+        align="edge",
+        color="#4a7bd0",
+        edgecolor="white",
+        alpha=0.85,
+        label="accuracy of the answers",
+    )
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o", color="#111", markersize=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("share right")
+    ax.set_title(f"{title} (ECE {ece:.3f})")
+    ax.legend(fontsize=7, loc="upper left")
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def _class_table(per: dict[str, dict[str, float]]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(label)}</td><td>{v['precision']:.3f}</td><td>{v['recall']:.3f}</td><td>{v['f1']:.3f}</td>"
+        f"<td>{int(v['support'])}</td></tr>"
+        for label, v in per.items()
+    )
+    return f"<table><tr><th>style</th><th>precision</th><th>recall</th><th>F1</th><th>queries</th></tr>{rows}</table>"
+
+
 def style_map_png(vectors: np.ndarray, labels: Sequence[str], title: str = "style space (PCA)") -> bytes:
     """2-D PCA of style vectors, coloured by label."""
     import matplotlib
@@ -159,6 +203,9 @@ def write_report(
                 confusion_png(report[method]["confusion"]["labels"], report[method]["confusion"]["matrix"], f"{method} confusion")
             )
             files.append(out / f"confusion_{method}.png")
+            cal = report[method]["calibration"]
+            (out / f"reliability_{method}.png").write_bytes(reliability_png(cal["bins"], cal["ece"], f"{method} confidence"))
+            files.append(out / f"reliability_{method}.png")
     (out / "report.json").write_text(json.dumps(slim, indent=2))
     (out / "style_map.png").write_bytes(style_map_png(vectors, truth))
     files.append(out / "style_map.png")
@@ -173,23 +220,31 @@ def write_report(
             f'<div class="strip"><figure class="query"><img src="{_thumb(path)}"><figcaption>query<br>'
             f"{html.escape(label)}</figcaption></figure>{cells}</div>"
         )
+    methods = [m for m in ("knn", "linear") if m in report]
     metrics = [
-        f"<li>{m}: accuracy {report[m]['accuracy']}, macro-F1 {report[m]['macro_f1']}</li>"
-        for m in ("knn", "linear")
-        if m in report
+        f"<li>{m}: accuracy {report[m]['accuracy']}, macro-F1 {report[m]['macro_f1']}, "
+        f"expected calibration error {report[m]['calibration']['ece']}</li>"
+        for m in methods
     ]
+    tables = "".join(f"<h3>{m}</h3>{_class_table(report[m]['per_class'])}" for m in methods)
+    reliability = "".join(f'<img style="width:auto;height:auto;border:0" src="reliability_{m}.png">' for m in methods)
+    recall_rows = "".join(f"<tr><td>{kk}</td><td>{v:.3f}</td></tr>" for kk, v in report["retrieval"]["recall_at_k"].items())
     ret = report["retrieval"]
     scope = f", neighbours within {html.escape(str(report['group_by']))}" if report["group_by"] else ""
     confusions = "".join(
         f'<img style="width:auto;height:auto;border:0" src="confusion_{m}.png">' for m in ("knn", "linear") if m in report
     )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>stylesearch evaluation</title>
-<style>body{{font-family:sans-serif;margin:2em}} .strip{{display:flex;gap:6px;margin:8px 0}}
+<style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:2px 10px;text-align:left}}
+.strip{{display:flex;gap:6px;margin:8px 0}}
 figure{{margin:0;text-align:center;font-size:11px}} img{{width:96px;height:96px;object-fit:contain;border:3px solid #ddd}}
 .ok img{{border-color:#3a3}} .bad img{{border-color:#d33}} .query img{{border-color:#333}}</style></head><body>
 <h1>stylesearch evaluation</h1><p>{report["queries"]} queries, k={report["k"]}{scope}</p>
-<ul>{"".join(metrics)}<li>retrieval: precision@1 {ret["precision_at_1"]}, MAP@R {ret["map_at_r"]},
-recall@k {ret["recall_at_k"]}</li></ul>
+<ul>{"".join(metrics)}<li>retrieval: precision@1 {ret["precision_at_1"]}, MAP@R {ret["map_at_r"]}</li></ul>
+<h2>Per style</h2>{tables}
+<h2>Confidence: how often an answer of each confidence is right</h2>{reliability}
+<h2>Retrieval: recall@k</h2><p>the share of queries with at least one item of their style among the first k</p>
+<table><tr><th>k</th><th>recall@k</th></tr>{recall_rows}</table>
 <h2>Confusion</h2>{confusions}
 <h2>Style space</h2><img style="width:auto;height:auto;border:0" src="style_map.png">
 <h2>Queries and their nearest neighbours</h2><p>green: same label, red: other label</p>{"".join(rows)}
@@ -217,9 +272,13 @@ def run_evaluation(
     group_by: str | None = None,
     index_kwargs: dict[str, Any] | None = None,
     strips: int = 8,
+    keep_index: bool = False,
 ) -> dict[str, Any]:
-    """Index the catalog's ``gallery_split`` items in ``out/index``, classify and search with
-    its labelled ``query_split`` items, and write the report into ``out``."""
+    """Index the catalog's ``gallery_split`` items (in ``out/index`` with ``keep_index``, else
+    in a temporary folder removed afterwards), classify and search with its labelled
+    ``query_split`` items, and write the report into ``out``."""
+    import tempfile
+
     from .catalog import Catalog
     from .errors import CatalogError
     from .ingest import index_catalog
@@ -233,14 +292,22 @@ def run_evaluation(
             f"where it is {query_split!r} (queries); found {len(gallery)} and {len(queries)}"
         )
     kwargs = dict(index_kwargs or {})
-    index_catalog(Catalog(catalog.root, gallery), out / "index", **kwargs)
-    with StyleSearch.open(out / "index", run=kwargs.get("run")) as engine:
+    with tempfile.TemporaryDirectory(prefix="stylesearch-eval-") as scratch:
+        folder = out / "index" if keep_index else Path(scratch) / "index"
+        index_catalog(Catalog(catalog.root, gallery), folder, **kwargs)
+        return _evaluate_index(folder, kwargs.get("run"), queries, out, k, group_by, strips, len(gallery))
+
+
+def _evaluate_index(
+    index: Path, run: Any, queries: Sequence[Any], out: Path, k: int, group_by: str | None, strips: int, gallery: int
+) -> dict[str, Any]:
+    with StyleSearch.open(index, run=run) as engine:
         vectors, ok, _ = embed_items(engine, [str(q.path) for q in queries])
         kept = [queries[i] for i in ok]
         truth = [str(q.label) for q in kept]
         groups = [q.attributes.get(group_by, "") for q in kept] if group_by else None
         report = evaluate_engine(engine, vectors, truth, k=k, groups=groups, group_key=group_by)
-        report["gallery"] = len(gallery)
+        report["gallery"] = gallery
         picks = np.linspace(0, len(kept) - 1, num=min(strips, len(kept))).astype(int).tolist()
         strip_rows = []
         for i in picks:

@@ -175,8 +175,8 @@ def test_api_bounds_strict_forms_and_filter_errors(built_index: Path, demo_data)
             if "multipart/form-data" in op.get("requestBody", {}).get("content", {})
         ]
         resolved = [doc["components"]["schemas"][f["$ref"].rpartition("/")[2]] if "$ref" in f else f for f in forms]
-        # search, classify, items, explain
-        assert len(resolved) == 4 and all(f["additionalProperties"] is False for f in resolved)
+        # search, classify, items, explain, shares
+        assert len(resolved) == 5 and all(f["additionalProperties"] is False for f in resolved)
         offset = next(p for p in doc["paths"]["/v1/items"]["get"]["parameters"] if p["name"] == "offset")
         assert offset["schema"]["maximum"] == 2**31 - 1
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from stylesearch import demo
 from stylesearch.cli import main
 from stylesearch.errors import CatalogError
 
@@ -40,6 +41,20 @@ def test_eval_writes_report_pictures_and_page(capsys, demo_data, tmp_path: Path)
     assert (out / "confusion_knn.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "report.html").read_text()
     assert page.count('class="strip"') == 8 and "data:image/jpeg;base64," in page
+    # the per-class table, the reliability diagram with its ECE, recall@k as a table
+    assert "<th>precision</th><th>recall</th><th>F1</th>" in page and page.count("<tr><td>") >= 8
+    cal = report["knn"]["calibration"]
+    assert 0 <= cal["ece"] <= 1 and sum(b["count"] for b in cal["bins"]) == 48 and "expected calibration error" in page
+    assert (out / "reliability_knn.png").read_bytes()[:4] == b"\x89PNG" and "reliability_knn.png" in page
+    assert "<th>k</th><th>recall@k</th>" in page and "{'1'" not in page
+    assert report["knn"]["one_neighbour_answers_at_0_5"] == 0
+    # the evaluation's index is kept only when asked
+    assert not (out / "index").exists()
+    text_out = tmp_path / "report2"
+    assert main(["eval", str(manifest), "--out", str(text_out), "--image-size", "64", "--keep-index"]) == 0
+    printed_text = capsys.readouterr().out
+    assert (text_out / "index").is_dir() and "calibration error (ECE)" in printed_text and "recall@1 " in printed_text
+    assert "precision  recall      F1  queries" in printed_text
 
 
 def test_eval_needs_both_splits(demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -48,6 +63,25 @@ def test_eval_needs_both_splits(demo_data, tmp_path: Path) -> None:  # type: ign
 
     with pytest.raises(CatalogError, match="'split' column"):
         run_evaluation(load_catalog(demo_data[0]), tmp_path / "r")
+
+
+def test_shares_json_shape_and_page(capsys, built_index: Path, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    manifest = _split_manifest(demo_data, tmp_path / "split.csv")
+    page = tmp_path / "shares.html"
+    code = main(["shares", str(manifest), "--index", str(built_index), "--by", "split", "--json", "--out", str(page)])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["photos"] == 144 and out["method"].startswith("adjusted classify-and-count")
+    assert set(out["shares"]) == set(demo.STYLES) and set(out["classify_and_count"]) == set(demo.STYLES)
+    for part in [out, *out["groups"].values()]:
+        assert sum(s["share"] for s in part["shares"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert all(set(s) == {"share", "low", "high"} and s["low"] <= s["share"] <= s["high"] for s in part["shares"].values())
+    assert set(out["groups"]) == {"train", "test"} and out["groups"]["test"]["photos"] == 48
+    assert "Style shares" in page.read_text() and "95 % interval" in page.read_text()
+    # a single photo cannot be grouped; a column the manifest lacks is named
+    assert main(["shares", str(demo_data[1][0][0]), "--index", str(built_index), "--by", "split"]) == 2
+    assert main(["shares", str(manifest), "--index", str(built_index), "--by", "colour"]) == 2
+    assert "its columns: product, split" in capsys.readouterr().err
 
 
 def test_classify_summary_counts_styles(capsys, built_index: Path, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -48,6 +48,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         k=args.k,
         group_by=args.group_by,
         index_kwargs=index_kwargs,
+        keep_index=args.keep_index,
     )
     slim = {k: v for k, v in report.items() if k not in ("knn", "linear")}
     for method in ("knn", "linear"):
@@ -56,11 +57,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     lines = [f"{report['queries']} queries against {report['gallery']} indexed items (k={report['k']})"]
     for method in ("knn", "linear"):
         if method in report:
-            lines.append(f"  {method:<6} accuracy {report[method]['accuracy']:.3f}  macro-F1 {report[method]['macro_f1']:.3f}")
+            m = report[method]
+            lines.append(
+                f"  {method:<6} accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
+                f"calibration error (ECE) {m['calibration']['ece']:.3f}"
+            )
+            lines += [f"    {'style':<20} precision  recall      F1  queries"] + [
+                f"    {label:<20} {v['precision']:9.3f} {v['recall']:7.3f} {v['f1']:7.3f} {int(v['support']):8d}"
+                for label, v in m["per_class"].items()
+            ]
     ret = report["retrieval"]
-    lines.append(
-        f"  retrieval: precision@1 {ret['precision_at_1']:.3f}  MAP@R {ret['map_at_r']:.3f}  recall@k {ret['recall_at_k']}"
-    )
+    recall = ", ".join(f"@{kk} {v:.3f}" for kk, v in ret["recall_at_k"].items())
+    lines.append(f"  retrieval: precision@1 {ret['precision_at_1']:.3f}  MAP@R {ret['map_at_r']:.3f}  recall{recall}")
     lines.append(f"report: {Path(args.out) / 'report.html'}")
     emit(args, slim, "\n".join(lines))
     return 0
@@ -91,3 +99,4 @@ def register(commands: Commands) -> None:
     p.add_argument("--group-by", help="restrict neighbours to the query's value of this attribute (e.g. articleType)")
     p.add_argument("-k", type=int, default=10, help="neighbours that vote (default: 10)")
     p.add_argument("--out", default="eval-report", help="folder for report.json, PNGs and report.html")
+    p.add_argument("--keep-index", action="store_true", help="keep the evaluation's index in OUT/index (else it is removed)")

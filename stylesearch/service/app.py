@@ -52,6 +52,8 @@ def create_app(settings: Settings | None = None, engine: StyleSearch | None = No
         engine = opened or StyleSearch.open(
             settings.index, run=RunConfig(device=settings.device, engine=settings.engine, progress=False)
         )
+        if settings.min_familiarity is not None:
+            engine.min_familiarity = settings.min_familiarity
         metrics = Metrics(lambda: float(len(engine)))
         batcher = MicroBatcher(
             engine.embed_lenient,

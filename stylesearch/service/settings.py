@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     max_pixels: int = Field(40_000_000, gt=0, description="largest accepted image (width × height)")
     max_files: int = Field(16, gt=0, description="most images in one classify request")
     max_k: int = Field(200, gt=0, description="largest k a request may ask for")
+    min_familiarity: float | None = Field(
+        None, ge=0, le=1, description="below this familiarity a photo is out of the catalog (default: the library's)"
+    )
     batch_max_images: int = Field(32, gt=0, description="micro-batch: most images in one forward pass")
     batch_max_wait_ms: float = Field(5.0, ge=0, description="micro-batch: how long the first image waits for others")
     sync_roots: str = Field(

@@ -71,7 +71,7 @@ def test_index_with_a_model_classifies_with_head_and_knn(trained: Path, demo_dat
         engine.add(new[:5], labels="inverted")
         verdict = engine.classify(new[5], k=5, min_confidence=0.0)
         assert verdict.label == "inverted" and verdict.method == "knn"
-        assert engine.classify(new[5], k=5, min_confidence=0.0, balanced=True).label == "inverted"
+        assert engine.classify(new[5], k=5, min_confidence=0.0).label == "inverted"
         with pytest.raises(ConfigError, match="method"):
             engine.classify(paths[0], method="vote")
     with StyleSearch.open(tmp_path / "idx", run=RUN) as reopened:  # the head survives writes

@@ -95,8 +95,32 @@ def test_classify_uploads(api: TestClient, demo_data) -> None:  # type: ignore[n
     assert [c["image"] for c in results] == [Path(p).name for p, _, _ in held_out]
     assert sum(c["label"] == s for c, (_, s, _) in zip(results, held_out)) >= 5
     assert all(c["method"] == "knn" and len(c["neighbors"]) == 5 and c["knn"]["label"] for c in results)
+    # evidence in every answer: how many neighbours carry it, and one never backs 0.5
+    assert all(c["support"] == sum(n["label"] == c["answer"] for n in c["neighbors"]) for c in results)
+    assert not [c for c in results if c["support"] <= 1 and c["confidence"] >= 0.5]
+    assert all(c["prior"] == "catalog" and c["out_of_catalog"] is False for c in results)
+    uniform = api.post("/v1/classify", files=files[:1], data={"prior": "uniform"})
+    assert uniform.status_code == 200 and uniform.json()["results"][0]["prior"] == "uniform"
+    bad = api.post("/v1/classify", files=files[:1], data={"prior": "popular"})
+    assert bad.status_code == 422
     no_head = api.post("/v1/classify", files=files[:1], data={"method": "linear"})
     assert no_head.status_code == 422 and no_head.json()["code"] == "bad_config"
+
+
+def test_style_shares_of_uploads_and_items(api: TestClient, demo_data) -> None:  # type: ignore[no-untyped-def]
+    held_out = demo_data[1][:8]
+    files = [("file", (Path(p).name, Path(p).read_bytes(), "image/png")) for p, _, _ in held_out]
+    items = [i["id"] for i in api.get("/v1/items", params={"limit": 4}).json()["items"]]
+    r = api.post("/v1/shares", files=files, data={"items": json.dumps(items)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["photos"] == 12 and body["method"].startswith("adjusted classify-and-count")
+    assert sum(s["share"] for s in body["shares"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert all(s["low"] <= s["share"] <= s["high"] for s in body["shares"].values())
+    assert set(body["classify_and_count"]) == set(body["shares"])
+    assert api.post("/v1/shares", data={"k": "5"}).status_code == 422  # nothing to count
+    assert api.post("/v1/shares", data={"items": "not json"}).json()["code"] == "invalid_request"
+    assert api.post("/v1/shares", data={"items": json.dumps(["no-such-item"])}).status_code == 404
 
 
 def test_errors_are_json_with_a_code(api: TestClient) -> None:
