@@ -198,8 +198,13 @@ def main() -> int:
             est = shares.of(engine, engine.embed([r["file"] for r in photos]))
         labels = list(est["shares"])
         t = {lab: truth.get(lab, 0.0) for lab in labels}
+        main4 = list(FU4_CLASSES)
         row = {
             "truth": {k: round(v, 3) for k, v in truth.items()},
+            "mae_main4": round(float(np.mean([abs(est["shares"][lab]["share"] - t[lab]) for lab in main4])), 4),
+            "mae_main4_classify_and_count": round(
+                float(np.mean([abs(est["classify_and_count"][lab] - t[lab]) for lab in main4])), 4
+            ),
             "mae": round(float(np.mean([abs(est["shares"][lab]["share"] - t[lab]) for lab in labels])), 4),
             "mae_classify_and_count": round(float(np.mean([abs(est["classify_and_count"][lab] - t[lab]) for lab in labels])), 4),
             "inside": sum(est["shares"][lab]["low"] <= t[lab] <= est["shares"][lab]["high"] for lab in labels),
@@ -211,6 +216,8 @@ def main() -> int:
         "draws": draws,
         "mae": round(float(np.mean([r["mae"] for r in draws])), 4),
         "mae_classify_and_count": round(float(np.mean([r["mae_classify_and_count"] for r in draws])), 4),
+        "mae_main4": round(float(np.mean([r["mae_main4"] for r in draws])), 4),
+        "mae_main4_classify_and_count": round(float(np.mean([r["mae_main4_classify_and_count"] for r in draws])), 4),
         "coverage": round(sum(r["inside"] for r in draws) / sum(r["labels"] for r in draws), 3),
     }
     print(f"shares: {json.dumps(report['shares'] | {'draws': len(draws)})}")

@@ -4,9 +4,11 @@ time: no extra labels needed.
 Up to :data:`SAMPLE` labelled items (seeded) are each classified by their ``k`` nearest
 *other* labelled items, queried as classification queries are; the temperature that
 minimises the negative log-likelihood of their true labels under
-:func:`stylesearch.classify.log_posterior` (catalog prior) is kept in the generation's
-manifest (``classify_calibration``), fitted anew whenever a generation is written, so that a
-confidence of 0.8 is right about 80 % of the time on photos in the catalog's own mix.
+:func:`stylesearch.classify.log_posterior` is kept in the generation's manifest
+(``classify_calibration``), fitted anew whenever a generation is written: one per prior, so
+that with the catalog prior a confidence of 0.8 is right about 80 % of the time on photos in
+the catalog's own mix, and with the uniform prior on photos of every style alike (the
+held-out items weighted by one over their label's count).
 An index written before this has none: it is fitted when the index is opened and kept in
 memory (:func:`of`).
 """
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .classify import Rule, evidence, log_posterior, softmax
+from .config import PRIORS
 from .index.backends.base import SearchBackend
 from .index.filters import Where
 from .index.metadata import MetadataStore
@@ -67,29 +70,33 @@ def fit(backend: SearchBackend, meta: MetadataStore, prepare: Callable[[np.ndarr
     and their negative log-likelihood before and after."""
     held_out = leave_one_out(backend, meta, prepare, k)
     if held_out is None:
-        return {"temperature": 1.0, "items": 0, "k": k}
+        return {"temperature": 1.0, "temperature_uniform": 1.0, "items": 0, "k": k}
     _, counts, rows, y = held_out
-    logits = log_posterior(rows, counts, Rule())
-    nll = [float(-np.log(softmax(logits, t)[np.arange(len(y)), y] + 1e-12).mean()) for t in TEMPERATURES]
-    best = int(np.argmin(nll))
-    return {
-        "temperature": round(float(TEMPERATURES[best]), 4),
-        "items": len(y),
-        "k": k,
-        "nll": round(nll[best], 4),
-        "nll_uncalibrated": round(float(-np.log(softmax(logits)[np.arange(len(y)), y] + 1e-12).mean()), 4),
-    }
+    out: dict[str, Any] = {"items": len(y), "k": k}
+    for prior in PRIORS:
+        # each prior is calibrated for queries in its own mix: the catalog's, or every style alike
+        # (the held-out items weighted by one over their label's count)
+        weights = np.ones(len(y)) if prior == "catalog" else 1.0 / counts[y]
+        weights = weights / weights.sum()
+        logits = log_posterior(rows, counts, Rule(prior))
+        nll = [float(-(weights * np.log(softmax(logits, t)[np.arange(len(y)), y] + 1e-12)).sum()) for t in TEMPERATURES]
+        best = int(np.argmin(nll))
+        name = "temperature" if prior == "catalog" else f"temperature_{prior}"
+        out[name] = round(float(TEMPERATURES[best]), 4)
+        out[f"nll_{prior}"] = round(nll[best], 4)
+        out[f"nll_{prior}_uncalibrated"] = round(float(nll[int(np.argmin(np.abs(TEMPERATURES - 1.0)))]), 4)
+    return out
 
 
-def temperature(snapshot: Snapshot, projection: Projection) -> float:
-    """The classification temperature of a generation: from its manifest, else fitted once
-    and kept in the snapshot's cache (an index written before calibration existed)."""
+def temperature(snapshot: Snapshot, projection: Projection, prior: str = "catalog") -> float:
+    """The classification temperature of a generation for ``prior``: from its manifest, else
+    fitted once and kept in the snapshot's cache (an index written before calibration existed)."""
     record = snapshot.manifest.get(MANIFEST_KEY)
     if record is None:
         if MANIFEST_KEY not in snapshot.cache:
             snapshot.cache[MANIFEST_KEY] = fit(snapshot.backend, snapshot.meta, for_classify(projection))
         record = snapshot.cache[MANIFEST_KEY]
-    return float(record.get("temperature", 1.0))
+    return float(record.get("temperature" if prior == "catalog" else f"temperature_{prior}", 1.0))
 
 
 def for_classify(projection: Projection) -> Callable[[np.ndarray], np.ndarray]:

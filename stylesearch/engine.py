@@ -170,13 +170,14 @@ class StyleSearch:
         hits = self._search(vectors, k, where, arrange=arrange)
         hint = self._snapshot.hint(where) if where and not all(hits) else None
         nearest = None if where or arrange else np.array([h[0].score if h else -1.0 for h in hits])  # the search found them
-        known = familiarity.rounded(familiarity.of(self._snapshot, self.bundle.projection, vectors, nearest), len(hits))
+        known = familiarity.rounded(self.familiarity(vectors, nearest), len(hits))
         odd = [f is not None and f < self.min_familiarity for f in known]
         return [QueryResult(name, h, None if h else hint, f, o) for name, h, f, o in zip(names, hits, known, odd)]
 
-    def familiarity(self, vectors: np.ndarray) -> np.ndarray | None:
+    def familiarity(self, vectors: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray | None:
         """How much each photo (vectors [N, D]) looks like this catalog, 0–1: :mod:`stylesearch.familiarity`."""
-        return familiarity.of(self._snapshot, self.bundle.projection, vectors)
+        novelty = self.embedder.novelty(vectors)
+        return familiarity.of(self._snapshot, self.bundle.projection, vectors, nearest, novelty)
 
     def similar(self, item_id: str, k: int = 10, where: WhereLike = None, **arrange: Unpack[Arrangement]) -> list[Hit]:
         """Items in the style of an indexed item (the item itself left out)."""
@@ -296,7 +297,7 @@ class StyleSearch:
         catalog (:meth:`familiarity`) and the label is ``None`` (reason ``out_of_catalog``)."""
         if method not in METHODS:
             raise ConfigError(f"classification method must be one of {', '.join(METHODS)}, got {method!r}")
-        rule = Rule(prior, calibration.temperature(self._snapshot, self.bundle.projection))
+        rule = Rule(prior, calibration.temperature(self._snapshot, self.bundle.projection, prior))
         head = self.bundle.head
         if method == "linear" and head is None:
             raise ConfigError(

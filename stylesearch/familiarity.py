@@ -6,9 +6,13 @@ catalog's own items does not: :func:`reference` takes a seeded sample of indexed
 the similarity of each to its nearest *other* item; :func:`percentile` places a query's
 nearest similarity in that distribution. A photo like the catalog's lands anywhere from 0 to
 1 (about uniformly); a photo from another domain (a cartoon chair against a fashion index)
-lands at or near 0. Below a threshold, classification answers ``unknown`` with reason
-``out_of_catalog`` (:func:`stylesearch.classify.verdict`) and search results say
-``out_of_catalog: true`` (the threshold was chosen on held-out photos from another domain:
+lands at or near 0. In a small index the nearest item is far for every photo, so two more
+tests look at the raw statistics the style vector leaves out: how far from the catalog's
+mean they lie and how much of them lies outside its PCA span, each against held-out
+catalog photos (:mod:`stylesearch.model.novelty`); :func:`combine` joins the three.
+Below a threshold, classification answers ``unknown`` with reason ``out_of_catalog``
+(:func:`stylesearch.classify.verdict`) and search results say ``out_of_catalog: true`` (the
+threshold was chosen on held-out photos from another domain:
 ``benchmarks/bench_familiarity.py``).
 """
 
@@ -52,11 +56,19 @@ def percentile(ref: np.ndarray | None, nearest: np.ndarray) -> np.ndarray | None
     return np.searchsorted(ref, np.asarray(nearest, np.float64), side="right") / len(ref)
 
 
-def of(snapshot: Snapshot, projection: Projection, vectors: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray | None:
+def of(
+    snapshot: Snapshot,
+    projection: Projection,
+    vectors: np.ndarray,
+    nearest: np.ndarray | None = None,
+    novelty: np.ndarray | None = None,
+) -> np.ndarray | None:
     """The familiarity of each stored-form style vector (float32 [N, D]) with the catalog of
     ``snapshot``, queried as same-style search queries are; ``None`` for a tiny index.
     ``nearest``: each vector's similarity to its nearest item, when an unfiltered search
-    has just found it (saves a search)."""
+    has just found it (saves a search). ``novelty``: the photos' novelty p-values float64
+    [N, S] (:meth:`Embedder.novelty <stylesearch.model.embed.Embedder.novelty>`; NaN where
+    unknown), joined with the percentile by :func:`combine`."""
 
     def prepare(stored: np.ndarray) -> np.ndarray:
         return projection.for_query(np.asarray(stored, np.float32), QueryPurpose.SEARCH)
@@ -66,7 +78,19 @@ def of(snapshot: Snapshot, projection: Projection, vectors: np.ndarray, nearest:
         return None
     if nearest is None:
         nearest = np.array([row[0][0] if row else -1.0 for row in snapshot.search(prepare(vectors), 1)])
-    return percentile(ref, nearest)
+    found = percentile(ref, nearest)
+    return found if found is None or novelty is None else combine(found, novelty)
+
+
+def combine(nearest: np.ndarray, novelty: np.ndarray) -> np.ndarray:
+    """One familiarity from several tests of "like the catalog's own photos": the nearest-
+    neighbour percentile and each novelty p-value. Bonferroni: the smallest times the number
+    of tests, so that a threshold refuses about that share of photos like the catalog's,
+    whichever test speaks."""
+    tests = np.column_stack([nearest, novelty])
+    known = ~np.isnan(tests)
+    smallest = np.where(known, tests, np.inf).min(axis=1)
+    return np.minimum(1.0, smallest * known.sum(axis=1))
 
 
 def rounded(values: np.ndarray | None, n: int) -> list[float | None]:

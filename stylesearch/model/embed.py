@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -35,6 +36,8 @@ from .statistics import StyleStatistics
 log = logging.getLogger(__name__)
 
 
+NOVELTY_ROWS = 256  # batches up to this many rows get their novelty measured (queries; catalog batches are smaller too)
+NOVELTY_KEPT = 16384  # the most vectors whose novelty is kept for Embedder.novelty
 FEW_ROWS = 16  # up to this many rows, int8's compiled projection (engines.OpenVINOLinear); torch's GEMM above
 
 
@@ -123,6 +126,8 @@ class Embedder:
         self.int8 = int8  # the quantised OpenVINO model (int8 only; set by calibrate for a new index)
         self._runner: engines.Runner | None = None
         self._linear: tuple[Projection, engines.OpenVINOLinear] | None = None  # the projection's product, compiled
+        self._novel: collections.OrderedDict[bytes, np.ndarray] = collections.OrderedDict()  # vector → novelty p-values
+        self._novel_lock = threading.Lock()
         if self.engine == "torch":
             self._runner = self._torch_forward
         else:
@@ -237,10 +242,30 @@ class Embedder:
         return torch.cat(outs)
 
     def project(self, raw: np.ndarray) -> np.ndarray:
-        """float32 [N, R] → style vectors float32 [N, D], L2-normalised."""
+        """float32 [N, R] → style vectors float32 [N, D], L2-normalised. A few rows (queries)
+        also get their novelty measured, kept for :meth:`novelty`."""
         if self.projection is None:
             raise ConfigError("this embedder has no projection yet: fit one on the catalog first")
-        return self.projection.apply(raw, self._projection_product() if len(raw) <= FEW_ROWS else None)
+        if len(raw) > NOVELTY_ROWS:
+            return self.projection.apply(raw)
+        vectors, p_values = self.projection.apply_measured(raw, self._projection_product() if len(raw) <= FEW_ROWS else None)
+        if p_values is not None:
+            with self._novel_lock:
+                for row, p in zip(vectors, p_values):
+                    self._novel[row.tobytes()] = p
+                    if len(self._novel) > NOVELTY_KEPT:
+                        self._novel.popitem(last=False)
+        return vectors
+
+    def novelty(self, vectors: np.ndarray) -> np.ndarray | None:
+        """The novelty p-values float64 [N, 2] (:mod:`stylesearch.model.novelty`) of style
+        vectors this embedder made recently from photos (NaN rows for others, e.g. stored
+        items'); ``None`` when it has none of them (a projection without a reference)."""
+        with self._novel_lock:
+            found = [self._novel.get(np.asarray(v, np.float32).tobytes()) for v in vectors]
+        if all(f is None for f in found):
+            return None
+        return np.array([f if f is not None else (np.nan, np.nan) for f in found], np.float64)
 
     def _projection_product(self) -> engines.OpenVINOLinear | None:
         """For an int8 index (OpenVINO), the projection's matrix product compiled with int8

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import IndexCorruptError
+from .novelty import Novelty, fit_reference
 
 EPS = 1e-12
 
@@ -75,6 +76,7 @@ class Projection:
     parts: tuple[tuple[int, float], ...] | None = None
     query_weights: dict[str, tuple[float, ...]] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
+    novelty: Novelty | None = field(default=None, repr=False, compare=False)  # PCA only: model/novelty.py
     _torch: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +119,19 @@ class Projection:
             self._torch = (weight.to(device), bias.to(device))
         return self._torch
 
+    def apply_measured(
+        self, raw: np.ndarray | torch.Tensor, linear: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`apply`, and each row's novelty p-values float64 [N, 2]
+        (:meth:`Novelty.p_values`; ``None`` without a novelty reference)."""
+        if self.novelty is None or self.matrix is None or self.parts:
+            return self.apply(raw, linear), None
+        x = torch.as_tensor(raw, dtype=torch.float32)
+        y = self._affine(x, linear)
+        scale = np.linalg.norm(self.matrix, axis=0).astype(np.float64)
+        found = self.novelty.measure(x.cpu().numpy(), y.cpu().numpy(), np.maximum(scale, EPS))
+        return self._normalised(y), self.novelty.p_values(*found)
+
     def apply(self, raw: np.ndarray | torch.Tensor, linear: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """float32 [N, R] → float32 [N, D], L2-normalised. Computed with torch, on the device
         ``raw`` is on (a GPU's statistics need not cross to the CPU: 247 KB per image at 128
@@ -124,13 +139,18 @@ class Projection:
         compiled product, :class:`~stylesearch.model.engines.OpenVINOLinear`). The weight is
         read as [D, R] rows: for one query, 2x faster here than the [R, D] layout."""
         x = torch.as_tensor(raw, dtype=torch.float32)
+        return self._normalised(self._affine(x, linear))
+
+    def _affine(self, x: torch.Tensor, linear: Callable[[np.ndarray], np.ndarray] | None) -> torch.Tensor:
+        """``x @ matrix + bias``, before any normalisation."""
         if self.matrix is None:
-            y = x + self.torch_params(x.device)[1]
-        elif linear is not None and x.device.type == "cpu":
-            y = torch.from_numpy(linear(x.numpy()))
-        else:
-            weight, bias = self.torch_params(x.device)
-            y = F.linear(x, weight, bias)
+            return x + self.torch_params(x.device)[1]
+        if linear is not None and x.device.type == "cpu":
+            return torch.from_numpy(linear(x.numpy()))
+        weight, bias = self.torch_params(x.device)
+        return F.linear(x, weight, bias)
+
+    def _normalised(self, y: torch.Tensor) -> np.ndarray:
         if self.parts:
             blocks = y.split([size for size, _ in self.parts], dim=1)
             y = torch.cat([F.normalize(b, dim=1, eps=EPS) * w for b, (_, w) in zip(blocks, self.parts)], dim=1)
@@ -165,6 +185,7 @@ class Projection:
         shrink: float = 0.0,
         reference: int | None = None,
         pad: bool = False,
+        novelty: bool = False,
     ) -> Projection:
         """PCA of float32 [N, R] to ``min(dim, N-1, R)`` components (randomised SVD).
         ``whiten`` > 0 divides each component by (its variance + ``shrink`` × the mean kept
@@ -176,7 +197,10 @@ class Projection:
         photos spans N-1 directions), fill up to ``min(dim, R)`` with fixed-seed random
         directions orthogonal to the fitted ones (at the scale of the last fitted one). The
         fitted photos project exactly as without them (they lie in the fitted span), and
-        photos added later keep what differs outside it instead of being flattened into it."""
+        photos added later keep what differs outside it instead of being flattened into it.
+
+        ``novelty``: also fit the reference that tells photos unlike the catalog
+        (:mod:`stylesearch.model.novelty`), with the same PCA refitted on folds of ``raw``."""
         n, r = raw.shape
         k = max(1, min(dim, n - 1, r))
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
@@ -197,7 +221,16 @@ class Projection:
             extra = torch.randn(r, min(dim, r) - k, generator=torch.Generator().manual_seed(seed))
             extra, _ = torch.linalg.qr(extra - fitted @ (fitted.T @ extra))
             matrix = torch.cat([matrix, extra * matrix[:, -1].norm()], 1).contiguous()
-        return cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
+        out = cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
+        if novelty:
+
+            def refit(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                part = cls.fit_pca(rows, dim, seed, whiten, shrink, reference, pad, novelty=False)
+                assert part.matrix is not None
+                return rows.mean(axis=0, dtype=np.float64), part.matrix, np.linalg.norm(part.matrix, axis=0)
+
+            out.novelty = fit_reference(raw, refit, seed)
+        return out
 
     def save(self, path: Path) -> None:
         arrays: dict[str, Any] = {"bias": self.bias, "kind": np.array(self.kind)}
@@ -209,6 +242,10 @@ class Projection:
             arrays["query_weights"] = np.array(json.dumps(self.query_weights))
         if self.labels:
             arrays["labels"] = np.array(json.dumps(list(self.labels)))
+        if self.novelty is not None:
+            arrays["novelty_mean"] = self.novelty.mean
+            arrays["novelty_residuals"] = self.novelty.residuals
+            arrays["novelty_distances"] = self.novelty.distances
         with path.open("wb") as fh:
             np.savez(fh, **arrays)
 
@@ -221,7 +258,10 @@ class Projection:
                 weights = json.loads(str(data["query_weights"])) if "query_weights" in data.files else {}
                 query_weights = {str(k): tuple(float(x) for x in v) for k, v in weights.items()}
                 labels = tuple(json.loads(str(data["labels"]))) if "labels" in data.files else ()
-                projection = cls(matrix, data["bias"], str(data["kind"]), parts, query_weights, labels)
+                novelty = None
+                if "novelty_mean" in data.files:
+                    novelty = Novelty(data["novelty_mean"], data["novelty_residuals"], data["novelty_distances"])
+                projection = cls(matrix, data["bias"], str(data["kind"]), parts, query_weights, labels, novelty)
         except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise IndexCorruptError(f"cannot read projection {str(path)!r} ({exc}); rebuild the index") from exc
         n_parts = len(projection.parts or ())
