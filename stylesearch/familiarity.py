@@ -28,6 +28,7 @@ from .model.projection import Projection, QueryPurpose
 
 SAMPLE = 1000  # indexed items in the reference
 MIN_ITEMS = 20  # below this, no reference: the signal is None
+NEAR = 0.9  # from this nearest-neighbour percentile a photo is familiar, whatever the novelty tests say
 __all__ = ["DEFAULT_MIN_FAMILIARITY", "MIN_ITEMS", "SAMPLE", "of", "percentile", "reference", "rounded"]
 
 
@@ -86,11 +87,14 @@ def combine(nearest: np.ndarray, novelty: np.ndarray) -> np.ndarray:
     """One familiarity from several tests of "like the catalog's own photos": the nearest-
     neighbour percentile and each novelty p-value. Bonferroni: the smallest times the number
     of tests, so that a threshold refuses about that share of photos like the catalog's,
-    whichever test speaks."""
+    whichever test speaks. A photo nearer to an indexed item than :data:`NEAR` of the
+    catalog's items are to theirs is familiar whatever its raw statistics say: the index
+    holds items very like it (a style added after the projection was fitted, say)."""
     tests = np.column_stack([nearest, novelty])
     known = ~np.isnan(tests)
     smallest = np.where(known, tests, np.inf).min(axis=1)
-    return np.minimum(1.0, smallest * known.sum(axis=1))
+    joined = np.minimum(1.0, smallest * known.sum(axis=1))
+    return np.where(np.asarray(nearest) >= NEAR, nearest, joined)
 
 
 def rounded(values: np.ndarray | None, n: int) -> list[float | None]:

@@ -58,7 +58,9 @@ def test_an_index_from_before_opens_and_answers_identically(old_index: Path, tmp
             same(engine.query(query, k=3, where={"colour": "red"}).results, want["red"])
             same(engine.similar(f"{style}-0", k=3), want["similar"])
             c = engine.classify(query, k=5)
-            assert c.label == want["classify"][0] and c.confidence == pytest.approx(want["classify"][1], abs=1e-5)
+            # the same answer; its confidence is now a probability calibrated on the index's own
+            # items (fitted when opened: the old manifest has none), not the old vote share
+            assert c.label == want["classify"][0] and 0.5 < c.confidence <= want["classify"][1] and c.support >= 4
         # and it can still be written: a new generation in the same format
         engine.add([query], labels="noise", ids=["new-noise"])
         engine.remove(["stripes-0"])
