@@ -206,3 +206,13 @@ def test_an_index_too_small_to_calibrate_says_so(tmp_path: Path) -> None:
     with StyleSearch.open(tmp_path / "idx", run=RUN) as engine:
         verdict = engine.classify(tmp_path / "cat" / "dots" / "0.png")
         assert verdict.familiarity is None and verdict.label == "dots"
+
+
+def test_familiarity_joins_its_tests_and_trusts_a_near_item() -> None:
+    from stylesearch.familiarity import NEAR, combine
+
+    nearest = np.array([0.5, 0.5, 0.3, NEAR, 0.4])
+    novelty = np.array([[0.6, 0.9], [0.001, 0.8], [np.nan, np.nan], [0.0, 0.0], [0.2, np.nan]])
+    joined = combine(nearest, novelty)
+    # Bonferroni over the tests each photo has: the smallest p-value times how many
+    assert joined.tolist() == pytest.approx([1.0, 0.003, 0.3, NEAR, 0.4])

@@ -107,3 +107,32 @@ def test_a_projection_on_the_int8_grid_stays_close_and_snaps_once(tmp_path: Path
     assert Projection.load(tmp_path / "p.npz").on_int8_grid().matrix is not None
     assert np.array_equal(Projection.load(tmp_path / "p.npz").matrix, snapped.matrix)
     assert Projection.identity(5).on_int8_grid().matrix is None
+
+
+def test_novelty_tells_photos_unlike_the_catalog_at_any_distance(tmp_path: Path) -> None:
+    """Off the catalog's span or far from its mean: small p-values; like the catalog's held-out
+    photos: p-values spread over 0-1. Kept with the projection, whitened or not."""
+    rng = np.random.default_rng(1)
+    basis = rng.normal(size=(6, 50))
+
+    def catalog(n: int) -> np.ndarray:
+        return ((rng.normal(size=(n, 6)) * [8, 6, 4, 3, 2, 1]) @ basis + rng.normal(0, 0.3, (n, 50))).astype(np.float32)
+
+    raw = catalog(300)
+    for whiten in (0.0, 0.5):
+        proj = Projection.fit_pca(raw, dim=6, whiten=whiten, novelty=True)
+        assert proj.novelty is not None and len(proj.novelty.residuals) == 300
+        like, p_like = proj.apply_measured(catalog(200))
+        off_span, p_off = proj.apply_measured(catalog(50) + rng.normal(0, 3, (50, 50)).astype(np.float32))
+        far, p_far = proj.apply_measured(catalog(50) + (100 * basis[0]).astype(np.float32))
+        assert p_like is not None and p_off is not None and p_far is not None
+        sample = catalog(5)
+        assert np.allclose(proj.apply_measured(sample)[0], proj.apply(sample), atol=1e-6)
+        assert np.all(np.median(p_like, axis=0) > 0.3) and np.mean(p_like.min(axis=1) < 0.005) < 0.05
+        assert np.all(p_off[:, 0] < 0.01) and np.all(p_far[:, 1] < 0.01)  # residual, distance
+    proj.save(tmp_path / "p.npz")
+    again = Projection.load(tmp_path / "p.npz")
+    assert again.novelty is not None and np.array_equal(again.novelty.residuals, proj.novelty.residuals)
+    assert np.allclose(again.apply_measured(raw[:5])[1], proj.apply_measured(raw[:5])[1])
+    assert Projection.fit_pca(raw, dim=6).novelty is None  # only when asked (the index's PCA asks)
+    assert Projection.fit_pca(raw[:30], dim=6, novelty=True).novelty is None  # too few to hold a fifth out
