@@ -225,7 +225,7 @@ class Projection:
         if novelty:
 
             def refit(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-                part = cls.fit_pca(rows, dim, seed, whiten, shrink, reference, pad, novelty=False)
+                part = cls.fit_pca(rows, dim, seed, pad=pad)  # the same span; whitening changes no distance
                 assert part.matrix is not None
                 return rows.mean(axis=0, dtype=np.float64), part.matrix, np.linalg.norm(part.matrix, axis=0)
 
