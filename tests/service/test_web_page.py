@@ -116,11 +116,10 @@ def test_upload_a_photo_see_its_style_and_neighbours_then_click_one(page, server
     assert not console_errors, console_errors
 
 
-def test_a_photo_unlike_the_catalog_gets_a_banner(built_index: Path, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_photo_unlike_the_catalog_gets_a_banner(page, built_index: Path, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The banner follows the answer's out_of_catalog: shown for a photo below the floor (a
     server whose floor every photo is under), hidden again for the next photo that is not."""
     import uvicorn
-    from playwright.sync_api import sync_playwright
 
     index = tmp_path / "index"
     shutil.copytree(built_index, index)
@@ -140,23 +139,20 @@ def test_a_photo_unlike_the_catalog_gets_a_banner(built_index: Path, demo_data, 
     odd = tmp_path / "noise.png"  # random pixels: nothing in the catalog is like them
     Image.fromarray(np.random.default_rng(7).integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(odd)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page()
-            page.goto(servers[0][1] + "/")
-            page.wait_for_selector("#results .card")
-            assert not page.is_visible("#ooc-banner")
-            page.set_input_files("#file", str(odd))
-            page.wait_for_selector("#ooc-banner:not([hidden])")
-            assert "looks like nothing in this catalog" in page.inner_text("#ooc-banner")
-            assert "out of catalog" in page.inner_text("#style-label") or "nothing" in page.inner_text("#style-label")
-            page.goto(servers[1][1] + "/")
-            page.wait_for_selector("#results .card")
-            page.set_input_files("#file", query)
-            page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
-            assert not page.is_visible("#ooc-banner")
-            assert "of the 10 nearest labelled items are" in page.inner_text("#style-evidence")
-            browser.close()
+        page.goto(servers[0][1] + "/")
+        page.wait_for_selector("#results .card")
+        assert not page.is_visible("#ooc-banner")
+        page.set_input_files("#file", str(odd))
+        page.wait_for_selector("#ooc-banner:not([hidden])")
+        assert "looks like nothing in this catalog" in page.inner_text("#ooc-banner")
+        assert "looks like nothing in this catalog" in page.inner_text("#style-label")
+        page.screenshot(path=os.environ.get("STYLESEARCH_SCREENSHOT_OOC", str(tmp_path / "ooc.png")), full_page=True)
+        page.goto(servers[1][1] + "/")
+        page.wait_for_selector("#results .card")
+        page.set_input_files("#file", query)
+        page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+        assert not page.is_visible("#ooc-banner")
+        assert "of the 10 nearest labelled items are" in page.inner_text("#style-evidence")
     finally:
         for srv, _ in servers:
             srv.should_exit = True
