@@ -257,7 +257,8 @@ def run_demo(
             for h in result.results:
                 say(f"    {h.score:.3f}  {h.id:<28} style={h.label} product={h.attributes.get('product')}")
             label = verdict.label or "unknown"
-            say(f"  classified as: {label} (confidence {verdict.confidence:.2f})")
+            support = f"; {verdict.support} of 10 neighbours {verdict.answer}" if verdict.support is not None else ""
+            say(f"  classified as: {label} (confidence {verdict.confidence:.2f}{support})")
             summary["examples"].append({"query": result.to_dict(), "classification": verdict.to_dict()})
         predicted = engine.classify([p for p, _, _ in held_out], k=10, min_confidence=0.0, min_familiarity=0.0)
         correct = sum(c.label == style for c, (_, style, _) in zip(predicted, held_out))
