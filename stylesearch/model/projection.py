@@ -7,7 +7,7 @@ inner product is cosine similarity. PCA fitted on the catalog, or trained
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -122,15 +122,13 @@ class Projection:
     def apply_measured(
         self, raw: np.ndarray | torch.Tensor, linear: Callable[[np.ndarray], np.ndarray] | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`apply`, and each row's novelty p-values float64 [N, 2]
+        """:meth:`apply`, and each row's novelty p-values float64 [N, T]
         (:meth:`Novelty.p_values`; ``None`` without a novelty reference)."""
-        if self.novelty is None or self.matrix is None or self.parts:
-            return self.apply(raw, linear), None
-        x = torch.as_tensor(raw, dtype=torch.float32)
-        y = self._affine(x, linear)
-        scale = np.linalg.norm(self.matrix, axis=0).astype(np.float64)
-        found = self.novelty.measure(x.cpu().numpy(), y.cpu().numpy(), np.maximum(scale, EPS))
-        return self._normalised(y), self.novelty.p_values(*found)
+        vectors = self.apply(raw, linear)
+        if self.novelty is None:
+            return vectors, None
+        x = raw.cpu().numpy() if isinstance(raw, torch.Tensor) else np.asarray(raw)
+        return vectors, self.novelty.p_values(x)
 
     def apply(self, raw: np.ndarray | torch.Tensor, linear: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """float32 [N, R] → float32 [N, D], L2-normalised. Computed with torch, on the device
@@ -186,6 +184,7 @@ class Projection:
         reference: int | None = None,
         pad: bool = False,
         novelty: bool = False,
+        blocks: Sequence[int] | None = None,
     ) -> Projection:
         """PCA of float32 [N, R] to ``min(dim, N-1, R)`` components (randomised SVD).
         ``whiten`` > 0 divides each component by (its variance + ``shrink`` × the mean kept
@@ -200,7 +199,8 @@ class Projection:
         photos added later keep what differs outside it instead of being flattened into it.
 
         ``novelty``: also fit the reference that tells photos unlike the catalog
-        (:mod:`stylesearch.model.novelty`), with the same PCA refitted on folds of ``raw``."""
+        (:mod:`stylesearch.model.novelty`) on folds of ``raw``, whose style blocks have the
+        widths ``blocks``."""
         n, r = raw.shape
         k = max(1, min(dim, n - 1, r))
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
@@ -223,13 +223,7 @@ class Projection:
             matrix = torch.cat([matrix, extra * matrix[:, -1].norm()], 1).contiguous()
         out = cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
         if novelty:
-
-            def refit(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-                part = cls.fit_pca(rows, dim, seed, pad=pad)  # the same span; whitening changes no distance
-                assert part.matrix is not None
-                return rows.mean(axis=0, dtype=np.float64), part.matrix, np.linalg.norm(part.matrix, axis=0)
-
-            out.novelty = fit_reference(raw, refit, seed)
+            out.novelty = fit_reference(raw, blocks, seed)
         return out
 
     def save(self, path: Path) -> None:
@@ -243,9 +237,7 @@ class Projection:
         if self.labels:
             arrays["labels"] = np.array(json.dumps(list(self.labels)))
         if self.novelty is not None:
-            arrays["novelty_mean"] = self.novelty.mean
-            arrays["novelty_residuals"] = self.novelty.residuals
-            arrays["novelty_distances"] = self.novelty.distances
+            arrays.update(self.novelty.arrays())
         with path.open("wb") as fh:
             np.savez(fh, **arrays)
 
@@ -258,9 +250,7 @@ class Projection:
                 weights = json.loads(str(data["query_weights"])) if "query_weights" in data.files else {}
                 query_weights = {str(k): tuple(float(x) for x in v) for k, v in weights.items()}
                 labels = tuple(json.loads(str(data["labels"]))) if "labels" in data.files else ()
-                novelty = None
-                if "novelty_mean" in data.files:
-                    novelty = Novelty(data["novelty_mean"], data["novelty_residuals"], data["novelty_distances"])
+                novelty = Novelty.from_arrays(data)
                 projection = cls(matrix, data["bias"], str(data["kind"]), parts, query_weights, labels, novelty)
         except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise IndexCorruptError(f"cannot read projection {str(path)!r} ({exc}); rebuild the index") from exc
