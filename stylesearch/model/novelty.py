@@ -9,7 +9,10 @@ measured on the raw statistics ``x`` instead:
   block's texture statistics tell a generated product from a photographed one where the
   whole vector does not;
 - **the distance** of ``x`` from the catalog's mean — a studio product photo against a
-  catalog of buildings lies far from it along directions the catalog does span.
+  catalog of buildings lies far from it along directions the catalog does span;
+- **the residual outside the projection's whole span** (from the projection's own output
+  before normalisation, :func:`span_residual`) — telling at a catalog of a thousand photos or
+  more, where the PCA is fitted on many.
 
 Their reference is the catalog itself: when the projection is fitted, these are fitted
 :data:`FOLDS` times without a fifth of (at most :data:`CV_ROWS` of) the sample and the
@@ -23,7 +26,7 @@ fashion index where the whole vector's residual caught 58 %; benchmarks/RESULTS.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,16 +49,22 @@ class Novelty:
     bases: list[np.ndarray]
     residuals: np.ndarray
     distances: np.ndarray
+    spans: np.ndarray | None = None  # float64 [M] sorted: residuals outside the projection's whole span
+    span_mean: np.ndarray | None = None  # float32 [R]: the mean the projection's PCA was fitted around
 
     def measure(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(per-block residual float64 [N, B], distance float64 [N]) of raw statistics [N, R]."""
         return _measure(np.asarray(raw, np.float32), self.mean, self.blocks, self.bases)
 
-    def p_values(self, raw: np.ndarray) -> np.ndarray:
-        """float64 [N, B + 1]: per test, the share of the reference at or above the value."""
+    def p_values(self, raw: np.ndarray, outside: np.ndarray | None = None) -> np.ndarray:
+        """float64 [N, T]: per test, the share of the reference at or above the value.
+        ``outside``: each row's residual outside the projection's span (:func:`span_residual`)."""
         residual, distance = self.measure(raw)
         out = [_upper_share(self.residuals[b], residual[:, b]) for b in range(len(self.blocks))]
-        return np.stack([*out, _upper_share(self.distances, distance)], axis=1)
+        out.append(_upper_share(self.distances, distance))
+        if self.spans is not None and outside is not None:
+            out.append(_upper_share(self.spans, outside))
+        return np.stack(out, axis=1)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What :meth:`from_arrays` reads back (saved with the projection)."""
@@ -66,6 +75,9 @@ class Novelty:
             "novelty_distances": self.distances,
         }
         out.update({f"novelty_basis_{i}": basis for i, basis in enumerate(self.bases)})
+        if self.spans is not None and self.span_mean is not None:
+            out["novelty_spans"] = self.spans
+            out["novelty_span_mean"] = self.span_mean
         return out
 
     @classmethod
@@ -76,7 +88,8 @@ class Novelty:
         get = data.__getitem__  # type: ignore[attr-defined]
         blocks = tuple(int(b) for b in get("novelty_blocks"))
         bases = [get(f"novelty_basis_{i}") for i in range(len(blocks))]
-        return cls(get("novelty_mean"), blocks, bases, get("novelty_residuals"), get("novelty_distances"))
+        spans, span_mean = (get("novelty_spans"), get("novelty_span_mean")) if "novelty_spans" in files else (None, None)
+        return cls(get("novelty_mean"), blocks, bases, get("novelty_residuals"), get("novelty_distances"), spans, span_mean)
 
 
 def _upper_share(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -118,10 +131,26 @@ def _bases(rows: np.ndarray, blocks: Sequence[int], seed: int) -> tuple[np.ndarr
     return mean, bases
 
 
-def fit_reference(raw: np.ndarray, blocks: Sequence[int] | None = None, seed: int = 0) -> Novelty | None:
+def span_residual(raw: np.ndarray, projected: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """float64 [N]: the residual of raw statistics [N, R] outside a PCA projection's span,
+    from its output before normalisation ``projected = (raw − mean) W`` [N, D], whose columns
+    are unit PCA directions scaled by ``scale`` [D] (whitening)."""
+    centred = np.asarray(raw, np.float64) - mean
+    inside = ((np.asarray(projected, np.float64) / scale) ** 2).sum(axis=1)
+    return np.sqrt(np.maximum(np.einsum("ij,ij->i", centred, centred) - inside, 0.0))
+
+
+SpanFit = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # rows → (PCA mean [R], unit directions [R, D])
+
+
+def fit_reference(
+    raw: np.ndarray, blocks: Sequence[int] | None = None, seed: int = 0, span: SpanFit | None = None
+) -> Novelty | None:
     """The novelty reference of a catalog's raw statistics float32 [N, R] whose style blocks
     have widths ``blocks`` (one block of R when ``None`` or when they do not add up to R);
-    ``None`` for a sample too small to leave a fifth out (fewer than :data:`MIN_ROWS`)."""
+    with ``span`` (the projection's PCA refitted on other rows), also the residual outside
+    the whole projection's span. ``None`` for a sample too small to leave a fifth out (fewer
+    than :data:`MIN_ROWS`)."""
     n, width = raw.shape
     blocks = tuple(blocks) if blocks and sum(blocks) == width else (width,)
     if n < MIN_ROWS:
@@ -129,11 +158,22 @@ def fit_reference(raw: np.ndarray, blocks: Sequence[int] | None = None, seed: in
     rows = raw[np.sort(np.random.default_rng(seed).choice(n, size=min(n, CV_ROWS), replace=False))]
     rows = np.asarray(rows, np.float32)
     folds = np.arange(len(rows)) % FOLDS
-    residuals, distances = [], []
+    residuals, distances, spans = [], [], []
     for f in range(FOLDS):
         mean, bases = _bases(rows[folds != f], blocks, seed)
-        r, d = _measure(rows[folds == f], mean, blocks, bases)
+        held = rows[folds == f]
+        r, d = _measure(held, mean, blocks, bases)
         residuals.append(r)
         distances.append(d)
+        if span is not None:
+            span_mean, directions = span(rows[folds != f])
+            spans.append(span_residual(held, (held - span_mean) @ directions, span_mean, np.ones(directions.shape[1])))
     mean, bases = _bases(rows, blocks, seed)
-    return Novelty(mean, blocks, bases, np.sort(np.concatenate(residuals), axis=0).T.copy(), np.sort(np.concatenate(distances)))
+    return Novelty(
+        mean,
+        blocks,
+        bases,
+        np.sort(np.concatenate(residuals), axis=0).T.copy(),
+        np.sort(np.concatenate(distances)),
+        np.sort(np.concatenate(spans)) if spans else None,
+    )

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import IndexCorruptError
-from .novelty import Novelty, fit_reference
+from .novelty import Novelty, fit_reference, span_residual
 
 EPS = 1e-12
 
@@ -124,11 +124,22 @@ class Projection:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`apply`, and each row's novelty p-values float64 [N, T]
         (:meth:`Novelty.p_values`; ``None`` without a novelty reference)."""
-        vectors = self.apply(raw, linear)
+        x = torch.as_tensor(raw, dtype=torch.float32)
+        y = self._affine(x, linear)
+        vectors = self._normalised(y)
         if self.novelty is None:
             return vectors, None
-        x = raw.cpu().numpy() if isinstance(raw, torch.Tensor) else np.asarray(raw)
-        return vectors, self.novelty.p_values(x)
+        rows = x.cpu().numpy()
+        outside = None
+        if self.matrix is not None and not self.parts and self.novelty.spans is not None:
+            scale = np.maximum(np.linalg.norm(self.matrix, axis=0).astype(np.float64), EPS)
+            outside = span_residual(rows, y.cpu().numpy(), self.pca_mean(), scale)
+        return vectors, self.novelty.p_values(rows, outside)
+
+    def pca_mean(self) -> np.ndarray:
+        """The mean the PCA was fitted around (kept with the novelty reference)."""
+        assert self.novelty is not None
+        return self.novelty.span_mean if self.novelty.span_mean is not None else self.novelty.mean
 
     def apply(self, raw: np.ndarray | torch.Tensor, linear: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """float32 [N, R] → float32 [N, D], L2-normalised. Computed with torch, on the device
@@ -223,7 +234,15 @@ class Projection:
             matrix = torch.cat([matrix, extra * matrix[:, -1].norm()], 1).contiguous()
         out = cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
         if novelty:
-            out.novelty = fit_reference(raw, blocks, seed)
+
+            def span(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                part = cls.fit_pca(rows, dim, seed, pad=pad)  # the same span; whitening changes no distance
+                assert part.matrix is not None
+                return rows.mean(axis=0, dtype=np.float64), part.matrix
+
+            out.novelty = fit_reference(raw, blocks, seed, span)
+            if out.novelty is not None:
+                out.novelty.span_mean = mean.numpy().astype(np.float32)
         return out
 
     def save(self, path: Path) -> None:
