@@ -65,9 +65,7 @@ def fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
         return
     t0 = time.perf_counter()
     config = embedder.config
-    embedder.projection = Projection.fit_pca(
-        raw, dim, whiten=config.whiten, shrink=config.whiten_shrink, pad=True, novelty=True, blocks=embedder.block_widths()
-    )
+    embedder.projection = Projection.fit_pca(raw, dim, whiten=config.whiten, shrink=config.whiten_shrink, pad=True, novelty=True)
     if raw.shape[0] <= dim:
         log.warning(
             "only %d images to fit the style projection, which needs more than %d (--dim) to fit every dimension: "

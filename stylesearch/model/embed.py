@@ -257,11 +257,6 @@ class Embedder:
                         self._novel.popitem(last=False)
         return vectors
 
-    def block_widths(self) -> list[int]:
-        """The width of each style block of the raw statistics, in order (one per backbone
-        block and statistic; :mod:`stylesearch.model.statistics`)."""
-        return [s.block_dims(c) for s in self.model.stats.statistics for c in s.channels]
-
     def novelty(self, vectors: np.ndarray) -> np.ndarray | None:
         """The novelty p-values float64 [N, 2] (:mod:`stylesearch.model.novelty`) of style
         vectors this embedder made recently from photos (NaN rows for others, e.g. stored
@@ -270,8 +265,7 @@ class Embedder:
             found = [self._novel.get(np.asarray(v, np.float32).tobytes()) for v in vectors]
         if all(f is None for f in found):
             return None
-        width = len(next(f for f in found if f is not None))
-        return np.array([f if f is not None else np.full(width, np.nan) for f in found], np.float64)
+        return np.array([f if f is not None else (np.nan, np.nan) for f in found], np.float64)
 
     def _projection_product(self) -> engines.OpenVINOLinear | None:
         """For an int8 index (OpenVINO), the projection's matrix product compiled with int8

@@ -7,7 +7,7 @@ inner product is cosine similarity. PCA fitted on the catalog, or trained
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import IndexCorruptError
-from .novelty import Novelty, fit_reference, span_residual
+from .novelty import Novelty, fit_reference
 
 EPS = 1e-12
 
@@ -122,24 +122,15 @@ class Projection:
     def apply_measured(
         self, raw: np.ndarray | torch.Tensor, linear: Callable[[np.ndarray], np.ndarray] | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`apply`, and each row's novelty p-values float64 [N, T]
+        """:meth:`apply`, and each row's novelty p-values float64 [N, 2]
         (:meth:`Novelty.p_values`; ``None`` without a novelty reference)."""
+        if self.novelty is None or self.matrix is None or self.parts:
+            return self.apply(raw, linear), None
         x = torch.as_tensor(raw, dtype=torch.float32)
         y = self._affine(x, linear)
-        vectors = self._normalised(y)
-        if self.novelty is None:
-            return vectors, None
-        rows = x.cpu().numpy()
-        outside = None
-        if self.matrix is not None and not self.parts and self.novelty.spans is not None:
-            scale = np.maximum(np.linalg.norm(self.matrix, axis=0).astype(np.float64), EPS)
-            outside = span_residual(rows, y.cpu().numpy(), self.pca_mean(), scale)
-        return vectors, self.novelty.p_values(rows, outside)
-
-    def pca_mean(self) -> np.ndarray:
-        """The mean the PCA was fitted around (kept with the novelty reference)."""
-        assert self.novelty is not None
-        return self.novelty.span_mean if self.novelty.span_mean is not None else self.novelty.mean
+        scale = np.linalg.norm(self.matrix, axis=0).astype(np.float64)
+        found = self.novelty.measure(x.cpu().numpy(), y.cpu().numpy(), np.maximum(scale, EPS))
+        return self._normalised(y), self.novelty.p_values(*found)
 
     def apply(self, raw: np.ndarray | torch.Tensor, linear: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """float32 [N, R] → float32 [N, D], L2-normalised. Computed with torch, on the device
@@ -195,7 +186,6 @@ class Projection:
         reference: int | None = None,
         pad: bool = False,
         novelty: bool = False,
-        blocks: Sequence[int] | None = None,
     ) -> Projection:
         """PCA of float32 [N, R] to ``min(dim, N-1, R)`` components (randomised SVD).
         ``whiten`` > 0 divides each component by (its variance + ``shrink`` × the mean kept
@@ -210,8 +200,7 @@ class Projection:
         photos added later keep what differs outside it instead of being flattened into it.
 
         ``novelty``: also fit the reference that tells photos unlike the catalog
-        (:mod:`stylesearch.model.novelty`) on folds of ``raw``, whose style blocks have the
-        widths ``blocks``."""
+        (:mod:`stylesearch.model.novelty`), with the same PCA refitted on folds of ``raw``."""
         n, r = raw.shape
         k = max(1, min(dim, n - 1, r))
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
@@ -235,14 +224,12 @@ class Projection:
         out = cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
         if novelty:
 
-            def span(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            def refit(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 part = cls.fit_pca(rows, dim, seed, pad=pad)  # the same span; whitening changes no distance
                 assert part.matrix is not None
-                return rows.mean(axis=0, dtype=np.float64), part.matrix
+                return rows.mean(axis=0, dtype=np.float64), part.matrix, np.linalg.norm(part.matrix, axis=0)
 
-            out.novelty = fit_reference(raw, blocks, seed, span)
-            if out.novelty is not None:
-                out.novelty.span_mean = mean.numpy().astype(np.float32)
+            out.novelty = fit_reference(raw, refit, seed)
         return out
 
     def save(self, path: Path) -> None:
@@ -256,7 +243,9 @@ class Projection:
         if self.labels:
             arrays["labels"] = np.array(json.dumps(list(self.labels)))
         if self.novelty is not None:
-            arrays.update(self.novelty.arrays())
+            arrays["novelty_mean"] = self.novelty.mean
+            arrays["novelty_residuals"] = self.novelty.residuals
+            arrays["novelty_distances"] = self.novelty.distances
         with path.open("wb") as fh:
             np.savez(fh, **arrays)
 
@@ -269,7 +258,9 @@ class Projection:
                 weights = json.loads(str(data["query_weights"])) if "query_weights" in data.files else {}
                 query_weights = {str(k): tuple(float(x) for x in v) for k, v in weights.items()}
                 labels = tuple(json.loads(str(data["labels"]))) if "labels" in data.files else ()
-                novelty = Novelty.from_arrays(data)
+                novelty = None
+                if "novelty_mean" in data.files:
+                    novelty = Novelty(data["novelty_mean"], data["novelty_residuals"], data["novelty_distances"])
                 projection = cls(matrix, data["bias"], str(data["kind"]), parts, query_weights, labels, novelty)
         except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise IndexCorruptError(f"cannot read projection {str(path)!r} ({exc}); rebuild the index") from exc

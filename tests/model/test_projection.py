@@ -120,8 +120,8 @@ def test_novelty_tells_photos_unlike_the_catalog_at_any_distance(tmp_path: Path)
 
     raw = catalog(300)
     for whiten in (0.0, 0.5):
-        proj = Projection.fit_pca(raw, dim=6, whiten=whiten, novelty=True, blocks=[20, 30])
-        assert proj.novelty is not None and proj.novelty.residuals.shape == (2, 300) and proj.novelty.blocks == (20, 30)
+        proj = Projection.fit_pca(raw, dim=6, whiten=whiten, novelty=True)
+        assert proj.novelty is not None and len(proj.novelty.residuals) == 300
         like, p_like = proj.apply_measured(catalog(200))
         off_span, p_off = proj.apply_measured(catalog(50) + rng.normal(0, 3, (50, 50)).astype(np.float32))
         far, p_far = proj.apply_measured(catalog(50) + (100 * basis[0]).astype(np.float32))
@@ -129,12 +129,10 @@ def test_novelty_tells_photos_unlike_the_catalog_at_any_distance(tmp_path: Path)
         sample = catalog(5)
         assert np.allclose(proj.apply_measured(sample)[0], proj.apply(sample), atol=1e-6)
         assert np.all(np.median(p_like, axis=0) > 0.3) and np.mean(p_like.min(axis=1) < 0.005) < 0.05
-        # per-block residuals (columns 0, 1) tell the off-span photos, the distance (2) the far ones
-        assert np.all(p_off[:, :2].min(axis=1) < 0.01) and np.all(p_far[:, 2] < 0.01)
+        assert np.all(p_off[:, 0] < 0.01) and np.all(p_far[:, 1] < 0.01)  # residual, distance
     proj.save(tmp_path / "p.npz")
     again = Projection.load(tmp_path / "p.npz")
     assert again.novelty is not None and np.array_equal(again.novelty.residuals, proj.novelty.residuals)
     assert np.allclose(again.apply_measured(raw[:5])[1], proj.apply_measured(raw[:5])[1])
     assert Projection.fit_pca(raw, dim=6).novelty is None  # only when asked (the index's PCA asks)
-    assert Projection.fit_pca(raw, dim=6, novelty=True, blocks=[7, 7]).novelty.blocks == (50,)  # type: ignore[union-attr]
     assert Projection.fit_pca(raw[:30], dim=6, novelty=True).novelty is None  # too few to hold a fifth out
