@@ -16,6 +16,7 @@ memory (:func:`of`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,23 @@ def temperature(snapshot: Snapshot, projection: Projection, prior: str = "catalo
             snapshot.cache[MANIFEST_KEY] = fit(snapshot.backend, snapshot.meta, for_classify(projection))
         record = snapshot.cache[MANIFEST_KEY]
     return float(record.get("temperature" if prior == "catalog" else f"temperature_{prior}", 1.0))
+
+
+def rule(snapshot: Snapshot, projection: Projection, prior: str = "catalog") -> Rule:
+    """The classification rule of a generation for ``prior`` (checked first: a wrong one is
+    refused before any calibration work), with its fitted temperature."""
+    return replace(Rule(prior), temperature=temperature(snapshot, projection, prior))
+
+
+def held_out(
+    snapshot: Snapshot, projection: Projection, k: int = K
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`leave_one_out` of a generation, computed once per ``k`` and kept in the
+    snapshot's cache (style shares ask for it on every request)."""
+    key = f"leave_one_out_{k}"
+    if key not in snapshot.cache:
+        snapshot.cache[key] = leave_one_out(snapshot.backend, snapshot.meta, for_classify(projection), k)
+    return snapshot.cache[key]
 
 
 def for_classify(projection: Projection) -> Callable[[np.ndarray], np.ndarray]:

@@ -23,7 +23,7 @@ from typing_extensions import Unpack
 from . import board, calibration, changes, familiarity
 from ._version import __version__
 from .catalog import Catalog, Columns, Skipped, path_of, printable
-from .classify import METHODS, Rule, decide
+from .classify import METHODS, decide
 from .config import DEFAULT_MIN_CONFIDENCE, EmbedConfig, IndexConfig, RunConfig
 from .errors import ConfigError, ImageError
 from .generation import check_format, load_bundle, publish
@@ -297,7 +297,7 @@ class StyleSearch:
         catalog (:meth:`familiarity`) and the label is ``None`` (reason ``out_of_catalog``)."""
         if method not in METHODS:
             raise ConfigError(f"classification method must be one of {', '.join(METHODS)}, got {method!r}")
-        rule = Rule(prior, calibration.temperature(self._snapshot, self.bundle.projection, prior))
+        rule = calibration.rule(self._snapshot, self.bundle.projection, prior)
         head = self.bundle.head
         if method == "linear" and head is None:
             raise ConfigError(

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from .calibration import for_classify, leave_one_out
+from .calibration import held_out as leave_one_out_of
 from .classify import Rule, log_posterior
 from .errors import ConfigError
 
@@ -83,7 +83,7 @@ def of(engine: Any, vectors: np.ndarray, groups: Sequence[str] | None = None, k:
     ``engine`` (a :class:`~stylesearch.StyleSearch`); with ``groups`` (one value per photo),
     one estimate per group under ``"groups"``."""
     snapshot = engine.snapshot
-    held_out = leave_one_out(snapshot.backend, snapshot.meta, for_classify(engine.bundle.projection), k)
+    held_out = leave_one_out_of(snapshot, engine.bundle.projection, k)
     if held_out is None:
         raise ConfigError(
             "style shares need an index with at least two labels and 20 labelled items, to learn how often each "
