@@ -128,8 +128,9 @@ def syncing(todo: SyncPlan, good: Sequence[int], vectors: np.ndarray | None) -> 
             Record(start + j, item.id, path_text(item.path), item.label, dict(item.attributes))
             for j, item in enumerate(todo.embed[p] for p in good)
         ]
-        backend = snapshot.backend.copy()
         drop = np.array([r.vid for r in replaced + todo.removed], np.int64)
+        # no vector changes (relabels, new stamps): the generation shares the vectors' files
+        backend = snapshot.backend.copy() if len(drop) or records else snapshot.backend
         if len(drop):
             backend.remove(drop)
         if records:

@@ -403,11 +403,10 @@ class StyleSearch:
         t0 = time.perf_counter()
         todo = sync.plan(sync.load(catalog, manifest, columns), self._snapshot, self.index_dir.root / "media")
         good, vectors, failures = self.embed_lenient([str(i.path) for i in todo.embed]) if todo.embed else ([], None, [])
-        if todo.changes():
-            self._write(changes.syncing(todo, good, vectors))
-        return todo.report(failures, len(self._snapshot), time.perf_counter() - t0)
+        generation = self._write(changes.syncing(todo, good, vectors)) if todo.changes() else None
+        return todo.report(failures, len(self._snapshot), time.perf_counter() - t0, generation)
 
-    def _write(self, change: changes.Change) -> None:
+    def _write(self, change: changes.Change) -> int:
         """Under the write locks, on the latest generation: ``change`` gives the new backend and
         the metadata change; they are published as a new generation and swapped in."""
         with self._write_lock, self.index_dir.lock():
@@ -420,6 +419,7 @@ class StyleSearch:
             with self._snapshot_lock:
                 if snapshot.number > self._snapshot.number:
                     self._snapshot = snapshot
+        return snapshot.number
 
     def refresh(self) -> bool:
         """Pick up a generation that another process (or engine) published since this one

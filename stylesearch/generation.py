@@ -109,6 +109,9 @@ def publish(
         finally:
             meta.close()
     final = folder.current()
+    # their files are there now: a later generation links them from there
+    backend.data.origin = final
+    bundle.saved_in(final / MODEL_DIR)
     return Snapshot(final, manifest, backend, MetadataStore(final / METADATA_FILE))
 
 

@@ -144,6 +144,8 @@ class SyncReport:
     skipped: list[Skipped]
     items: int
     seconds: float
+    restamped: int = 0  # unchanged files whose new size / time were recorded (same content)
+    generation: int | None = None  # the generation it published; None when nothing changed
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

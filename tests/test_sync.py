@@ -170,3 +170,31 @@ def test_sync_over_http_needs_the_key(catalog: tuple[Path, Path]) -> None:
         body = r.json()
         assert (body["added"], body["updated"], body["removed"], body["items"]) == (2, 1, 1, 49)
         assert api.get("/v1/index").json()["items"] == 49
+
+
+def _inode(gen: Path, name: str) -> int:
+    return (gen / name).stat().st_ino
+
+
+def test_generations_share_unchanged_files_and_a_stamp_only_sync_writes_nothing_large(catalog: tuple[Path, Path]) -> None:
+    """A one-photo add links the projection (the model is unchanged); a sync that finds only
+    touched files (same content) links the vectors and the search index too, and says so."""
+    manifest, index = catalog
+    with StyleSearch.open(index, run=RUN) as engine:
+        first = engine.snapshot.gen
+        engine.add([noise(index.parent / "one.png", seed=9)], ids=["one"])
+        second = engine.snapshot.gen
+        assert _inode(second, "model/projection.npz") == _inode(first, "model/projection.npz")
+        assert _inode(second, "vectors.npy") != _inode(first, "vectors.npy")  # the vectors changed
+        engine.remove(["one"])
+        third = engine.snapshot.gen
+        header, rows = _read(manifest)
+        for row in rows[:3]:  # touched: same bytes, new time
+            os.utime(manifest.parent / row[1], ns=(2, 2))
+        report = engine.sync(manifest)
+        assert (report.added, report.updated, report.relabelled, report.removed, report.restamped) == (0, 0, 0, 0, 3)
+        assert report.generation == engine.snapshot.number
+        fourth = engine.snapshot.gen
+        for name in ("vectors.npy", "ids.npy", "index.faiss", "model/projection.npz"):
+            assert _inode(fourth, name) == _inode(third, name), name
+        assert engine.sync(manifest).generation is None  # nothing new: nothing published

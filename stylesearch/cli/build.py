@@ -51,12 +51,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     with open_index(args) as engine:
         report = engine.sync(args.catalog, args.manifest, columns=columns(args))
-    skipped = f"; skipped {len(report.skipped)} file(s):\n" + "\n".join(f"  {s.path}: {s.reason}" for s in report.skipped[:10])
     text = (
         f"synced in {report.seconds:.1f} s: {report.added} added, {report.updated} updated, {report.relabelled} relabelled, "
         f"{report.removed} removed, {report.unchanged} unchanged; the index holds {report.items} items"
-        + (skipped if report.skipped else "")
     )
+    if report.generation is None:
+        text += "; nothing changed, nothing written"
+    elif report.restamped and not (report.added or report.updated or report.relabelled or report.removed):
+        text += f"; recorded new file stamps of {report.restamped} unchanged file(s) in generation {report.generation} (files linked)"
+    if report.skipped:
+        text += f"; skipped {len(report.skipped)} file(s):\n" + "\n".join(f"  {s.path}: {s.reason}" for s in report.skipped[:10])
     emit(args, report.to_dict(), text)
     return 0
 

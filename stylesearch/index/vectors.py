@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexCorruptError
+from ..files import reuse
 
 VECTORS_FILE = "vectors.npy"
 IDS_FILE = "ids.npy"
@@ -29,6 +30,7 @@ class Vectors:
         self.ids = np.zeros(0, np.int64)
         self.vectors = np.zeros((0, dim), self.vector_dtype)
         self.tombstones = np.zeros(0, np.int64)
+        self.origin: Path | None = None  # the generation folder these arrays were read from, while unchanged
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -52,6 +54,7 @@ class Vectors:
         return ids
 
     def append(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.origin = None
         self.ids = np.concatenate([self.ids, ids])
         self.vectors = np.concatenate([self.vectors, vectors.astype(self.vector_dtype)])
 
@@ -61,6 +64,7 @@ class Vectors:
         gone = self.ids[~keep]
         if len(gone):
             self.ids, self.vectors = self.ids[keep], self.vectors[keep]
+            self.origin = None
         return gone
 
     def rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,9 +87,17 @@ class Vectors:
     def copy(self) -> Vectors:
         out = Vectors(self.dim, str(self.vector_dtype))
         out.ids, out.vectors, out.tombstones = self.ids.copy(), self.vectors.copy(), self.tombstones.copy()
+        out.origin = self.origin
         return out
 
+    def files(self) -> list[str]:
+        return [VECTORS_FILE, IDS_FILE] + ([TOMBSTONES_FILE] if len(self.tombstones) else [])
+
     def save(self, folder: Path) -> None:
+        """Write the arrays into ``folder``; unchanged since they were read, they are linked
+        from the generation they came from (:func:`~stylesearch.files.reuse`)."""
+        if reuse(self.origin, folder, self.files()):
+            return
         np.save(folder / VECTORS_FILE, self.vectors)
         np.save(folder / IDS_FILE, self.ids)
         if len(self.tombstones):
@@ -106,4 +118,5 @@ class Vectors:
                 f"vector files in {str(folder)!r} disagree ({len(out.ids)} ids, vectors {list(out.vectors.shape)}); "
                 "rebuild the index"
             )
+        out.origin = folder
         return out

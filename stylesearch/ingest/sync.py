@@ -90,7 +90,7 @@ class SyncPlan:
     def changes(self) -> bool:
         return bool(self.added or self.updated or self.relabel or self.removed or self.restamp)
 
-    def report(self, failures: list[tuple[int, str]], items: int, seconds: float) -> SyncReport:
+    def report(self, failures: list[tuple[int, str]], items: int, seconds: float, generation: int | None = None) -> SyncReport:
         """The summary, once the embedded items at the positions of ``failures`` (in
         :attr:`embed`) were left out."""
         failed = {p for p, _ in failures}
@@ -105,6 +105,8 @@ class SyncPlan:
             skipped=self.skipped + skipped,
             items=items,
             seconds=seconds,
+            restamped=len(self.restamp),
+            generation=generation,
         )
 
 

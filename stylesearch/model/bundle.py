@@ -15,16 +15,17 @@ The same layout serves two places: a folder written by ``stylesearch train`` (pl
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._version import __version__
 from ..config import EmbedConfig
 from ..errors import ConfigError, IndexMismatchError
+from ..files import reuse
 from .backbones import TUNED_FILE, TunedBlocks
 from .engines import INT8_FILE, IR, read_ir, write_ir
-from .heads import StyleHead
+from .heads import HEAD_FILE, HEAD_LABELS_FILE, StyleHead
 from .projection import Projection
 
 PROJECTION_FILE = "projection.npz"
@@ -45,27 +46,46 @@ class ModelBundle:
     # the quantised OpenVINO model (index bundles only), in memory: the generation it was read
     # from may be deleted (only the latest few are kept) before the next one is written
     int8: IR | None = None
+    # the folder each part was read from, with the part itself: saved again unchanged, the
+    # part's files are linked from there instead of written (files.reuse)
+    origin: dict[str, tuple[Path, object]] = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------------ files
 
+    def _unchanged(self, part: str, value: object, folder: Path, names: list[str]) -> bool:
+        """Whether ``part`` is still the object read from its folder, and its files were
+        linked from there into ``folder``."""
+        source, loaded = self.origin.get(part, (None, None))
+        return loaded is value and source != folder and reuse(source, folder, names)
+
+    def saved_in(self, folder: Path) -> None:
+        """Record that ``folder`` now holds every part's files (:meth:`save` links from it)."""
+        parts = {"projection": self.projection, "head": self.head, "tuned": self.tuned, "int8": self.int8}
+        self.origin = {name: (folder, value) for name, value in parts.items() if value is not None}
+
     def save(self, folder: Path) -> None:
-        """Write the bundle's files into ``folder`` (created if needed)."""
+        """Write the bundle's files into ``folder`` (created if needed); parts unchanged since
+        :meth:`load` are linked from the folder they were read from."""
         folder.mkdir(parents=True, exist_ok=True)
-        self.projection.save(folder / PROJECTION_FILE)
-        if self.head is not None:
+        if not self._unchanged("projection", self.projection, folder, [PROJECTION_FILE]):
+            self.projection.save(folder / PROJECTION_FILE)
+        if self.head is not None and not self._unchanged("head", self.head, folder, [HEAD_FILE, HEAD_LABELS_FILE]):
             self.head.save(folder)
         if self.tuned is not None:
-            self.tuned.save(folder / TUNED_FILE)
+            if not self._unchanged("tuned", self.tuned, folder, [TUNED_FILE]):
+                self.tuned.save(folder / TUNED_FILE)
         elif (folder / TUNED_FILE).exists():
             (folder / TUNED_FILE).unlink()  # left by an earlier run into the same folder
         if self.int8 is not None:
-            write_ir(self.int8, folder / INT8_FILE)
+            xml = Path(INT8_FILE)
+            if not self._unchanged("int8", self.int8, folder, [xml.name, xml.with_suffix(".bin").name]):
+                write_ir(self.int8, folder / INT8_FILE)
 
     @classmethod
     def load(cls, folder: Path, embed: EmbedConfig, weights_id: str) -> ModelBundle:
         """The bundle in ``folder`` (an index generation's ``model/``; its manifest gives
         ``embed`` and ``weights_id``)."""
-        return cls(
+        bundle = cls(
             embed,
             weights_id,
             Projection.load(folder / PROJECTION_FILE),
@@ -73,6 +93,8 @@ class ModelBundle:
             TunedBlocks.load(folder / TUNED_FILE),
             read_ir(folder / INT8_FILE) if (folder / INT8_FILE).is_file() else None,
         )
+        bundle.saved_in(folder)
+        return bundle
 
     def manifest_entries(self, prefix: str) -> dict[str, Any]:
         """What a manifest records about the bundle, its files under ``prefix`` (``model/``)."""

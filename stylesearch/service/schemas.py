@@ -203,6 +203,8 @@ class SyncResponse(BaseModel):
     skipped: list[SkippedFile]
     items: int = Field(description="items in the index after the sync")
     seconds: float
+    restamped: int = Field(0, description="unchanged files whose new size / time were recorded (same content)")
+    generation: int | None = Field(None, description="the generation it published; null when nothing changed")
 
 
 class DuplicateMember(BaseModel):

@@ -23,6 +23,7 @@ import numpy as np
 
 from ...config import IndexConfig
 from ...errors import IndexCorruptError, MissingDependencyError
+from ...files import reuse
 from ..factory import IndexPlan, choose_index, kind_of_key, plan, tune
 from ..metadata import MetadataStore
 from ..vectors import Vectors
@@ -151,6 +152,8 @@ class FaissBackend(SearchBackend):
         return out
 
     def _save_index(self, folder: Path) -> None:
+        if reuse(self.data.origin, folder, [INDEX_FILE]):  # the vectors unchanged since read: so is the index
+            return
         self.faiss.write_index(self.index, str(folder / INDEX_FILE))
 
     def copy(self) -> FaissBackend:
