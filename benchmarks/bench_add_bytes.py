@@ -101,7 +101,8 @@ def main() -> None:
     for name in ("add", "stamp_only_sync"):
         row = result[name]
         assert isinstance(row, dict)
-        print(f"{name}: {row['seconds']} s, {row['written_mb']} MB written of a {row['generation_mb']} MB generation: {row['files']}")
+        mb = f"{row['written_mb']} MB written of a {row['generation_mb']} MB generation"
+        print(f"{name}: {row['seconds']} s, {mb}: {row['files']}")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if report.generation is None:
         text += "; nothing changed, nothing written"
     elif report.restamped and not (report.added or report.updated or report.relabelled or report.removed):
-        text += f"; recorded new file stamps of {report.restamped} unchanged file(s) in generation {report.generation} (files linked)"
+        text += f"; recorded new file stamps of {report.restamped} unchanged file(s) in generation {report.generation}"
     if report.skipped:
         text += f"; skipped {len(report.skipped)} file(s):\n" + "\n".join(f"  {s.path}: {s.reason}" for s in report.skipped[:10])
     emit(args, report.to_dict(), text)
