@@ -58,6 +58,7 @@ from stylesearch import StyleSearch, index_catalog  # noqa: E402
 from stylesearch.config import EmbedConfig, RunConfig  # noqa: E402
 from stylesearch.images import ImageDataset, collate, decode_encoded, load_image, load_tensor, to_tensor  # noqa: E402
 from stylesearch.model.embed import Embedder  # noqa: E402
+from stylesearch.model.runtimes.torch import autocast  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -71,7 +72,7 @@ def bare_forward(embedder: Embedder, tensors: torch.Tensor, full: bool, repeat: 
     layers = model.style_layers if model.uses_style else (model.pool_layer,)
     net = model.backbone
     wanted = (net.stage_names[-1],) if full else layers
-    with torch.inference_mode(), embedder._autocast():
+    with torch.inference_mode(), autocast(embedder.device, embedder.run.precision):
         for chunk in tensors[: embedder.micro_batch * 2].split(embedder.micro_batch):  # warm-up
             net.features(chunk.contiguous(memory_format=torch.channels_last), wanted)
         _sync(embedder.device)
@@ -85,13 +86,12 @@ def bare_forward(embedder: Embedder, tensors: torch.Tensor, full: bool, repeat: 
 
 def decode_only(embedder: Embedder, paths: list[str], size: int) -> float:
     """Images/s of decoding alone, as indexing runs it (workers, then the device decoder)."""
-    dataset = ImageDataset(paths, size, encoded=embedder.decodes_on_device)
-    warm = ImageDataset(paths[:64], size, encoded=embedder.decodes_on_device)
+    warm = ImageDataset(paths[:64], size, encoded=embedder.reader.decodes_on_device)
     decode_encoded(collate([warm[i] for i in range(len(warm))]), size, embedder.device)  # the decoder's one-off start
     _sync(embedder.device)
     start = time.perf_counter()
     done = 0
-    for batch in embedder._decoded(dataset, flip=False):
+    for batch in embedder.reader.read(paths):
         done += len(batch.positions)
     _sync(embedder.device)
     return done / (time.perf_counter() - start)
@@ -153,7 +153,7 @@ def time_engine(
         report = index_catalog(manifest, Path(tmp) / "idx", embed=config, run=run)
         with StyleSearch.open(Path(tmp) / "idx", run=run) as search:
             embedder = search.embedder
-            row["runs"] = embedder.describe_engine()
+            row["runs"] = embedder.describe_runtime()
             embedder.raw(tensors[: embedder.micro_batch])  # warm-up
             start = time.perf_counter()
             embedder.raw(tensors)

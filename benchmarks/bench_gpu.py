@@ -141,7 +141,7 @@ def parity_part(n: int, image_size: int, device: str) -> dict[str, Any]:
         gpu_embedder = Embedder(config, RunConfig(device=device, batch_size=256, progress=False), projection=projection)
         gpu_vectors = np.zeros_like(results["cpu"][0])
         for batch in gpu_embedder.iter_raw(query_paths, project=True):
-            gpu_vectors[batch.positions] = batch.raw
+            gpu_vectors[batch.positions] = batch.values
         cpu_store = cpu_engine.snapshot.backend
         same_space_ids = cpu_store.search(gpu_vectors, K)[1]
     (v_cpu, ids_cpu, s_cpu), (_, ids_gpu, _) = results["cpu"], results["gpu"]

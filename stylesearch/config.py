@@ -7,6 +7,7 @@ the CLI's options are generated from these classes (:mod:`stylesearch.cli.option
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -16,7 +17,7 @@ from .errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
-ENGINES = ("auto", "torch", "openvino")
+RUNTIMES = ("torch", "openvino")  # the built-in inference runtimes (--engine; stylesearch.model.runtimes registers more)
 DECODERS = ("auto", "cpu", "device")
 VECTOR_DTYPES = ("float32", "float16")
 INDEX_KINDS = ("flat", "hnsw", "ivf", "ivfpq")
@@ -37,6 +38,37 @@ DEFAULT_MIN_CONFIDENCE = 0.35  # below it, a classification answers "unknown"
 DEFAULT_MIN_FAMILIARITY = 0.02  # out_of_catalog below this (stylesearch.familiarity; bench_familiarity.py)
 DUPLICATE_THRESHOLD = 0.94  # cosine at or above which two items are near-duplicates (benchmarks/bench_dedup.py)
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3, "GB": 1024**3, "T": 1024**4}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the environment says, read in this one place (the service's settings read their
+    own ``STYLESEARCH_*`` names through pydantic-settings).
+
+    - ``engine``: ``$STYLESEARCH_ENGINE``, what ``--engine auto`` means when set;
+    - ``cache``: ``$STYLESEARCH_CACHE`` or ``~/.cache/stylesearch`` (converted models);
+    - ``offline``: ``$STYLESEARCH_OFFLINE`` set: never download backbone weights;
+    - ``index``: ``$STYLESEARCH_INDEX`` or ``indexes/default``, the default index folder.
+    """
+
+    engine: str | None
+    cache: str
+    offline: bool
+    index: str
+
+
+DEFAULT_INDEX_DIR = "indexes/default"
+
+
+def environment() -> Environment:
+    """The environment now (read at each call, so that a test or a server's settings can set it)."""
+    env = os.environ
+    return Environment(
+        engine=env.get("STYLESEARCH_ENGINE") or None,
+        cache=env.get("STYLESEARCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "stylesearch"),
+        offline=bool(env.get("STYLESEARCH_OFFLINE")),
+        index=env.get("STYLESEARCH_INDEX") or DEFAULT_INDEX_DIR,
+    )
 
 
 def parse_memory(text: str) -> int:
@@ -170,7 +202,7 @@ class RunConfig:
         "auto", "backbone arithmetic (auto: bf16 on CUDA, fp32 on CPU; int8: OpenVINO, chosen at index time)", choices=PRECISIONS
     )
     engine: str = option(
-        "auto", "what runs the style model: auto (openvino on CPU when installed) | torch | openvino", choices=ENGINES
+        "auto", "the inference runtime: auto (openvino on CPU when installed, $STYLESEARCH_ENGINE when set) | torch | openvino"
     )
     # other formats, rotated or unusual JPEGs are always decoded on the CPU
     decode: str = option(
@@ -180,8 +212,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be auto, fp32, bf16 or int8, got {self.precision!r}")
-        if self.engine not in ENGINES:
-            raise ConfigError(f"engine must be auto, torch or openvino, got {self.engine!r}")
+        if not self.engine.replace("_", "").isalnum():
+            raise ConfigError(f"engine must be auto or a runtime name ({', '.join(RUNTIMES)}), got {self.engine!r}")
         if self.decode not in DECODERS:
             raise ConfigError(f"decode must be auto, cpu or device, got {self.decode!r}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):

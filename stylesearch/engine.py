@@ -24,7 +24,7 @@ from . import board, calibration, changes, familiarity
 from ._version import __version__
 from .catalog import Catalog, Columns, Skipped, path_of, printable
 from .classify import METHODS, decide
-from .config import DEFAULT_MIN_CONFIDENCE, EmbedConfig, IndexConfig, RunConfig
+from .config import DEFAULT_INDEX_DIR, DEFAULT_MIN_CONFIDENCE, EmbedConfig, IndexConfig, RunConfig
 from .errors import ConfigError, ImageError
 from .generation import check_format, load_bundle, publish
 from .images import ImageInput, as_batch, describe_input, load_tensor
@@ -38,9 +38,8 @@ from .model.bundle import ModelBundle
 from .model.embed import Embedder
 from .model.explain import Explanation, explain_pair
 from .model.projection import QueryPurpose
-from .results import Classification, Hit, IndexReport, QueryResult, SyncReport
+from .results import Classification, Embedded, Hit, IndexReport, QueryResult, SyncReport
 
-DEFAULT_INDEX_DIR = Path("indexes/default")
 PathLike = str | os.PathLike[str] | None
 CatalogLike = Catalog | str | os.PathLike[str]
 
@@ -110,9 +109,9 @@ class StyleSearch:
         """Style vectors of ``images``: float32 [N, D], L2-normalised (all-or-nothing)."""
         return self.embedder.embed(images)
 
-    def embed_lenient(self, images: Sequence[ImageInput]) -> tuple[list[int], np.ndarray, list[tuple[int, str]]]:
-        """Style vectors of the images that decode: (their positions, float32 [M, D],
-        (position, reason) for the others)."""
+    def embed_lenient(self, images: Sequence[ImageInput]) -> Embedded:
+        """Style vectors of the images that decode (``positions``, ``values`` float32
+        [M, D]) and why the others did not (``failures``)."""
         return self.embedder.embed_lenient(images)
 
     def _search(
@@ -351,8 +350,9 @@ class StyleSearch:
         _, batch = as_batch(images)
         id_list, label_list, attr_list = changes.new_items(batch, labels, ids, attributes)
         changes.check_new_ids(self._snapshot.meta, id_list)  # before the slow part
-        good, vectors, failures = self.embedder.embed_lenient(batch)
-        skipped = [Skipped(printable(describe_input(batch[i], i)), reason) for i, reason in sorted(failures)]
+        done = self.embedder.embed_lenient(batch)
+        good, vectors = done.positions.tolist(), done.values
+        skipped = [Skipped(printable(describe_input(batch[i], i)), reason) for i, reason in sorted(done.failures)]
         if not good:
             raise ImageError("no image could be added: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped))
         self.add_vectors(
@@ -402,9 +402,9 @@ class StyleSearch:
         photos, drop gone ones, apply new labels; one generation (:mod:`stylesearch.ingest.sync`)."""
         t0 = time.perf_counter()
         todo = sync.plan(sync.load(catalog, manifest, columns), self._snapshot, self.index_dir.root / "media")
-        good, vectors, failures = self.embed_lenient([str(i.path) for i in todo.embed]) if todo.embed else ([], None, [])
-        generation = self._write(changes.syncing(todo, good, vectors)) if todo.changes() else None
-        return todo.report(failures, len(self._snapshot), time.perf_counter() - t0, generation)
+        done = self.embed_lenient([str(i.path) for i in todo.embed])
+        generation = self._write(changes.syncing(todo, done.positions.tolist(), done.values)) if todo.changes() else None
+        return todo.report(done.failures, len(self._snapshot), time.perf_counter() - t0, generation)
 
     def _write(self, change: changes.Change) -> int:
         """Under the write locks, on the latest generation: ``change`` gives the new backend and
@@ -446,5 +446,5 @@ class StyleSearch:
     def info(self) -> dict[str, Any]:
         """What is served: the generation's description, the index folder, the device."""
         about = {"index": str(self.index_dir.root), **self._snapshot.describe(), "device": str(self.embedder.device)}
-        about["engine"] = self.embedder.describe_engine()
+        about["engine"] = self.embedder.describe_runtime()
         return {**about, "stylesearch_version": __version__}

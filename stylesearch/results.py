@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .catalog import Skipped
 
 
@@ -151,3 +153,33 @@ class SyncReport:
         out = asdict(self)
         out["seconds"] = round(self.seconds, 3)
         return out
+
+
+@dataclass
+class Embedded:
+    """Images embedded, some perhaps not — the one shape of that answer, for a batch or a whole
+    pass, in the library, training, reports, Ray, the service's batcher and the CLI.
+
+    ``positions`` int64 [M] index the inputs given (ascending), ``values`` float32 [M, W] are
+    theirs in that order — style vectors when ``projected``, raw statistics otherwise — and
+    ``failures`` are (position, reason) for the inputs that could not be read."""
+
+    positions: np.ndarray
+    values: np.ndarray
+    failures: list[tuple[int, str]]
+    projected: bool = True
+
+    def __post_init__(self) -> None:
+        self.positions = np.asarray(self.positions, np.int64).reshape(-1)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def part(self, start: int, stop: int) -> Embedded:
+        """The inputs ``start:stop`` alone (positions counted from ``start``)."""
+        keep = (self.positions >= start) & (self.positions < stop)
+        failures = [(p - start, reason) for p, reason in self.failures if start <= p < stop]
+        return Embedded(self.positions[keep] - start, self.values[keep], failures, self.projected)
+
+    def first_failure(self) -> tuple[int, str] | None:
+        return min(self.failures) if self.failures else None

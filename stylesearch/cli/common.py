@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..config import DEVICES, ENGINES, PRECISIONS, EmbedConfig, RunConfig
+from ..config import DEVICES, PRECISIONS, RUNTIMES, EmbedConfig, RunConfig, environment
 from .options import add_options, config_from, must
 
-DEFAULT_INDEX = os.environ.get("STYLESEARCH_INDEX", "indexes/default")
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -33,8 +31,7 @@ def common_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--engine",
         default="auto",
-        choices=list(ENGINES),
-        help="what runs the style model (auto: openvino on a CPU when installed, else torch)",
+        help=f"the inference runtime: auto | {' | '.join(RUNTIMES)} (auto: openvino on a CPU when installed, else torch)",
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     return common
@@ -84,7 +81,7 @@ class Commands:
         # Each command gets its own --index action: argparse shares a parent's actions, so a
         # default changed for one command would change for all.
         if index:
-            p.add_argument("--index", default=DEFAULT_INDEX, help="index folder (default: %(default)s)")
+            p.add_argument("--index", default=environment().index, help="index folder (default: %(default)s)")
         p.set_defaults(func=func)
         return p
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import Catalog, Columns, Skipped, load_catalog, path_text
-from ..config import EmbedConfig, IndexConfig, RunConfig
+from ..config import DEFAULT_INDEX_DIR, EmbedConfig, IndexConfig, RunConfig
 from ..errors import CatalogError, ConfigError, StyleSearchError
 from ..generation import publish
 from ..index import IndexDir, MetadataStore, Record, backend_class
@@ -27,8 +27,6 @@ from .checkpoint import IngestCheckpoint, fingerprint
 from .sync import stamps_of
 
 log = logging.getLogger(__name__)
-
-DEFAULT_INDEX_DIR = Path("indexes/default")
 
 
 def index_catalog(
@@ -118,7 +116,7 @@ def index_catalog(
         embedder.projection,
         None if trained is None else trained.head,
         embedder.tuned,
-        embedder.int8,
+        embedder.runtime.artefact,
     )
     folder = IndexDir(index_dir)
     previous = _live_manifest(folder)

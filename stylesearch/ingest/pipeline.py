@@ -30,8 +30,9 @@ import numpy as np
 from ..config import IndexConfig
 from ..errors import CatalogError
 from ..images import ImageInput
-from ..model.embed import Embedded, Embedder, stream
+from ..model.embed import Embedder, stream
 from ..model.projection import Projection
+from ..results import Embedded
 from .checkpoint import IngestCheckpoint
 
 log = logging.getLogger(__name__)
@@ -180,20 +181,21 @@ def run(
     for batch in stream(embedder, sources, order[start:]):
         out.failures += batch.failures
         seen += len(batch.positions) + len(batch.failures)
+        positions = batch.positions.tolist()
         if batch.projected:
-            if batch.positions:
-                out.store(batch.positions, batch.values)
+            if positions:
+                out.store(positions, batch.values)
         elif embedder.projection is None:
             # exactly the sample fits the projection; other images in the same batch wait for it
             sampled = np.isin(batch.positions, sample)
-            fit[0].extend(p for p, s in zip(batch.positions, sampled) if s)
+            fit[0].extend(p for p, s in zip(positions, sampled) if s)
             fit[1].append(batch.values[sampled])
-            late[0].extend(p for p, s in zip(batch.positions, sampled) if not s)
+            late[0].extend(p for p, s in zip(positions, sampled) if not s)
             late[1].append(batch.values[~sampled])
             if seen >= fit_n and fit[0]:
                 fit_and_project(fit)
-        elif batch.positions:
-            out.store(batch.positions, embedder.project(batch.values))
+        elif positions:
+            out.store(positions, embedder.project(batch.values))
         save()
     if embedder.projection is None and (fit[0] or late[0]):
         fit_and_project(fit if fit[0] else late)  # every sampled image failed: fit on the others

@@ -31,8 +31,9 @@ from ..catalog import Item
 from ..config import EmbedConfig, IndexConfig, RunConfig
 from ..errors import ConfigError, MissingDependencyError
 from ..model.backbones import TunedBlocks
-from ..model.embed import Embedded, Embedder, embed_all
+from ..model.embed import Embedder, embed_all
 from ..model.projection import Projection
+from ..results import Embedded
 from .pipeline import fit_projection, fit_sample, nothing_read
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from ..config import EmbedConfig
 from ..errors import ConfigError, IndexMismatchError
 from ..files import reuse
 from .backbones import TUNED_FILE, TunedBlocks
-from .engines import INT8_FILE, IR, read_ir, write_ir
 from .heads import HEAD_FILE, HEAD_LABELS_FILE, StyleHead
 from .projection import Projection
+from .runtimes.openvino import INT8_FILE, IR, read_ir, write_ir
 
 PROJECTION_FILE = "projection.npz"
 MODEL_FILE = "model.json"  # only in a trained model's folder: what it is and how it was trained

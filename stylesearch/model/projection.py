@@ -136,7 +136,7 @@ class Projection:
         """float32 [N, R] → float32 [N, D], L2-normalised. Computed with torch, on the device
         ``raw`` is on (a GPU's statistics need not cross to the CPU: 247 KB per image at 128
         px), or by ``linear`` (CPU arrays: ``raw @ matrix + bias``, e.g. an inference engine's
-        compiled product, :class:`~stylesearch.model.engines.OpenVINOLinear`). The weight is
+        compiled product, :class:`~stylesearch.model.runtimes.openvino.OpenVINOLinear`). The weight is
         read as [D, R] rows: for one query, 2x faster here than the [R, D] layout."""
         x = torch.as_tensor(raw, dtype=torch.float32)
         return self._normalised(self._affine(x, linear))

@@ -13,11 +13,9 @@ Both give float32 [B, R] raw statistics on the training device.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -28,13 +26,7 @@ from ..errors import ImageError
 from ..images import load_augmented, load_tensor
 from .backbones import TunedBlocks, create_backbone
 from .embed import Embedder, StyleModel, stream
-
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """bf16 (fp16 where bf16 is missing) autocast on CUDA; nothing on CPU."""
-    if device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+from .runtimes.torch import autocast
 
 
 def initial_features(
@@ -124,14 +116,14 @@ class TunedBackbone:
         return torch.stack(images).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 
     def train_batch(self, positions: np.ndarray, epoch_seed: int, generator: torch.Generator) -> torch.Tensor:
-        with autocast(self.device):
+        with autocast(self.device, "auto"):
             return self.model(self._decode(positions, epoch_seed)).float()
 
     @torch.no_grad()
     def features(self, positions: np.ndarray) -> torch.Tensor:
         out = []
         for start in range(0, len(positions), self.eval_batch):
-            with autocast(self.device):
+            with autocast(self.device, "auto"):
                 out.append(self.model(self._decode(positions[start : start + self.eval_batch], None)).float())
         return torch.cat(out)
 

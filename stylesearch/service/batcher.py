@@ -16,10 +16,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
+from ..results import Embedded
 
-EmbedFn = Callable[[Sequence[bytes]], tuple[list[int], np.ndarray, list[tuple[int, str]]]]
-Embedded = list[np.ndarray | str]  # per image: float32 [D] vector, or why it failed
+EmbedFn = Callable[[Sequence[bytes]], Embedded]
 
 
 @dataclass
@@ -57,7 +56,7 @@ class MicroBatcher:
         self._executor.shutdown(wait=True)
 
     async def embed(self, images: Sequence[bytes]) -> Embedded:
-        """Per image, its style vector or the reason it could not be read."""
+        """The style vectors of ``images`` that could be read, and why the others could not."""
         if self._task is None or self._task.done():
             raise RuntimeError("the micro-batcher is not running")
         future: asyncio.Future[Embedded] = asyncio.get_running_loop().create_future()
@@ -85,7 +84,7 @@ class MicroBatcher:
             images = [image for job in jobs for image in job.images]
             t0 = time.perf_counter()
             try:
-                positions, vectors, failures = await loop.run_in_executor(self._executor, self._embed, images)
+                done = await loop.run_in_executor(self._executor, self._embed, images)
             except Exception as exc:  # noqa: BLE001 - handed to every waiting request
                 for job in jobs:
                     if not job.future.done():
@@ -93,13 +92,8 @@ class MicroBatcher:
                 continue
             if self._on_batch is not None:
                 self._on_batch(len(images), time.perf_counter() - t0)
-            out: Embedded = ["not embedded"] * len(images)
-            for row, position in enumerate(positions):
-                out[position] = vectors[row]
-            for position, reason in failures:
-                out[position] = reason
             start = 0
             for job in jobs:
                 if not job.future.done():  # a client that went away has a cancelled future
-                    job.future.set_result(out[start : start + len(job.images)])
+                    job.future.set_result(done.part(start, start + len(job.images)))
                 start += len(job.images)

@@ -97,11 +97,10 @@ async def _read_upload(svc: Services, upload: StarletteUpload) -> bytes:
 
 async def _embed(svc: Services, names: list[str], images: list[bytes]) -> np.ndarray:
     """float32 [N, D] style vectors of uploaded images, micro-batched with other requests."""
-    out = await svc.batcher.embed(images)
-    for name, value in zip(names, out):
-        if isinstance(value, str):
-            raise ApiError(422, "bad_image", f"{name}: {value}")
-    return np.stack([v for v in out if not isinstance(v, str)]).astype(np.float32)
+    done = await svc.batcher.embed(images)
+    if (first := done.first_failure()) is not None:
+        raise ApiError(422, "bad_image", f"{names[first[0]]}: {first[1]}")
+    return done.values.astype(np.float32)
 
 
 def _only_fields(given: Iterable[str], allowed: Sequence[str]) -> None:

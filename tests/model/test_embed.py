@@ -22,14 +22,14 @@ def test_iter_raw_reports_failures_and_keeps_positions(tmp_path: Path) -> None:
     positions = [p for b in batches for p in b.positions]
     assert positions == [0, 1, 3, 4, 5]
     assert [f[0] for b in batches for f in b.failures] == [2]
-    raw = np.concatenate([b.raw for b in batches])
+    raw = np.concatenate([b.values for b in batches])
     assert raw.shape == (5, emb.raw_dim) and np.isfinite(raw).all()
 
 
 def test_embed_is_deterministic_and_normalised(tmp_path: Path) -> None:
     paths = [solid(tmp_path / "a.png", (200, 30, 30)), noise(tmp_path / "b.png", 3)]
     emb = Embedder(SMALL, RUN)
-    raw = np.concatenate([b.raw for b in emb.iter_raw(paths)])
+    raw = np.concatenate([b.values for b in emb.iter_raw(paths)])
     emb.projection = Projection.identity(raw.shape[1])
     v1, v2 = emb.embed(paths), emb.embed(paths)
     assert np.allclose(v1, v2) and np.allclose(np.linalg.norm(v1, axis=1), 1, atol=1e-5)
@@ -53,8 +53,8 @@ def test_bf16_backbone_keeps_the_style_vectors(tmp_path: Path) -> None:
     paths = [noise(tmp_path / f"{i}.png", i, size=96) for i in range(6)]
     fp32 = Embedder(SMALL, RunConfig(device="cpu", workers=0, progress=False, precision="fp32"))
     bf16 = Embedder(SMALL, RunConfig(device="cpu", workers=0, progress=False, precision="bf16"))
-    raw32 = np.concatenate([b.raw for b in fp32.iter_raw(paths)])
-    raw16 = np.concatenate([b.raw for b in bf16.iter_raw(paths)])
+    raw32 = np.concatenate([b.values for b in fp32.iter_raw(paths)])
+    raw16 = np.concatenate([b.values for b in bf16.iter_raw(paths)])
     assert raw16.dtype == np.float32
     cos = np.sum(raw32 * raw16, 1) / (np.linalg.norm(raw32, axis=1) * np.linalg.norm(raw16, axis=1))
     assert cos.min() > 0.99
@@ -71,9 +71,9 @@ def test_device_decoding_gives_the_same_statistics(tmp_path: Path) -> None:
     results = []
     for decode in ("cpu", "device"):
         emb = Embedder(SMALL, RunConfig(device="cpu", batch_size=4, workers=0, progress=False, decode=decode))
-        assert emb.decodes_on_device == (decode == "device")
+        assert emb.reader.decodes_on_device == (decode == "device")
         batches = list(emb.iter_raw(paths))
-        raw = {p: r for b in batches for p, r in zip(b.positions, b.raw)}
+        raw = {int(p): r for b in batches for p, r in zip(b.positions, b.values)}
         results.append((raw, [f[0] for b in batches for f in b.failures]))
     (cpu, cpu_failed), (dev, dev_failed) = results
     assert cpu_failed == dev_failed == [3] and sorted(cpu) == sorted(dev) == [0, 1, 2, 4, 5, 6, 7]

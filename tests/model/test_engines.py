@@ -15,8 +15,9 @@ from stylesearch import StyleSearch, index_catalog
 from stylesearch.config import RunConfig
 from stylesearch.errors import ConfigError
 from stylesearch.images import load_tensor
-from stylesearch.model import engines
 from stylesearch.model.embed import Embedder
+from stylesearch.model.runtimes import openvino as engines
+from stylesearch.model.runtimes import runtime_class
 from tests.conftest import RUN, SMALL
 
 pytest.importorskip("openvino")
@@ -32,7 +33,7 @@ def test_openvino_fp32_gives_torch_statistics_and_converts_once(demo_data, tmp_p
     images = torch.stack([load_tensor(p, SMALL.image_size) for p, _, _ in demo_data[1][:12]])
     torch_raw = Embedder(SMALL, RUN).raw(images)
     ov = Embedder(SMALL, OPENVINO)
-    assert ov.engine == "openvino" and ov.describe_engine() == "openvino fp32"
+    assert ov.runtime.name == "openvino" and ov.describe_runtime() == "openvino fp32"
     assert cosines(torch_raw, ov.raw(images)).min() > 0.9999
     cached = sorted((tmp_path / "cache" / "openvino").glob("*.xml"))
     assert len(cached) == 1
@@ -84,7 +85,8 @@ def test_an_int8_index_keeps_its_quantised_model_and_queries_with_it(demo_data, 
         assert embedder.projection is not None and embedder.projection.on_int8_grid() is embedder.projection
         raw = embedder.raw(torch.stack([load_tensor(p, SMALL.image_size) for p, _, _ in demo_data[1][:20]]))
         one_by_one = np.concatenate([embedder.project(raw[i : i + 1]) for i in range(len(raw))])
-        assert embedder._linear is not None and np.abs(one_by_one - embedder.project(raw)).max() < 1e-5
+        assert embedder.runtime.projection_product(embedder.projection.matrix, embedder.projection.bias) is not None
+        assert np.abs(one_by_one - embedder.project(raw)).max() < 1e-5
         # an indexed photo, queried, finds itself: the query ran the very model that indexed it
         first = engine.snapshot.meta.records()[0]
         path = Path(first.path) if Path(first.path).is_absolute() else demo_data[0] / first.path
@@ -99,17 +101,20 @@ def test_an_int8_index_keeps_its_quantised_model_and_queries_with_it(demo_data, 
         assert engine.info()["engine"] == "openvino int8" and engine.info()["items"] == manifest["items"] + 3
 
 
-def test_engine_choices_and_their_errors(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_runtime_choices_and_their_errors(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.delenv("STYLESEARCH_ENGINE", raising=False)
-    assert engines.resolve_engine("auto", cpu, "auto") == "openvino"  # installed: the faster one on a CPU
-    assert engines.resolve_engine("auto", cuda, "auto") == "torch"
-    assert engines.resolve_engine("auto", cpu, "int8") == "openvino"
+    assert runtime_class("auto", cpu, "auto").name == "openvino"  # installed: the faster one on a CPU
+    assert runtime_class("auto", cuda, "auto").name == "torch"
+    assert runtime_class("auto", cpu, "int8").name == "openvino"
     monkeypatch.setenv("STYLESEARCH_ENGINE", "torch")
-    assert engines.resolve_engine("auto", cpu, "auto") == "torch"
-    with pytest.raises(ConfigError, match="int8 runs on the OpenVINO engine"):
-        engines.resolve_engine("torch", cpu, "int8")
+    assert runtime_class("auto", cpu, "auto").name == "torch"
+    assert runtime_class("auto", cpu, "int8").name == "openvino"  # an int8 index runs its own model
+    with pytest.raises(ConfigError, match="int8 runs on the OpenVINO runtime"):
+        runtime_class("torch", cpu, "int8")
     with pytest.raises(ConfigError, match="runs on the CPU"):
-        engines.resolve_engine("openvino", cuda, "fp32")
-    with pytest.raises(ConfigError, match="engine must be"):
-        RunConfig(engine="tensorrt")
+        runtime_class("openvino", cuda, "fp32")
+    with pytest.raises(ConfigError, match="engine must be auto or one of openvino, torch"):
+        runtime_class("tensorrt", cpu, "fp32")
+    with pytest.raises(ConfigError, match="engine must be auto or a runtime name"):
+        RunConfig(engine="tensor rt!")

@@ -1,11 +1,8 @@
-"""Inference engines for the style model (backbone blocks + statistics): ``torch`` (eager
-PyTorch, any device) and ``openvino`` (Intel's OpenVINO CPU runtime, ``pip install
-'stylesearch[openvino]'``).
+"""The ``openvino`` runtime: Intel's OpenVINO CPU runtime (``pip install 'stylesearch[openvino]'``).
 
-- An engine is a callable ``uint8 [B, 3, S, S] tensor → raw statistics float32 [B, R]``.
 - The OpenVINO model is the torch :class:`~stylesearch.model.embed.StyleModel` converted as it
   stands (BatchNorm already folded, tuned blocks laid over), so its fp32 vectors are the
-  torch ones to float noise: an index built by one engine is queried by the other. Converted
+  torch ones to float noise: an index built by one runtime is queried by the other. Converted
   models are cached per weights id, style recipe, image size and OpenVINO version (in
   ``$STYLESEARCH_CACHE`` or ``~/.cache/stylesearch``) and rebuilt when any of those changes.
 - ``int8``: NNCF post-training quantisation of that model's convolutions, calibrated on a
@@ -14,8 +11,7 @@ PyTorch, any device) and ``openvino`` (Intel's OpenVINO CPU runtime, ``pip insta
   very model that embedded the catalog. An int8 index's projection is on an int8 grid, and a
   query's product with it runs here with int8 weights (:class:`OpenVINOLinear`).
 
-``auto`` picks OpenVINO on a CPU when it is installed, torch otherwise (and always on CUDA);
-``$STYLESEARCH_ENGINE`` (``torch`` | ``openvino``), when set, is what ``auto`` means.
+``auto`` picks OpenVINO on a CPU when it is installed (its preference is above torch's).
 """
 
 from __future__ import annotations
@@ -31,15 +27,16 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..config import ENGINES
-from ..errors import ConfigError
+from ...config import environment
+from ...errors import ConfigError
+from .base import IR, Runtime, Target, register_runtime
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +45,6 @@ CACHE_REVISION = 2  # bump when the exported graph changes for the same inputs
 CALIBRATION_IMAGES = 512  # photos NNCF calibrates int8 on (a seeded sample of the catalog)
 
 STATISTICS_NODES = r".*__module\.stats\..*"  # the converted StyleModel.stats' nodes: kept float32 by int8
-Runner = Callable[[torch.Tensor], torch.Tensor]
-IR = tuple[bytes, bytes]  # an OpenVINO model in memory: its .xml and .bin files' bytes
 
 
 @functools.cache
@@ -69,29 +64,8 @@ def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def resolve_engine(engine: str, device: torch.device, precision: str) -> str:
-    """``auto`` | ``torch`` | ``openvino`` → the engine that runs (``torch`` | ``openvino``)."""
-    if precision == "int8":  # an int8 index is queried by its own model, whatever "auto" means
-        engine = "openvino" if engine == "auto" else engine
-        if engine != "openvino":
-            raise ConfigError("--precision int8 runs on the OpenVINO engine: drop --engine torch")
-    if engine == "auto":
-        engine = os.environ.get("STYLESEARCH_ENGINE") or "auto"
-    if engine not in ENGINES:
-        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "auto":
-        return "openvino" if device.type == "cpu" and openvino_available() else "torch"
-    if engine == "openvino":
-        if device.type != "cpu":
-            raise ConfigError(f"the OpenVINO engine runs on the CPU; use --device cpu or --engine torch (device {device})")
-        if not openvino_available():
-            raise ConfigError("the OpenVINO engine is not installed: pip install 'stylesearch[openvino]' or use --engine torch")
-    return engine
-
-
 def cache_dir() -> Path:
-    root = os.environ.get("STYLESEARCH_CACHE") or Path.home() / ".cache" / "stylesearch"
-    return Path(root) / "openvino"
+    return Path(environment().cache) / "openvino"
 
 
 def model_key(weights_id: str, embed: dict[str, Any], image_size: int) -> str:
@@ -244,7 +218,7 @@ class OpenVINOLinear:
         import openvino as ov
         from openvino import opset13 as ops
 
-        from .projection import int8_rows
+        from ..projection import int8_rows
 
         levels, scale = int8_rows(weight)
         matrix = ops.multiply(ops.convert(ops.constant(levels), np.float32), ops.constant(scale))
@@ -265,3 +239,70 @@ class OpenVINOLinear:
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
         return np.array(request.infer({0: np.ascontiguousarray(x, np.float32)})[0], dtype=np.float32, copy=True)
+
+
+@register_runtime("openvino")
+class OpenVINORuntime(Runtime):
+    """The style model converted (cached) and compiled for the CPU; at ``--precision int8`` it
+    waits for :meth:`calibrate` on a new catalog, or runs the index's own int8 model."""
+
+    batch_scale = 2  # split between OpenVINO's streams (OpenVINORunner)
+    preference = 2
+
+    @classmethod
+    def problem(cls, device: torch.device, precision: str) -> str | None:
+        if device.type != "cpu":
+            return f"the OpenVINO runtime runs on the CPU; use --device cpu or --engine torch (device {device})"
+        if not openvino_available():
+            return "the OpenVINO runtime is not installed: pip install 'stylesearch[openvino]' or use --engine torch"
+        return None
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.int8 = target.artefact
+        self._runner: OpenVINORunner | None = None
+        self._linear: tuple[np.ndarray, OpenVINOLinear] | None = None
+        if target.run.precision != "int8" or self.int8 is not None:
+            self._runner = self._compile(self.int8)
+
+    def _compile(self, int8: IR | None) -> OpenVINORunner:
+        t = self.target
+        model = int8 or cached_model(t.model, t.weights_id, t.embed.to_dict(), t.embed.image_size)
+        return OpenVINORunner(model, "bf16" if t.run.precision == "bf16" else "fp32", threads=torch.get_num_threads())
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if self._runner is None:
+            raise ConfigError("int8 needs calibrating on the catalog's photos first (Embedder.calibrate)")
+        return self._runner(images)
+
+    def describe(self) -> str:
+        if self.target.run.precision == "int8":
+            return "openvino int8"
+        return "openvino " + ("bf16" if self._runner is not None and "bf16" in self._runner.precision else "fp32")
+
+    @property
+    def ready(self) -> bool:
+        return self._runner is not None
+
+    def calibrate(self, images: Sequence[torch.Tensor]) -> None:
+        """NNCF int8 quantisation on ``images`` (cached by model and sample)."""
+        t = self.target
+        sample = hashlib.sha256(b"".join(x.numpy().tobytes()[:4096] for x in images)).hexdigest()[:12]
+        key = model_key(t.weights_id, t.embed.to_dict(), t.embed.image_size)
+        cached = cache_dir() / f"style-{key}-int8-{len(images)}-{sample}.xml"
+        self.int8 = quantize(t.model, t.embed.image_size, images, cached)
+        self._runner = self._compile(self.int8)
+
+    @property
+    def artefact(self) -> IR | None:
+        return self.int8
+
+    def projection_product(self, matrix: np.ndarray, bias: np.ndarray) -> OpenVINOLinear | None:
+        """For an int8 index, the projection's product compiled with int8 weights, built once
+        per matrix; ``None`` otherwise (in float32 OpenVINO's product is no faster than
+        torch's, measured with the model's runs in between)."""
+        if self.target.run.precision != "int8":
+            return None
+        if self._linear is None or self._linear[0] is not matrix:
+            self._linear = (matrix, OpenVINOLinear(matrix.T, bias, threads=torch.get_num_threads()))
+        return self._linear[1]
