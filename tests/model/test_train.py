@@ -13,7 +13,7 @@ from stylesearch.catalog import load_catalog
 from stylesearch.config import EmbedConfig, TrainConfig
 from stylesearch.demo import render
 from stylesearch.errors import BackboneError, CatalogError, ConfigError
-from stylesearch.model import train as train_mod
+from stylesearch.model import trainer as train_mod
 from stylesearch.model.backbones import TUNED_FILE, TunedBlocks, create_backbone
 from stylesearch.model.projection import Projection
 from stylesearch.model.train import train_model
