@@ -110,7 +110,7 @@ def soak(index: Path, photos: list[bytes], seconds: float, warmup: float, client
                         r = http.post("/v1/classify", files=[("file", ("q.png", rng.choice(photos), "image/png"))])
                         ok, kind = r.status_code == 200, "classify"
                     elif roll < 0.80:
-                        r = http.post("/v1/search", json={"item_id": rng.choice(items), "k": 10})
+                        r = http.post("/v1/search/item", json={"item_id": rng.choice(items), "k": 10})
                         ok, kind = r.status_code == 200, "search by item"
                     elif roll < 0.90:
                         r = http.get("/v1/items", params={"limit": 20, "offset": rng.randrange(len(items))})

@@ -165,7 +165,7 @@ def test_api_bounds_strict_forms_and_filter_errors(built_index: Path, demo_data)
         auth = {"Authorization": "Bearer k"}
         r = client.post("/v1/items", files={"file": ("q.png", photo)}, data={"label": "x", "stray": "1"}, headers=auth)
         assert r.status_code == 422 and "stray" in r.json()["message"]
-        r = client.post("/v1/search", json={"item_id": "stripes-shirt-0", "where": {"Product": "mug"}})
+        r = client.post("/v1/search/item", json={"item_id": "stripes-shirt-0", "where": {"Product": "mug"}})
         assert r.status_code == 422 and r.json()["code"] == "unknown_attribute"
         doc = client.get("/openapi.json").json()
         forms = [

@@ -29,7 +29,7 @@ from . import schemas
 from .batcher import MicroBatcher
 from .deps import ApiError, Services
 from .metrics import CONTENT_TYPE, Metrics
-from .routes import router
+from .routes import routers
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,8 @@ def create_app(settings: Settings | None = None, engine: StyleSearch | None = No
         lifespan=lifespan,
     )
     app.state.services = None
-    app.include_router(router)
+    for router in routers:
+        app.include_router(router)
     _add_error_handlers(app)
     _add_metrics(app)
     _add_pages(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Where = dict[str, str | list[str]]
@@ -67,6 +68,16 @@ class SearchByItem(Arranged):
     item_id: str = Field(min_length=1, description="an indexed item; the result leaves it out")
     k: int = Field(10, ge=1, le=K_LIMIT, description="how many items (groups, with group_by)")
     where: Where | None = Field(None, description=WHERE_DESCRIPTION)
+
+
+class SearchUpload(Arranged):
+    """``POST /v1/search``'s multipart form: the photo and how to search with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: UploadFile = Field(description="a product photo")
+    k: int = Field(10, ge=1, le=K_LIMIT, description="how many items (groups, with group_by)")
+    where: str | None = Field(None, description="JSON object; " + WHERE_DESCRIPTION)
 
 
 class SearchResponse(BaseModel):

@@ -55,7 +55,7 @@ def test_sixteen_readers_and_four_writers(index_copy: Path) -> None:
                         "/v1/search", files={"file": ("q.png", png(rng.randrange(10**6)), "image/png")}, data={"k": "5"}
                     )
                 elif kind == 1:
-                    r = client.post("/v1/search", json={"item_id": item, "k": 5})
+                    r = client.post("/v1/search/item", json={"item_id": item, "k": 5})
                 elif kind == 2:
                     r = client.get(f"/v1/items/{item}")
                 else:

@@ -74,7 +74,7 @@ def test_search_by_item_similar_recommend_and_get(api: TestClient) -> None:
     first = api.get("/v1/items", params={"limit": 2}).json()
     assert first["total"] == 96 and len(first["items"]) == 2
     item_id = first["items"][0]["id"]
-    by_json = api.post("/v1/search", json={"item_id": item_id, "k": 5}).json()
+    by_json = api.post("/v1/search/item", json={"item_id": item_id, "k": 5}).json()
     similar = api.get(f"/v1/items/{item_id}/similar", params={"k": 5}).json()
     assert [i["id"] for i in by_json["results"]] == [i["id"] for i in similar["results"]]
     assert item_id not in [i["id"] for i in similar["results"]]
@@ -131,9 +131,10 @@ def test_errors_are_json_with_a_code(api: TestClient) -> None:
         (api.post("/v1/search", files={"file": ("x.jpg", b"<html>not an image</html>")}), 415, "unsupported_media_type"),
         (api.post("/v1/search", files={"file": ("x.png", png_bytes()[:40])}), 422, "bad_image"),
         (api.post("/v1/search", files={"file": ("x.png", b"")}), 422, "bad_image"),
-        (api.post("/v1/search", json={"item_id": "a", "k": 0}), 422, "invalid_request"),
-        (api.post("/v1/search", json={"item_id": "a", "k": 100000}), 422, "invalid_request"),
-        (api.post("/v1/search", content=b"{", headers={"content-type": "application/json"}), 422, "invalid_request"),
+        (api.post("/v1/search/item", json={"item_id": "a", "k": 0}), 422, "invalid_request"),
+        (api.post("/v1/search/item", json={"item_id": "a", "k": 100000}), 422, "invalid_request"),
+        (api.post("/v1/search/item", content=b"{", headers={"content-type": "application/json"}), 422, "invalid_request"),
+        (api.post("/v1/search", json={"item_id": "a"}), 415, "unsupported_media_type"),
         (api.post("/v1/search", content=b"k=1", headers={"content-type": "text/plain"}), 415, "unsupported_media_type"),
         (api.post("/v1/search", files={"file": ("q.png", png_bytes())}, data={"where": "[1]"}), 422, "invalid_request"),
         (api.post("/v1/recommend", json={"positive": []}), 422, "invalid_request"),
@@ -223,8 +224,11 @@ def test_openapi_document_is_complete(api: TestClient) -> None:
     paths = doc["paths"]
     for path in ("/v1/search", "/v1/recommend", "/v1/classify", "/v1/items", "/v1/items/{item_id}", "/v1/labels", "/v1/index"):
         assert path in paths, path
-    body = paths["/v1/search"]["post"]["requestBody"]["content"]
-    assert {"multipart/form-data", "application/json"} <= set(body)
+    upload = paths["/v1/search"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    by_item = paths["/v1/search/item"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    schemas = doc["components"]["schemas"]
+    assert {"file", "k", "where", "group_by", "diversity"} <= set(schemas[upload["$ref"].rsplit("/", 1)[1]]["properties"])
+    assert "item_id" in schemas[by_item["$ref"].rsplit("/", 1)[1]]["properties"]
     assert "ErrorBody" in doc["components"]["schemas"]
     assert "HTTPBearer" in doc["components"]["securitySchemes"]
 

@@ -30,7 +30,7 @@ def test_group_by_and_diversity_on_every_search_route(api: TestClient, demo_data
     item_id = r.json()["results"][0]["id"]
     similar = api.get(f"/v1/items/{item_id}/similar", params={"k": 4, "group_by": "product"}).json()["results"]
     assert len({i["group"] for i in similar}) == 4
-    by_json = api.post("/v1/search", json={"item_id": item_id, "k": 4, "group_by": "product"}).json()["results"]
+    by_json = api.post("/v1/search/item", json={"item_id": item_id, "k": 4, "group_by": "product"}).json()["results"]
     assert [i["id"] for i in by_json] == [i["id"] for i in similar]
     where = json.dumps({"label": similar[0]["label"]})
     diverse = api.get(f"/v1/items/{item_id}/similar", params={"k": 5, "diversity": 0.7, "where": where}).json()["results"]
@@ -44,7 +44,7 @@ def test_bad_arrangements_are_422(api: TestClient) -> None:
     cases = [
         api.get(f"/v1/items/{item_id}/similar", params={"diversity": 2}),
         api.get(f"/v1/items/{item_id}/similar", params={"group_size": 0, "group_by": "product"}),
-        api.post("/v1/search", json={"item_id": item_id, "diversity": "much"}),
+        api.post("/v1/search/item", json={"item_id": item_id, "diversity": "much"}),
         api.post("/v1/search", files={"file": ("q.png", png_bytes())}, data={"group_size": "x"}),
         api.post("/v1/search", files={"file": ("q.png", png_bytes())}, data={"group_size": "3"}),  # no group_by
         api.get(f"/v1/items/{item_id}/similar", params={"group_by": "Product"}),
