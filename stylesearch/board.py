@@ -30,6 +30,9 @@ import numpy as np
 
 from .errors import ConfigError
 from .index import Record, SearchBackend, Snapshot
+from .index.filters import WhereLike
+from .index.arrange import Arrange, Arrangement
+from .results import Hit
 
 STRATEGIES = ("average", "best_score")
 KINDS = ("image", "item", "vector")
@@ -158,3 +161,31 @@ def rank_best_score(backend: SearchBackend, candidates: Sequence[Record], querie
     records = list({r.vid: r for r in candidates}.values())
     scores = best_score(backend.get(np.array([r.vid for r in records], np.int64)), queries, weights)
     return sorted(zip(scores.tolist(), records), key=lambda x: -x[0])
+
+
+Search = Callable[..., list[list[Hit]]]  # StyleSearch._search: vectors, k, where, exclude=, arrange=
+
+
+def answer(
+    examples: Sequence[Example],
+    k: int,
+    where: WhereLike,
+    strategy: str,
+    arrange: Arrangement,
+    *,
+    embed: Callable[[list[Any]], np.ndarray],
+    snapshot: Snapshot,
+    queries_of: Callable[[np.ndarray], np.ndarray],
+    search: Search,
+) -> list[Hit]:
+    """The ``k`` items a board's ``strategy`` ranks first: ``average`` searches once with
+    :func:`combine`; ``best_score`` pools the nearest items of each positive example
+    (``queries_of`` makes the stored vectors query vectors) and ranks them by :func:`best_score`."""
+    vectors_, weights, exclude = vectors(examples, embed, snapshot)
+    if check_strategy(strategy) == "average":
+        return search(combine(vectors_, weights)[None], k, where, exclude=exclude, arrange=arrange)[0]
+    queries = queries_of(vectors_)
+    pool = snapshot.search(queries[weights > 0], max(POOL, 5 * k), where, exclude=exclude)
+    ranked = rank_best_score(snapshot.backend, [r for row in pool for _, r in row], queries, weights)
+    picked, groups = Arrange.of(arrange).apply(ranked, k, lambda vids: snapshot.backend.get(np.array(vids)))
+    return [Hit.of(r, s, g) for (s, r), g in zip(picked, groups)]

@@ -14,9 +14,10 @@ import numpy as np
 from .catalog import is_utf8, path_text, printable
 from .errors import ConfigError, DuplicateItemError
 from .generation import keep_media
-from .images import ImageInput, default_id, per_item
+from .images import ImageInput
 from .index import MetadataStore, Record, SearchBackend, Snapshot
 from .index.backends.faiss import build_faiss
+from .inputs import default_id, per_item
 
 if TYPE_CHECKING:
     from .ingest.sync import SyncPlan

@@ -20,20 +20,24 @@ import numpy as np
 import torch
 from typing_extensions import Unpack
 
-from . import board, calibration, changes, familiarity
+from . import calibration, changes
 from ._version import __version__
+from .board import Example, answer, rocchio
 from .catalog import Catalog, Columns, Skipped, path_of, printable
 from .classify import METHODS, decide
 from .config import DEFAULT_INDEX_DIR, DEFAULT_MIN_CONFIDENCE, EmbedConfig, IndexConfig, RunConfig
 from .errors import ConfigError, ImageError
+from .familiarity import DEFAULT_MIN_FAMILIARITY, rounded
+from .familiarity import of as familiarity_of
 from .generation import check_format, load_bundle, publish
-from .images import ImageInput, as_batch, describe_input, load_tensor
-from .index import IndexDir, Snapshot, Where, duplicates
+from .images import ImageInput, load_tensor
+from .index import IndexDir, Snapshot, Where
 from .index.arrange import Arrange, Arrangement
 from .index.backends.accelerators import accelerate
-from .index.duplicates import DuplicateGroup
+from .index.duplicates import DEFAULT_THRESHOLD, NEIGHBOURS, DuplicateGroup, find_groups
 from .index.filters import WhereLike
-from .ingest import sync
+from .ingest import sync as catalog_sync
+from .inputs import as_batch, describe_input
 from .model.bundle import ModelBundle
 from .model.embed import Embedder
 from .model.explain import Explanation, explain_pair
@@ -55,7 +59,7 @@ class StyleSearch:
         self._write_lock = threading.Lock()
         self._snapshot_lock = threading.Lock()  # one thread loads a new generation; swaps only go forward
         self.min_confidence = DEFAULT_MIN_CONFIDENCE
-        self.min_familiarity = familiarity.DEFAULT_MIN_FAMILIARITY
+        self.min_familiarity = DEFAULT_MIN_FAMILIARITY
 
     # ---------------------------------------------------------------- opening
 
@@ -169,14 +173,14 @@ class StyleSearch:
         hits = self._search(vectors, k, where, arrange=arrange)
         hint = self._snapshot.hint(where) if where and not all(hits) else None
         nearest = None if where or arrange else np.array([h[0].score if h else -1.0 for h in hits])  # the search found them
-        known = familiarity.rounded(self.familiarity(vectors, nearest), len(hits))
+        known = rounded(self.familiarity(vectors, nearest), len(hits))
         odd = [f is not None and f < self.min_familiarity for f in known]
         return [QueryResult(name, h, None if h else hint, f, o) for name, h, f, o in zip(names, hits, known, odd)]
 
     def familiarity(self, vectors: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray | None:
         """How much each photo (vectors [N, D]) looks like this catalog, 0–1: :mod:`stylesearch.familiarity`."""
         novelty = self.embedder.novelty(vectors)
-        return familiarity.of(self._snapshot, self.bundle.projection, vectors, nearest, novelty)
+        return familiarity_of(self._snapshot, self.bundle.projection, vectors, nearest, novelty)
 
     def similar(self, item_id: str, k: int = 10, where: WhereLike = None, **arrange: Unpack[Arrangement]) -> list[Hit]:
         """Items in the style of an indexed item (the item itself left out)."""
@@ -196,11 +200,11 @@ class StyleSearch:
         items left out — a :meth:`board` of indexed items."""
         if not positive:
             raise ConfigError("recommend needs at least one positive item id")
-        return self.board(board.rocchio(positive, negative), k, where, **arrange)
+        return self.board(rocchio(positive, negative), k, where, **arrange)
 
     def board(
         self,
-        examples: Sequence[board.Example],
+        examples: Sequence[Example],
         k: int = 10,
         where: WhereLike = None,
         strategy: str = "average",
@@ -208,19 +212,14 @@ class StyleSearch:
     ) -> list[Hit]:
         """Items in the style of a mood board: weighted photos, item ids or vectors (negative ones push
         away), combined by ``strategy`` ``average`` or ``best_score`` (:mod:`stylesearch.board`)."""
-        vectors, weights, exclude = board.vectors(examples, self.embed, self._snapshot)
-        if board.check_strategy(strategy) == "average":
-            return self._search(board.combine(vectors, weights)[None], k, where, exclude=exclude, arrange=arrange)[0]
-        queries = self.bundle.projection.for_query(vectors, QueryPurpose.SEARCH)
-        pool = self._snapshot.search(queries[weights > 0], max(board.POOL, 5 * k), where, exclude=exclude)
-        ranked = board.rank_best_score(self._snapshot.backend, [r for row in pool for _, r in row], queries, weights)
-        picked, groups = Arrange.of(arrange).apply(ranked, k, lambda vids: self._snapshot.backend.get(np.array(vids)))
-        return [Hit.of(r, s, g) for (s, r), g in zip(picked, groups)]
+        queries_of = lambda v: self.bundle.projection.for_query(v, QueryPurpose.SEARCH)  # noqa: E731
+        return answer(examples, k, where, strategy, arrange, embed=self.embed, snapshot=self._snapshot,
+                      queries_of=queries_of, search=self._search)  # fmt: skip
 
-    def duplicates(self, threshold: float = duplicates.DEFAULT_THRESHOLD, k: int = duplicates.NEIGHBOURS) -> list[DuplicateGroup]:
+    def duplicates(self, threshold: float = DEFAULT_THRESHOLD, k: int = NEIGHBOURS) -> list[DuplicateGroup]:
         """Groups of near-duplicate items (cosine ≥ ``threshold`` among each item's ``k``
         nearest), largest first, each with a representative: :mod:`stylesearch.index.duplicates`."""
-        return duplicates.find_groups(self._snapshot, threshold, k)
+        return find_groups(self._snapshot, threshold, k)
 
     def explain(self, query: ImageInput, item_id: str) -> Explanation:
         """Why ``item_id`` matches ``query`` (a photo, or ``item:ID``): each style block's share of
@@ -317,7 +316,7 @@ class StyleSearch:
         purpose = QueryPurpose.CLASSIFY_NEW_LABELS if trained and not set(voters) <= set(trained) else QueryPurpose.CLASSIFY
         neighbours = self._search(vectors, k, where, labelled=True, purpose=purpose) if method != "linear" else None
         hint = (self._snapshot.hint(where) or f"no labelled item matches the filter {where.to_dict()}") if not voters else None
-        known = familiarity.rounded(self.familiarity(vectors), len(vectors))
+        known = rounded(self.familiarity(vectors), len(vectors))
         floor = self.min_familiarity if min_familiarity is None else min_familiarity
         return [
             decide(
@@ -401,7 +400,7 @@ class StyleSearch:
         """Bring the index up to date with ``catalog`` (folder or manifest): embed new and changed
         photos, drop gone ones, apply new labels; one generation (:mod:`stylesearch.ingest.sync`)."""
         t0 = time.perf_counter()
-        todo = sync.plan(sync.load(catalog, manifest, columns), self._snapshot, self.index_dir.root / "media")
+        todo = catalog_sync.plan(catalog_sync.load(catalog, manifest, columns), self._snapshot, self.index_dir.root / "media")
         done = self.embed_lenient([str(i.path) for i in todo.embed])
         generation = self._write(changes.syncing(todo, done.positions.tolist(), done.values)) if todo.changes() else None
         return todo.report(done.failures, len(self._snapshot), time.perf_counter() - t0, generation)
