@@ -30,8 +30,8 @@ import numpy as np
 
 from .errors import ConfigError
 from .index import Record, SearchBackend, Snapshot
-from .index.filters import WhereLike
 from .index.arrange import Arrange, Arrangement
+from .index.filters import WhereLike
 from .results import Hit
 
 STRATEGIES = ("average", "best_score")

@@ -1,5 +1,6 @@
-"""The layout of ../shared/DESIGN.md, checked: no import circles (lazy imports included),
-imports only go down the data flow, the thin engine, and no private reach-ins."""
+"""The layout of docs/architecture.md, checked: no import circles (lazy imports included),
+imports only go down the data flow, the thin engine, small files and functions, no module
+shadowed by a facade method, the environment read only in config, and no private reach-ins."""
 
 from __future__ import annotations
 
@@ -99,6 +100,48 @@ def test_index_needs_no_torch() -> None:
 
 def test_the_engine_is_a_thin_facade() -> None:
     assert len((PACKAGE / "engine.py").read_text(encoding="utf-8").splitlines()) <= 450
+
+
+def test_files_and_functions_stay_small() -> None:
+    """No module over 400 lines (the facade: 450), no function over 80."""
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        limit = 450 if path == PACKAGE / "engine.py" else 400
+        assert len(text.splitlines()) <= limit, path
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert node.end_lineno is not None and node.end_lineno - node.lineno < 80, f"{path}: {node.name}"
+
+
+def test_no_module_is_shadowed_by_a_facade_method() -> None:
+    """Inside the facade, a name is a module or a method, never both."""
+    import importlib.util
+
+    tree = ast.parse((PACKAGE / "engine.py").read_text(encoding="utf-8"))
+    facade = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "StyleSearch")
+    methods = {n.name for n in facade.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    modules = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            base = "stylesearch" + (f".{node.module}" if node.module else "")
+            for alias in node.names:
+                try:
+                    found = importlib.util.find_spec(f"{base}.{alias.name}")
+                except ModuleNotFoundError:  # base is a module, not a package: alias is a name in it
+                    found = None
+                if found is not None:
+                    modules.add(alias.asname or alias.name)
+    assert modules and not modules & methods, modules & methods
+
+
+def test_only_config_reads_the_environment() -> None:
+    """``model/`` (and every module but config, the service settings and the CLI's server
+    start) gets the environment from :func:`stylesearch.config.environment`."""
+    allowed = {PACKAGE / "config.py", PACKAGE / "cli" / "serve.py"}
+    for path in PACKAGE.rglob("*.py"):
+        if path not in allowed:
+            text = path.read_text(encoding="utf-8")
+            assert "os.environ" not in text and "getenv(" not in text, path
 
 
 def test_nothing_outside_the_engine_touches_its_private_attributes() -> None:

