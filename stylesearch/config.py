@@ -102,6 +102,16 @@ def option(
     return field(default=default, metadata=meta)
 
 
+def check_choices(config: Any) -> None:
+    """The one check of every field whose metadata names its choices (:func:`option`): its
+    value is one of them. Called first by each config's ``__post_init__``."""
+    for f in fields(config):
+        choices = f.metadata.get("choices")
+        value = getattr(config, f.name)
+        if choices and value not in choices:
+            raise ConfigError(f"unknown {f.name.replace('_', ' ')} {value!r}: choose one of {', '.join(map(str, choices))}")
+
+
 def parse_recipe(recipe: str) -> tuple[str, ...]:
     """``"gram+gap"`` → ``("gram", "gap")``. Only the form is checked here; the names are
     the statistics registry's (:mod:`stylesearch.model.statistics`), checked when a model is
@@ -153,13 +163,12 @@ class EmbedConfig:
     whiten_shrink: float = option(1.0, "whitening shrinkage, in units of the mean kept variance")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         parse_recipe(self.recipe)
         if self.dim < 0:
             raise ConfigError(f"dim must be >= 0 (0 keeps the raw statistics), got {self.dim}")
         if not 32 <= self.image_size <= 1024:
             raise ConfigError(f"image size must be between 32 and 1024 px, got {self.image_size}")
-        if self.tta not in TTAS:
-            raise ConfigError(f"tta must be one of {', '.join(TTAS)}, got {self.tta!r}")
         if not 0 <= self.whiten <= 2 or self.whiten_shrink < 0:
             raise ConfigError(f"whiten must be in [0, 2] and its shrinkage >= 0, got {self.whiten} and {self.whiten_shrink}")
         if self.layers is not None:
@@ -210,12 +219,9 @@ class RunConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be auto, fp32, bf16 or int8, got {self.precision!r}")
+        check_choices(self)
         if not self.engine.replace("_", "").isalnum():
             raise ConfigError(f"engine must be auto or a runtime name ({', '.join(RUNTIMES)}), got {self.engine!r}")
-        if self.decode not in DECODERS:
-            raise ConfigError(f"decode must be auto, cpu or device, got {self.decode!r}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.batch_size < 1:
@@ -248,12 +254,9 @@ class IndexConfig:
     )
 
     def __post_init__(self) -> None:
+        check_choices(self)
         if not self.store.strip():
             raise ConfigError("store must be faiss or a URI such as milvus://HOST:PORT/COLLECTION, got an empty value")
-        if self.vector_dtype not in VECTOR_DTYPES:
-            raise ConfigError(f"vector dtype must be float16 or float32, got {self.vector_dtype!r}")
-        if self.index_type not in INDEX_TYPES:
-            raise ConfigError(f"index type must be auto, flat, hnsw, ivf or ivfpq, got {self.index_type!r}")
         if self.checkpoint_every < 1:
             raise ConfigError(f"checkpoint interval must be >= 1 image, got {self.checkpoint_every}")
         if not 0 < self.recall_target <= 1:
@@ -309,12 +312,7 @@ class TrainConfig:
     seed: int = option(0, "seed of the split, the sampler and the initialisation")
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
-        if self.head not in HEADS:
-            raise ConfigError(f"unknown head {self.head!r}: choose one of {', '.join(HEADS)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
+        check_choices(self)
         if self.epochs < 1 or self.batch_size < 2 or self.m_per_class < 1:
             raise ConfigError("epochs must be >= 1, batch size >= 2 and m per class >= 1")
         if self.pca_dims < 0 or self.search_pca_weight < 0 or self.classify_pca_weight < 0:
@@ -323,14 +321,53 @@ class TrainConfig:
             raise ConfigError("train blocks must be >= 0 and the backbone learning rate > 0")
         if self.anchor < 0:
             raise ConfigError(f"anchor must be >= 0, got {self.anchor}")
-        if self.map not in MAPS:
-            raise ConfigError(f"map must be one of {', '.join(MAPS)}, got {self.map!r}")
         if self.basis < 1:
             raise ConfigError(f"basis must be >= 1 component, got {self.basis}")
         if not 0.0 <= self.within_share <= 1.0:
             raise ConfigError(f"within share must be in [0, 1], got {self.within_share}")
         if not 0.0 <= self.val_fraction < 0.9:
             raise ConfigError(f"validation fraction must be in [0, 0.9), got {self.val_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+MAX_GROUP_SIZE = 100
+
+
+def help_of(cls: type, name: str) -> str:
+    """The help text a config field's metadata carries (the CLI's, and the API's description)."""
+    return next(f.metadata["help"] for f in fields(cls) if f.name == name)
+
+
+@dataclass(frozen=True)
+class ArrangeOptions:
+    """How one search's results are arranged (:mod:`stylesearch.index.arrange` does it): the
+    one definition of these options, their help and their checks; the CLI's flags and the
+    API's fields (``service.schemas.Arranged``) are generated from it."""
+
+    group_by: str | None = option(
+        None, "an attribute key (or label): the best item per value of it, up to k groups, best group first", metavar="KEY"
+    )
+    group_size: int = option(1, "items per group (with group_by)", metavar="N")
+    diversity: float = option(
+        0.0, "0 (plain ranking) to 1: re-rank the top candidates by maximal marginal relevance, trading score for variety",
+        metavar="LAMBDA",
+    )  # fmt: skip
+    collapse: bool = option(False, "one item per group of near-duplicates (the same product re-shot, re-encoded, resized …)")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if self.group_by is not None and not str(self.group_by).strip():
+            raise ConfigError("group_by needs an attribute key, e.g. articleType")
+        if not isinstance(self.group_size, int) or not 1 <= self.group_size <= MAX_GROUP_SIZE:
+            raise ConfigError(f"group_size must be a whole number from 1 to {MAX_GROUP_SIZE}, got {self.group_size!r}")
+        if not isinstance(self.diversity, (int, float)) or not 0.0 <= float(self.diversity) <= 1.0:
+            raise ConfigError(f"diversity must be a number from 0 (plain ranking) to 1, got {self.diversity!r}")
+        if not isinstance(self.collapse, bool):
+            raise ConfigError(f"collapse is true or false, got {self.collapse!r}")
+        if self.group_size > 1 and self.group_by is None:
+            raise ConfigError("group_size needs group_by: say which attribute the groups share")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

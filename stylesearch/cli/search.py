@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import CLASSIFY_METHODS, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FAMILIARITY, PRIORS
+from ..config import CLASSIFY_METHODS, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FAMILIARITY, PRIORS, ArrangeOptions
 from ..errors import ImageError, UsageError
 from ..results import QueryResult
 from .common import Commands, emit, fmt_hits, open_index, where_from
+from .options import add_options, config_from, must
 
 
 def fmt_classification(c: Any) -> str:
@@ -80,7 +81,8 @@ def fmt_answer(answer: Any) -> str:
 
 
 def arrangement(args: argparse.Namespace) -> dict[str, Any]:
-    return {"group_by": args.group_by, "group_size": args.group_size, "diversity": args.diversity, "collapse": args.collapse}
+    """The arrange options given (:class:`~stylesearch.config.ArrangeOptions`), checked."""
+    return must(config_from(ArrangeOptions, args)).to_dict()
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -188,12 +190,7 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("-k", type=int, default=10, help="results per image, or groups with --group-by (default: 10)")
     p.add_argument("--where", action="append", metavar="KEY=VALUE", help="keep items whose attribute matches (repeatable)")
-    p.add_argument("--group-by", metavar="KEY", help="the best items per value of this attribute (or label), up to k groups")
-    p.add_argument("--group-size", type=int, default=1, metavar="N", help="items per group with --group-by (default: 1)")
-    p.add_argument(
-        "--diversity", type=float, default=0.0, metavar="LAMBDA", help="0-1: trade score for variety (MMR; default 0: off)"
-    )
-    p.add_argument("--collapse", action="store_true", help="one result per group of near-duplicates (see 'stylesearch dedup')")
+    add_options(p, ArrangeOptions)
     p.add_argument("--board", action="store_true", help="combine every IMAGE into one mood-board query")
     p.add_argument("--against", action="append", metavar="EXAMPLE", help="a mood-board example to push away (repeatable)")
     p.add_argument(

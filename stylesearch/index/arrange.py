@@ -25,18 +25,17 @@ yet ``k`` groups and the store has more matching items, up to :data:`MAX_POOL` c
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypedDict
 
 import numpy as np
 
-from ..config import DUPLICATE_THRESHOLD
+from ..config import DUPLICATE_THRESHOLD, ArrangeOptions
 from ..errors import ConfigError
 from .metadata import Record
 
 MIN_POOL = 50
 POOL_FACTOR = 5
-MAX_GROUP_SIZE = 100
 MAX_POOL = 16_384  # Milvus's top-k limit too
 
 Found = list[tuple[float, Record]]  # (cosine similarity, record), best first
@@ -54,31 +53,15 @@ class Arrangement(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
-class Arrange:
-    """How to arrange one search's results (see the module's docstring)."""
-
-    group_by: str | None = None
-    group_size: int = 1
-    diversity: float = 0.0
-    collapse: bool = False
-
-    def __post_init__(self) -> None:
-        if self.group_by is not None and not str(self.group_by).strip():
-            raise ConfigError("group_by needs an attribute key, e.g. articleType")
-        if not isinstance(self.group_size, int) or not 1 <= self.group_size <= MAX_GROUP_SIZE:
-            raise ConfigError(f"group_size must be a whole number from 1 to {MAX_GROUP_SIZE}, got {self.group_size!r}")
-        if not isinstance(self.diversity, (int, float)) or not 0.0 <= float(self.diversity) <= 1.0:
-            raise ConfigError(f"diversity must be a number from 0 (plain ranking) to 1, got {self.diversity!r}")
-        if not isinstance(self.collapse, bool):
-            raise ConfigError(f"collapse is true or false, got {self.collapse!r}")
-        if self.group_size > 1 and self.group_by is None:
-            raise ConfigError("group_size needs group_by: say which attribute the groups share")
+class Arrange(ArrangeOptions):
+    """How to arrange one search's results (see the module's docstring); the options, their
+    help and checks are :class:`~stylesearch.config.ArrangeOptions`."""
 
     @classmethod
     def of(cls, options: Mapping[str, Any] | None) -> Arrange:
         """From the keyword options (:class:`Arrangement`); unknown keys are refused."""
         options = dict(options or {})
-        unknown = set(options) - set(Arrangement.__annotations__)
+        unknown = set(options) - {f.name for f in fields(ArrangeOptions)}
         if unknown:
             raise ConfigError(
                 f"unknown search option(s) {', '.join(sorted(unknown))}: use group_by, group_size, diversity or collapse"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, Literal
 
 from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..config import MAX_GROUP_SIZE, ArrangeOptions, help_of
 
 Where = dict[str, str | list[str]]
 K_LIMIT = 10_000  # the schema's bound on k; a server's own --max-k (at most this) is stated in its document
@@ -15,10 +18,9 @@ FAMILIARITY = (
     "than the photo's nearest item (about uniform for photos like the catalog's, near 0 for another domain; "
     "null for an index under 20 items)"
 )
-GROUP_BY = "an attribute key (or label): the best item per value of it, up to k groups, best group first"
-GROUP_SIZE = "items per group (with group_by)"
-DIVERSITY = "0 (plain ranking) to 1: re-rank the top candidates by maximal marginal relevance, trading score for variety"
-COLLAPSE = "one item per group of near-duplicates (the same product re-shot, re-encoded, resized …)"
+GROUP_BY, GROUP_SIZE, DIVERSITY, COLLAPSE = (
+    help_of(ArrangeOptions, n) for n in ("group_by", "group_size", "diversity", "collapse")
+)
 WHERE_DESCRIPTION = (
     'keep items whose attributes match: {"articleType": "Shirts"} or {"articleType": ["Shirts", "Tops"]}; '
     "the keys label and id work too"
@@ -50,16 +52,26 @@ class ItemPage(BaseModel):
 
 
 class Arranged(BaseModel):
-    """How a search's results are arranged: grouped by an attribute, and/or diversified."""
+    """How a search's results are arranged: the API's mirror of
+    :class:`~stylesearch.config.ArrangeOptions` (its help, bounds and defaults)."""
 
     group_by: str | None = Field(None, min_length=1, max_length=200, description=GROUP_BY)
-    group_size: int = Field(1, ge=1, le=100, description=GROUP_SIZE)
+    group_size: int = Field(1, ge=1, le=MAX_GROUP_SIZE, description=GROUP_SIZE)
     diversity: float = Field(0.0, ge=0, le=1, description=DIVERSITY)
     collapse: bool = Field(False, description=COLLAPSE)
 
     def arrangement(self) -> dict[str, Any]:
         """The engine's keyword options (``stylesearch.index.arrange.Arrangement``)."""
-        return {"group_by": self.group_by, "group_size": self.group_size, "diversity": self.diversity, "collapse": self.collapse}
+        return self.model_dump(include={f.name for f in fields(ArrangeOptions)})
+
+
+class SimilarQuery(Arranged):
+    """``GET /v1/items/{id}/similar``'s query parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(10, ge=1, le=K_LIMIT, description="how many items (groups, with group_by)")
+    where: str | None = Field(None, description="JSON object; " + WHERE_DESCRIPTION)
 
 
 class SearchByItem(Arranged):

@@ -50,20 +50,10 @@ async def list_items(
 
 
 @router.get("/items/{item_id:path}/similar", response_model=schemas.SearchResponse, summary="Items in the style of an item")
-async def similar(
-    item_id: str,
-    svc: Reader,
-    k: Annotated[int, Query(ge=1, le=schemas.K_LIMIT)] = 10,
-    where: Annotated[str | None, Query(description="JSON object; " + schemas.WHERE_DESCRIPTION)] = None,
-    group_by: Annotated[str | None, Query(min_length=1, max_length=200, description=schemas.GROUP_BY)] = None,
-    group_size: Annotated[int, Query(ge=1, le=100, description=schemas.GROUP_SIZE)] = 1,
-    diversity: Annotated[float, Query(ge=0, le=1, description=schemas.DIVERSITY)] = 0.0,
-    collapse: Annotated[bool, Query(description=schemas.COLLAPSE)] = False,
-) -> schemas.SearchResponse:
+async def similar(item_id: str, query: Annotated[schemas.SimilarQuery, Query()], svc: Reader) -> schemas.SearchResponse:
     t0 = time.perf_counter()
-    filt = parse_where(where)
-    arrange = schemas.Arranged(group_by=group_by, group_size=group_size, diversity=diversity, collapse=collapse)
-    hits = await run_in_threadpool(lambda: svc.engine.similar(item_id, checked_k(svc, k), filt, **arrange.arrangement()))
+    filt = parse_where(query.where)
+    hits = await run_in_threadpool(lambda: svc.engine.similar(item_id, checked_k(svc, query.k), filt, **query.arrangement()))
     return await search_response(svc, f"item:{item_id}", hits, filt, t0)
 
 
