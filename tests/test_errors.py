@@ -1,5 +1,5 @@
 """Every error says how it reaches people — a stable code, an HTTP status, an exit code — and
-the README documents each one."""
+docs/api.md documents each one."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import pytest
 from stylesearch.cli import main
 from stylesearch.errors import StyleSearchError, all_errors
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("error", all_errors(), ids=lambda e: e.__name__)
 def test_each_error_maps_to_a_documented_status_and_exit_code(error: type[StyleSearchError]) -> None:
     assert 400 <= error.http_status < 600 and error.exit_code in (1, 2)
-    assert f"`{error.code}`" in README, f"README's error table lacks {error.code}"
+    assert f"`{error.code}`" in README, f"docs/api.md's error table lacks {error.code}"
     assert f"| {error.http_status} |" in README.split(f"`{error.code}`", 1)[1].split("\n", 1)[0]
 
 
