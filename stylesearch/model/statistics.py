@@ -17,8 +17,8 @@ parametrised over :func:`list_statistics`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import ClassVar, TypeVar
+from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,7 @@ from torch import nn
 
 from ..config import parse_recipe
 from ..errors import ConfigError
+from ..registry import Registry
 
 MAX_GRAM_CHANNELS = 256
 EPS = 1e-12
@@ -98,30 +99,20 @@ class Statistic(nn.Module):
         return [F.normalize(self.block(fmap.float(), i), dim=1) for i, fmap in enumerate(maps)]
 
 
-_STATISTICS: dict[str, type[Statistic]] = {}
-S = TypeVar("S", bound=type[Statistic])
-
-
-def register_statistic(name: str) -> Callable[[S], S]:
-    """Class decorator: ``@register_statistic("gem")`` makes ``--recipe gem`` use the class."""
-
-    def decorate(cls: S) -> S:
-        cls.name = name
-        _STATISTICS[name] = cls
-        return cls
-
-    return decorate
+STATISTICS: Registry[type[Statistic]] = Registry()
+# class decorator: ``@register_statistic("gem")`` makes ``--recipe gem`` use the class
+register_statistic = STATISTICS.register
 
 
 def list_statistics() -> list[str]:
-    return list(_STATISTICS)
+    return list(STATISTICS)
 
 
 def statistic_class(name: str, recipe: str = "") -> type[Statistic]:
-    cls = _STATISTICS.get(name)
+    cls = STATISTICS.get(name)
     if cls is None:
         raise ConfigError(
-            f"unknown style recipe {recipe or name!r}: use one of {', '.join(_STATISTICS)} or a combination joined "
+            f"unknown style recipe {recipe or name!r}: use one of {', '.join(STATISTICS)} or a combination joined "
             "with '+', e.g. 'gram+gap'"
         )
     return cls

@@ -41,11 +41,11 @@ class ScriptedRuntime(Runtime):
 def toy() -> Iterator[str]:
     register_runtime("scripted")(ScriptedRuntime)
     yield "scripted"
-    del base._RUNTIMES["scripted"]
+    base.RUNTIMES.remove("scripted")
 
 
 def _skip_missing(name: str) -> None:
-    problem = base._RUNTIMES[name].problem(torch.device("cpu"), "fp32")
+    problem = base.RUNTIMES[name].problem(torch.device("cpu"), "fp32")
     if problem:
         pytest.skip(problem)
 

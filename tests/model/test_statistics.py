@@ -93,7 +93,7 @@ def gem() -> Iterator[type[Statistic]]:
             return fmap.clamp(min=1e-6).pow(3).flatten(2).mean(-1).pow(1 / 3)
 
     yield GeneralisedMean
-    del statistics._STATISTICS["gem"]
+    statistics.STATISTICS.remove("gem")
 
 
 def test_a_new_statistic_is_one_registered_class(gem: type[Statistic]) -> None:

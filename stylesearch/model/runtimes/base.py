@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from ...config import EmbedConfig, RunConfig, environment
 from ...errors import ConfigError
+from ...registry import Registry
 
 IR = tuple[bytes, bytes]  # an OpenVINO model in memory: its .xml and .bin files' bytes
 Product = Callable[[np.ndarray], np.ndarray]  # a query's projection (x @ W.T + b), float32
@@ -81,23 +82,12 @@ class Runtime:
         return None
 
 
-R = TypeVar("R", bound=type[Runtime])
-_RUNTIMES: dict[str, type[Runtime]] = {}
-
-
-def register_runtime(name: str) -> Callable[[R], R]:
-    """Class decorator: the runtime named ``name`` (``--engine name``)."""
-
-    def decorate(cls: R) -> R:
-        cls.name = name
-        _RUNTIMES[name] = cls
-        return cls
-
-    return decorate
+RUNTIMES: Registry[type[Runtime]] = Registry()
+register_runtime = RUNTIMES.register  # class decorator: the runtime named ``name`` (``--engine name``)
 
 
 def runtime_names() -> list[str]:
-    return sorted(_RUNTIMES)
+    return sorted(RUNTIMES)
 
 
 def runtime_class(name: str, device: torch.device, precision: str) -> type[Runtime]:
@@ -105,16 +95,16 @@ def runtime_class(name: str, device: torch.device, precision: str) -> type[Runti
     :class:`ConfigError` saying why not otherwise."""
     if name == "auto":
         chosen = environment().engine
-        if chosen in _RUNTIMES and _RUNTIMES[chosen].problem(device, precision) is None:
-            return _RUNTIMES[chosen]
-        fits = [cls for cls in _RUNTIMES.values() if cls.problem(device, precision) is None]
+        if chosen in RUNTIMES and RUNTIMES[chosen].problem(device, precision) is None:
+            return RUNTIMES[chosen]
+        fits = [cls for cls in RUNTIMES.classes() if cls.problem(device, precision) is None]
         if not fits:
-            reasons = "; ".join(str(cls.problem(device, precision)) for cls in _RUNTIMES.values())
+            reasons = "; ".join(str(cls.problem(device, precision)) for cls in RUNTIMES.classes())
             raise ConfigError(f"no inference runtime runs here: {reasons}")
         return max(fits, key=lambda cls: cls.preference)
-    if name not in _RUNTIMES:
+    if name not in RUNTIMES:
         raise ConfigError(f"engine must be auto or one of {', '.join(runtime_names())}, got {name!r}")
-    cls = _RUNTIMES[name]
+    cls = RUNTIMES[name]
     problem = cls.problem(device, precision)
     if problem:
         raise ConfigError(problem)
