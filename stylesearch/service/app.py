@@ -118,7 +118,7 @@ def _document_settings(app: FastAPI, settings: Settings) -> None:
             app.openapi_schema = doc
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    setattr(app, "openapi", openapi)  # noqa: B010 - FastAPI's documented way to replace the schema builder
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -63,27 +63,13 @@ async def classify(
         prior,
         min_familiarity,
     )
-    results = []
-    for name, v in zip(names, verdicts):
-        results.append(
-            schemas.Classification(
-                image=name,
-                label=v.label,
-                confidence=v.confidence,
-                method=v.method,  # type: ignore[arg-type]
-                scores=v.scores,
-                knn=v.knn,  # type: ignore[arg-type]
-                linear=v.linear,  # type: ignore[arg-type]
-                neighbors=[item_out(h) for h in v.neighbors],
-                reason=v.reason,  # type: ignore[arg-type]
-                hint=v.hint,
-                familiarity=v.familiarity,
-                out_of_catalog=v.out_of_catalog,
-                answer=v.answer,
-                support=v.support,
-                prior=v.prior,  # type: ignore[arg-type]
-            )
+    fields = set(schemas.Classification.model_fields) - {"image", "neighbors"}
+    results = [  # validated, Literal fields included, from the library's answer
+        schemas.Classification.model_validate(
+            {**{f: getattr(v, f) for f in fields}, "image": name, "neighbors": [item_out(h) for h in v.neighbors]}
         )
+        for name, v in zip(names, verdicts)
+    ]
     return schemas.ClassifyResponse(results=results, took_ms=elapsed_ms(t0))
 
 
