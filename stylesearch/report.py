@@ -172,7 +172,8 @@ def style_map_png(vectors: np.ndarray, labels: Sequence[str], title: str = "styl
 
 def _thumb(path: str, size: int = 96) -> str:
     from .catalog import path_of
-    from .images import ImageError, load_image
+    from .errors import ImageError
+    from .images import load_image
 
     try:
         im = load_image(path_of(path))
