@@ -38,7 +38,7 @@ THRESHOLDS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 def familiarity(index: Path, paths: list[str], run: RunConfig) -> np.ndarray:
     with StyleSearch.open(index, run=run) as engine:
-        known = engine.familiarity(engine.embed(paths))
+        known = engine.familiarity(engine.embed_lenient(paths))
     assert known is not None
     return known
 

@@ -103,8 +103,8 @@ def classify(index: Path, queries: list[dict[str, str]], prior: str = "catalog")
 
 def familiar(index: Path, inside: list[str], outside: list[str]) -> dict[str, Any]:
     with StyleSearch.open(index, run=RUN) as engine:
-        a = engine.familiarity(engine.embed(inside))
-        b = engine.familiarity(engine.embed(outside))
+        a = engine.familiarity(engine.embed_lenient(inside))
+        b = engine.familiarity(engine.embed_lenient(outside))
         floor = engine.min_familiarity
     assert a is not None and b is not None
     return {"refused_in_domain": round(float(np.mean(a < floor)), 4), "caught_foreign": round(float(np.mean(b < floor)), 4)}

@@ -2,8 +2,7 @@
 add, remove, sync, reindex, refresh, info.
 
 It joins a model (an ``Embedder`` from the index's ``ModelBundle``) with the live generation
-(a ``Snapshot``); the work is done by those, :mod:`stylesearch.classify`, ``calibration``,
-``familiarity``, ``board``, ``changes`` (published by ``generation``) and ``ingest.sync``.
+(a ``Snapshot``); the work is done by those and the modules it imports (docs/architecture.md).
 Building an index from a catalog is :func:`stylesearch.ingest.index_catalog`.
 """
 
@@ -42,7 +41,7 @@ from .model.bundle import ModelBundle
 from .model.embed import Embedder
 from .model.explain import Explanation, explain_pair
 from .model.projection import QueryPurpose
-from .results import Classification, Embedded, Hit, IndexReport, QueryResult, SyncReport
+from .results import Classification, Embedded, Hit, IndexReport, QueryResult, SyncReport, as_vectors
 
 PathLike = str | os.PathLike[str] | None
 CatalogLike = Catalog | str | os.PathLike[str]
@@ -114,8 +113,7 @@ class StyleSearch:
         return self.embedder.embed(images)
 
     def embed_lenient(self, images: Sequence[ImageInput]) -> Embedded:
-        """Style vectors of the images that decode (``positions``, ``values`` float32
-        [M, D]) and why the others did not (``failures``)."""
+        """The images that decode embedded (``values`` float32 [M, D], ``novelty``), and why the others did not."""
         return self.embedder.embed_lenient(images)
 
     def _search(
@@ -163,24 +161,25 @@ class StyleSearch:
         ``group_size`` / ``diversity`` arrange them (:mod:`stylesearch.index.arrange`)."""
         single, batch = as_batch(images)
         names = [describe_input(x, i) for i, x in enumerate(batch)]
-        results = self.query_vectors(self.embed(batch), k, where, names, **arrange)
+        results = self.query_vectors(self.embedder.embedded(batch), k, where, names, **arrange)
         return results[0] if single else results
 
     def query_vectors(
-        self, vectors: np.ndarray, k: int, where: WhereLike, names: Sequence[str], **arrange: Unpack[Arrangement]
+        self, vectors: np.ndarray | Embedded, k: int, where: WhereLike, names: Sequence[str], **arrange: Unpack[Arrangement]
     ) -> list[QueryResult]:
-        """:meth:`query` for style vectors already computed (float32 [N, D]), one name each."""
-        hits = self._search(vectors, k, where, arrange=arrange)
+        """:meth:`query` for style vectors already computed (float32 [N, D], or the
+        :class:`Embedded` of :meth:`embed_lenient`, whose novelty the familiarity uses), one name each."""
+        hits = self._search(as_vectors(vectors)[0], k, where, arrange=arrange)
         hint = self._snapshot.hint(where) if where and not all(hits) else None
         nearest = None if where or arrange else np.array([h[0].score if h else -1.0 for h in hits])  # the search found them
         known = rounded(self.familiarity(vectors, nearest), len(hits))
         odd = [f is not None and f < self.min_familiarity for f in known]
         return [QueryResult(name, h, None if h else hint, f, o) for name, h, f, o in zip(names, hits, known, odd)]
 
-    def familiarity(self, vectors: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray | None:
-        """How much each photo (vectors [N, D]) looks like this catalog, 0–1: :mod:`stylesearch.familiarity`."""
-        novelty = self.embedder.novelty(vectors)
-        return familiarity_of(self._snapshot, self.bundle.projection, vectors, nearest, novelty)
+    def familiarity(self, vectors: np.ndarray | Embedded, nearest: np.ndarray | None = None) -> np.ndarray | None:
+        """How much each photo looks like this catalog, 0–1 (:mod:`stylesearch.familiarity`): of
+        the :class:`Embedded` photos of :meth:`embed_lenient` (novelty included), or of vectors [N, D]."""
+        return familiarity_of(self._snapshot, self.bundle.projection, *as_vectors(vectors), nearest=nearest)
 
     def similar(self, item_id: str, k: int = 10, where: WhereLike = None, **arrange: Unpack[Arrangement]) -> list[Hit]:
         """Items in the style of an indexed item (the item itself left out)."""
@@ -273,14 +272,14 @@ class StyleSearch:
         """Style of one image or a list: ``knn`` (the ``k`` nearest labelled items within
         ``where``), ``linear`` (the head) or ``both``; rules: :mod:`stylesearch.classify`."""
         single, batch = as_batch(images)
-        out = self.classify_vectors(self.embed(batch), k, where, min_confidence, method, prior, min_familiarity)
+        out = self.classify_vectors(self.embedder.embedded(batch), k, where, min_confidence, method, prior, min_familiarity)
         for i, (img, c) in enumerate(zip(batch, out)):
             c.image = describe_input(img, i)
         return out[0] if single else out
 
     def classify_vectors(
         self,
-        vectors: np.ndarray,
+        embedded: np.ndarray | Embedded,
         k: int = 10,
         where: WhereLike = None,
         min_confidence: float | None = None,
@@ -288,13 +287,14 @@ class StyleSearch:
         prior: str = "catalog",
         min_familiarity: float | None = None,
     ) -> list[Classification]:
-        """:meth:`classify` for style vectors already computed (float32 [N, D]).
+        """:meth:`classify` for style vectors already computed (float32 [N, D], or an :class:`Embedded`).
         ``prior``: ``catalog`` (default) or ``uniform``; the confidence is a calibrated
         probability (:mod:`stylesearch.classify`). Below ``min_familiarity``
         (default :attr:`min_familiarity`; 0 turns it off) the photo looks like nothing in the
         catalog (:meth:`familiarity`) and the label is ``None`` (reason ``out_of_catalog``)."""
         if method not in METHODS:
             raise ConfigError(f"classification method must be one of {', '.join(METHODS)}, got {method!r}")
+        vectors = as_vectors(embedded)[0]
         rule = calibration.rule(self._snapshot, self.bundle.projection, prior)
         head = self.bundle.head
         if method == "linear" and head is None:
@@ -316,7 +316,7 @@ class StyleSearch:
         purpose = QueryPurpose.CLASSIFY_NEW_LABELS if trained and not set(voters) <= set(trained) else QueryPurpose.CLASSIFY
         neighbours = self._search(vectors, k, where, labelled=True, purpose=purpose) if method != "linear" else None
         hint = (self._snapshot.hint(where) or f"no labelled item matches the filter {where.to_dict()}") if not voters else None
-        known = rounded(self.familiarity(vectors), len(vectors))
+        known = rounded(self.familiarity(embedded), len(vectors))
         floor = self.min_familiarity if min_familiarity is None else min_familiarity
         return [
             decide(

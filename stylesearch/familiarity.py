@@ -61,15 +61,15 @@ def of(
     snapshot: Snapshot,
     projection: Projection,
     vectors: np.ndarray,
-    nearest: np.ndarray | None = None,
     novelty: np.ndarray | None = None,
+    *,
+    nearest: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """The familiarity of each stored-form style vector (float32 [N, D]) with the catalog of
     ``snapshot``, queried as same-style search queries are; ``None`` for a tiny index.
     ``nearest``: each vector's similarity to its nearest item, when an unfiltered search
     has just found it (saves a search). ``novelty``: the photos' novelty p-values float64
-    [N, S] (:meth:`Embedder.novelty <stylesearch.model.embed.Embedder.novelty>`; NaN where
-    unknown), joined with the percentile by :func:`combine`."""
+    [N, S] (``Embedded.novelty`` of the photos' embedding; NaN where unknown), joined with the percentile by :func:`combine`."""
 
     def prepare(stored: np.ndarray) -> np.ndarray:
         return projection.for_query(np.asarray(stored, np.float32), QueryPurpose.SEARCH)

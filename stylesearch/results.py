@@ -162,12 +162,16 @@ class Embedded:
 
     ``positions`` int64 [M] index the inputs given (ascending), ``values`` float32 [M, W] are
     theirs in that order — style vectors when ``projected``, raw statistics otherwise — and
-    ``failures`` are (position, reason) for the inputs that could not be read."""
+    ``failures`` are (position, reason) for the inputs that could not be read. ``novelty``:
+    the photos' novelty p-values float64 [M, S] (:mod:`stylesearch.model.novelty`), measured
+    for queries (``Embedder.embed_lenient``), ``None`` otherwise; the answers that say whether
+    a photo is unlike the catalog read them from here."""
 
     positions: np.ndarray
     values: np.ndarray
     failures: list[tuple[int, str]]
     projected: bool = True
+    novelty: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.positions = np.asarray(self.positions, np.int64).reshape(-1)
@@ -179,7 +183,15 @@ class Embedded:
         """The inputs ``start:stop`` alone (positions counted from ``start``)."""
         keep = (self.positions >= start) & (self.positions < stop)
         failures = [(p - start, reason) for p, reason in self.failures if start <= p < stop]
-        return Embedded(self.positions[keep] - start, self.values[keep], failures, self.projected)
+        novelty = None if self.novelty is None else self.novelty[keep]
+        return Embedded(self.positions[keep] - start, self.values[keep], failures, self.projected, novelty)
 
     def first_failure(self) -> tuple[int, str] | None:
         return min(self.failures) if self.failures else None
+
+
+def as_vectors(vectors: np.ndarray | Embedded) -> tuple[np.ndarray, np.ndarray | None]:
+    """(style vectors float32 [N, D], their novelty p-values or ``None``) of either form."""
+    if isinstance(vectors, Embedded):
+        return vectors.values, vectors.novelty
+    return vectors, None

@@ -47,7 +47,7 @@ def embed_given(engine: Any, images: list[str]) -> tuple[list[int], Any, dict[in
     position that failed). One unreadable image does not sink the others; none readable is
     an error."""
     done = engine.embed_lenient(images)
-    positions, vectors, failed = done.positions.tolist(), done.values, dict(done.failures)
+    positions, vectors, failed = done.positions.tolist(), done, dict(done.failures)
     if not positions:
         shown = "; ".join(f"{images[i]}: {r}" for i, r in list(failed.items())[:3])
         raise ImageError(f"none of the {len(images)} image(s) could be read ({shown})")

@@ -91,7 +91,7 @@ def cmd_shares(args: argparse.Namespace) -> int:
     paths, groups = photos_of(args)
     with open_index(args) as engine:
         positions, vectors, failed = embed_given(engine, paths)
-        result = shares.of(engine, vectors, None if groups is None else [groups[i] for i in positions], args.k)
+        result = shares.of(engine, vectors.values, None if groups is None else [groups[i] for i in positions], args.k)
     result["skipped"] = [{"path": paths[i], "reason": r} for i, r in sorted(failed.items())]
     lines = [f"{result['photos']} photos by style:"] + fmt_shares(result)
     for name, part in result.get("groups", {}).items():

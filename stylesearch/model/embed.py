@@ -8,11 +8,9 @@ some failed" answer is a :class:`~stylesearch.results.Embedded`.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
@@ -36,7 +34,6 @@ log = logging.getLogger(__name__)
 
 
 NOVELTY_ROWS = 256  # batches up to this many rows get their novelty measured (queries; catalog batches are smaller too)
-NOVELTY_KEPT = 16384  # the most vectors whose novelty is kept for Embedder.novelty
 FEW_ROWS = 16  # up to this many rows, the runtime's own projection product (int8: OpenVINO); torch's GEMM above
 
 
@@ -109,8 +106,6 @@ class Embedder:
         self.reader = Reader(self.run, self.device, config.image_size)
         cpu = cpu_micro_batch(config.image_size) * self.runtime.batch_scale
         self.micro_batch = self.run.batch_size if self.device.type == "cuda" else cpu
-        self._novel: collections.OrderedDict[bytes, np.ndarray] = collections.OrderedDict()  # vector → novelty p-values
-        self._novel_lock = threading.Lock()
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle, run: RunConfig | None = None) -> Embedder:
@@ -189,31 +184,20 @@ class Embedder:
             outs.append(stats)
         return torch.cat(outs)
 
-    def project(self, raw: np.ndarray) -> np.ndarray:
-        """float32 [N, R] → style vectors float32 [N, D], L2-normalised. A few rows (queries)
-        also get their novelty measured, kept for :meth:`novelty`."""
+    def project(self, raw: np.ndarray | torch.Tensor) -> np.ndarray:
+        """float32 [N, R] → style vectors float32 [N, D], L2-normalised."""
+        return self.project_measured(raw, measure=False)[0]
+
+    def project_measured(self, raw: np.ndarray | torch.Tensor, measure: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`project`, and (``measure``, up to :data:`NOVELTY_ROWS` rows: queries) each
+        row's novelty p-values float64 [N, 2] (:mod:`stylesearch.model.novelty`; ``None``
+        without a reference)."""
         if self.projection is None:
             raise ConfigError("this embedder has no projection yet: fit one on the catalog first")
-        if len(raw) > NOVELTY_ROWS:
-            return self.projection.apply(raw)
-        vectors, p_values = self.projection.apply_measured(raw, self._product() if len(raw) <= FEW_ROWS else None)
-        if p_values is not None:
-            with self._novel_lock:
-                for row, p in zip(vectors, p_values):
-                    self._novel[row.tobytes()] = p
-                    if len(self._novel) > NOVELTY_KEPT:
-                        self._novel.popitem(last=False)
-        return vectors
-
-    def novelty(self, vectors: np.ndarray) -> np.ndarray | None:
-        """The novelty p-values float64 [N, 2] (:mod:`stylesearch.model.novelty`) of style
-        vectors this embedder made recently from photos (NaN rows for others, e.g. stored
-        items'); ``None`` when it has none of them (a projection without a reference)."""
-        with self._novel_lock:
-            found = [self._novel.get(np.asarray(v, np.float32).tobytes()) for v in vectors]
-        if all(f is None for f in found):
-            return None
-        return np.array([f if f is not None else (np.nan, np.nan) for f in found], np.float64)
+        product = self._product() if len(raw) <= FEW_ROWS else None
+        if not measure or len(raw) > NOVELTY_ROWS:
+            return self.projection.apply(raw, product), None
+        return self.projection.apply_measured(raw, product)
 
     def _product(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """The runtime's own product for a query's few rows (int8: OpenVINO with int8 weights), if any."""
@@ -263,20 +247,26 @@ class Embedder:
             except ImageError as exc:
                 failures.append((i, str(exc)))
         chunks = [
-            self.project(self.raw(torch.stack(tensors[start : start + self.run.batch_size])))
+            self.project_measured(self.raw(torch.stack(tensors[start : start + self.run.batch_size])))
             for start in range(0, len(tensors), self.run.batch_size)
         ]
-        vectors = np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
-        return Embedded(np.asarray(positions, np.int64), vectors, failures)
+        vectors = np.concatenate([v for v, _ in chunks]) if chunks else np.zeros((0, self.dim), np.float32)
+        measured = [p for _, p in chunks]
+        novelty = np.concatenate(measured) if measured and all(p is not None for p in measured) else None
+        return Embedded(np.asarray(positions, np.int64), vectors, failures, novelty=novelty)
 
-    def embed(self, images: Sequence[ImageInput]) -> np.ndarray:
-        """Like :meth:`embed_lenient`, but all-or-nothing: float32 [N, D], or
+    def embedded(self, images: Sequence[ImageInput]) -> Embedded:
+        """Like :meth:`embed_lenient`, but all-or-nothing: every image's vector, or
         :class:`ImageError` naming the first bad input."""
         done = self.embed_lenient(images)
         if (first := done.first_failure()) is not None:
             position, reason = first
             raise ImageError(f"image {position + 1} of {len(images)} ({describe(images[position])}): {reason}")
-        return done.values
+        return done
+
+    def embed(self, images: Sequence[ImageInput]) -> np.ndarray:
+        """:meth:`embedded`'s style vectors: float32 [N, D]."""
+        return self.embedded(images).values
 
 
 def stream(

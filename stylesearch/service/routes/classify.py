@@ -103,7 +103,7 @@ async def style_shares(
     parts = []
     if uploads:
         names = [f.filename or f"file{i + 1}" for i, f in enumerate(uploads)]
-        parts.append(await embed_uploads(svc, names, [await read_upload(svc, f) for f in uploads]))
+        parts.append((await embed_uploads(svc, names, [await read_upload(svc, f) for f in uploads])).values)
     if ids:
         parts.append((await run_in_threadpool(svc.engine.snapshot.vectors_of, ids))[1])
     result = await run_in_threadpool(shares.of, svc.engine, np.concatenate(parts), None, checked_k(svc, k))

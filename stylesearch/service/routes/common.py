@@ -10,7 +10,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
@@ -19,7 +18,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from ... import Where
 from ...errors import ConfigError, ImageError
 from ...images import check_upload
-from ...results import Hit
+from ...results import Embedded, Hit
 from .. import schemas
 from ..deps import ApiError, Services
 
@@ -84,12 +83,13 @@ async def read_upload(svc: Services, upload: StarletteUpload) -> bytes:
     return data
 
 
-async def embed_uploads(svc: Services, names: list[str], images: list[bytes]) -> np.ndarray:
-    """float32 [N, D] style vectors of uploaded images, micro-batched with other requests."""
+async def embed_uploads(svc: Services, names: list[str], images: list[bytes]) -> Embedded:
+    """The uploaded images embedded (style vectors float32 [N, D] and their novelty),
+    micro-batched with other requests; 422 naming the first that cannot be read."""
     done = await svc.batcher.embed(images)
     if (first := done.first_failure()) is not None:
         raise ApiError(422, "bad_image", f"{names[first[0]]}: {first[1]}")
-    return done.values.astype(np.float32)
+    return done
 
 
 def only_fields(given: Iterable[str], allowed: Sequence[str]) -> None:

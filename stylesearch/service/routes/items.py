@@ -103,7 +103,7 @@ async def add_item(
             raise ApiError(422, "invalid_request", "attributes must be a JSON object of strings") from exc
     data = await read_upload(svc, file)
     item_id = id or hashlib.sha1(data).hexdigest()[:16]
-    vectors = await embed_uploads(svc, [file.filename or "file"], [data])
+    vectors = (await embed_uploads(svc, [file.filename or "file"], [data])).values
     await run_in_threadpool(svc.engine.add_vectors, vectors, [item_id], [data], [label], [attrs])
     added = Hit(item_id, 1.0, label, "", attrs)  # what was just written; no lookup needed
     return schemas.AddResponse(item=item_out(added, with_score=False), items=len(svc.engine))

@@ -90,7 +90,7 @@ async def board(body: schemas.BoardRequest, svc: Reader) -> schemas.SearchRespon
     k = checked_k(svc, body.k)
     photos = [(i, e) for i, e in enumerate(body.examples) if e.image is not None]
     images = [base64_image(svc, e.image or "", f"examples.{i}.image") for i, e in photos]
-    embedded = iter(await embed_uploads(svc, [f"examples.{i}.image" for i, _ in photos], images) if images else [])
+    embedded = iter((await embed_uploads(svc, [f"examples.{i}.image" for i, _ in photos], images)).values if images else [])
     examples = [  # an uploaded photo is passed on as its vector, embedded with the other uploads
         Example("vector", next(embedded), e.weight)
         if e.image is not None
