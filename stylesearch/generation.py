@@ -27,7 +27,8 @@ from .index.metadata import METADATA_FILE
 from .model.bundle import ModelBundle
 
 FORMAT = "stylesearch-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # v2: added rows in further vector chunks; an exact float32 FAISS index rebuilt on load
+READS = (1, 2)  # v1 (one vector file, every FAISS index written) is read as it is
 MODEL_DIR = "model"
 
 
@@ -37,10 +38,10 @@ def _now() -> str:
 
 def check_format(manifest: dict[str, Any], where: str) -> None:
     """Raise :class:`IndexMismatchError` for a manifest of another format or version."""
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READS:
         raise IndexMismatchError(
             f"{where} holds index format {manifest.get('format')!r} v{manifest.get('format_version')}, "
-            f"this stylesearch reads {FORMAT} v{FORMAT_VERSION}: rebuild it with 'stylesearch index'"
+            f"this stylesearch reads {FORMAT} v{' and v'.join(map(str, READS))}: rebuild it with 'stylesearch index'"
         )
 
 
@@ -110,7 +111,7 @@ def publish(
             meta.close()
     final = folder.current()
     # their files are there now: a later generation links them from there
-    backend.data.origin = final
+    backend.data.saved_in(final)
     bundle.saved_in(final / MODEL_DIR)
     return Snapshot(final, manifest, backend, MetadataStore(final / METADATA_FILE))
 

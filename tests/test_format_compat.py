@@ -61,8 +61,12 @@ def test_an_index_from_before_opens_and_answers_identically(old_index: Path, tmp
             # the same answer; its confidence is now a probability calibrated on the index's own
             # items (fitted when opened: the old manifest has none), not the old vote share
             assert c.label == want["classify"][0] and 0.5 < c.confidence <= want["classify"][1] and c.support >= 4
-        # and it can still be written: a new generation in the same format
+        # and it can still be written: a new generation, in the current format (v2)
         engine.add([query], labels="noise", ids=["new-noise"])
         engine.remove(["stripes-0"])
+        engine.add([query], labels="noise", ids=["newer-noise"])  # appended as a second vector chunk
+        written = [(h.id, h.score) for h in engine.similar("newer-noise", k=4)]
     with StyleSearch.open(old_index, run=RUN) as again:
-        assert len(again) == expected["info"]["items"] and again.snapshot.manifest["format_version"] == 1
+        assert len(again) == expected["info"]["items"] + 1 and again.snapshot.manifest["format_version"] == 2
+        assert (again.snapshot.gen / "vectors.1.npy").is_file() and not (again.snapshot.gen / "index.faiss").exists()
+        same(again.similar("newer-noise", k=4), written)  # read back from its chunks, the flat index rebuilt

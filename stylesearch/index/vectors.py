@@ -4,6 +4,11 @@
 ``tombstones``: ids removed from a search index that cannot delete (HNSW), left out of every
 search until the next rebuild. Kept in ``vectors.npy``, ``ids.npy`` and ``tombstones.npy`` so
 that an index can be rebuilt as another type, or moved to another store, without re-embedding.
+
+Rows added since (format v2) are further chunks, ``vectors.1.npy`` / ``ids.1.npy`` …: a
+generation that only adds links the previous generation's chunks (:mod:`stylesearch.files`)
+and writes one new chunk, so a one-photo ``add`` writes one row, not the catalog. A removal,
+or more than :data:`MAX_CHUNKS` chunks, writes the arrays whole again as chunk 0.
 """
 
 from __future__ import annotations
@@ -18,6 +23,20 @@ from ..files import reuse
 VECTORS_FILE = "vectors.npy"
 IDS_FILE = "ids.npy"
 TOMBSTONES_FILE = "tombstones.npy"
+MAX_CHUNKS = 16
+
+
+def chunk_files(chunk: int) -> tuple[str, str]:
+    """(vectors file, ids file) of chunk ``chunk`` (0: ``vectors.npy``, ``ids.npy``)."""
+    return (VECTORS_FILE, IDS_FILE) if chunk == 0 else (f"vectors.{chunk}.npy", f"ids.{chunk}.npy")
+
+
+def chunks_in(folder: Path) -> int:
+    """How many chunks ``folder`` holds (chunk 0 counted when present)."""
+    n = 0
+    while (folder / chunk_files(n)[1]).is_file():
+        n += 1
+    return n
 
 
 class Vectors:
@@ -30,7 +49,11 @@ class Vectors:
         self.ids = np.zeros(0, np.int64)
         self.vectors = np.zeros((0, dim), self.vector_dtype)
         self.tombstones = np.zeros(0, np.int64)
-        self.origin: Path | None = None  # the generation folder these arrays were read from, while unchanged
+        # the generation folder whose files hold the first ``origin_rows`` rows (in
+        # ``origin_chunks`` chunks), while no row of them was removed
+        self.origin: Path | None = None
+        self.origin_rows = 0
+        self.origin_chunks = 0
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -54,7 +77,6 @@ class Vectors:
         return ids
 
     def append(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.origin = None
         self.ids = np.concatenate([self.ids, ids])
         self.vectors = np.concatenate([self.vectors, vectors.astype(self.vector_dtype)])
 
@@ -87,28 +109,43 @@ class Vectors:
     def copy(self) -> Vectors:
         out = Vectors(self.dim, str(self.vector_dtype))
         out.ids, out.vectors, out.tombstones = self.ids.copy(), self.vectors.copy(), self.tombstones.copy()
-        out.origin = self.origin
+        out.origin, out.origin_rows, out.origin_chunks = self.origin, self.origin_rows, self.origin_chunks
         return out
 
-    def files(self) -> list[str]:
-        return [VECTORS_FILE, IDS_FILE] + ([TOMBSTONES_FILE] if len(self.tombstones) else [])
+    @property
+    def unchanged(self) -> bool:
+        """Whether the arrays are exactly those of :attr:`origin`."""
+        return self.origin is not None and self.origin_rows == len(self)
 
     def save(self, folder: Path) -> None:
-        """Write the arrays into ``folder``; unchanged since they were read, they are linked
-        from the generation they came from (:func:`~stylesearch.files.reuse`)."""
-        if reuse(self.origin, folder, self.files()):
+        """Write the arrays into ``folder``: the chunks of :attr:`origin` linked, and the rows
+        added since as one new chunk; whole, as chunk 0, after a removal or at :data:`MAX_CHUNKS`."""
+        linked = [name for c in range(self.origin_chunks) for name in chunk_files(c)]
+        if len(self.tombstones):
+            np.save(folder / TOMBSTONES_FILE, self.tombstones)
+        if self.unchanged and reuse(self.origin, folder, linked):
+            return
+        fresh = self.origin is not None and 0 < self.origin_rows < len(self) and self.origin_chunks < MAX_CHUNKS
+        if fresh and reuse(self.origin, folder, linked):
+            vectors_file, ids_file = chunk_files(self.origin_chunks)
+            np.save(folder / vectors_file, self.vectors[self.origin_rows :])
+            np.save(folder / ids_file, self.ids[self.origin_rows :])
             return
         np.save(folder / VECTORS_FILE, self.vectors)
         np.save(folder / IDS_FILE, self.ids)
-        if len(self.tombstones):
-            np.save(folder / TOMBSTONES_FILE, self.tombstones)
+
+    def saved_in(self, folder: Path) -> None:
+        """Record that ``folder`` (a published generation) now holds these arrays."""
+        self.origin, self.origin_rows, self.origin_chunks = folder, len(self), chunks_in(folder)
 
     @classmethod
     def load(cls, folder: Path, dim: int, vector_dtype: str = "float32") -> Vectors:
         out = cls(dim, vector_dtype)
         try:
-            out.ids = np.load(folder / IDS_FILE, allow_pickle=False)
-            out.vectors = np.load(folder / VECTORS_FILE, allow_pickle=False)
+            n = max(1, chunks_in(folder))
+            chunks = [[np.load(folder / name, allow_pickle=False) for name in chunk_files(c)] for c in range(n)]
+            out.vectors = chunks[0][0] if len(chunks) == 1 else np.concatenate([v for v, _ in chunks])
+            out.ids = chunks[0][1] if len(chunks) == 1 else np.concatenate([i for _, i in chunks])
             if (folder / TOMBSTONES_FILE).exists():
                 out.tombstones = np.load(folder / TOMBSTONES_FILE, allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -118,5 +155,5 @@ class Vectors:
                 f"vector files in {str(folder)!r} disagree ({len(out.ids)} ids, vectors {list(out.vectors.shape)}); "
                 "rebuild the index"
             )
-        out.origin = folder
+        out.saved_in(folder)
         return out

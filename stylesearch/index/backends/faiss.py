@@ -139,6 +139,9 @@ class FaissBackend(SearchBackend):
         """The FAISS index and vectors written by :meth:`save` into ``folder``."""
         data = Vectors.load(folder, dim, vector_dtype)
         out = cls(dim, vector_dtype=vector_dtype, index_key=index_key, search_params=search_params, refine=refine, data=data)
+        if out.rebuilt_on_load and not (folder / INDEX_FILE).is_file():
+            out.index.add_with_ids(np.ascontiguousarray(data.vectors, np.float32), data.ids)
+            return out
         try:
             out.index = out.faiss.read_index(str(folder / INDEX_FILE))
         except (OSError, RuntimeError) as exc:
@@ -151,8 +154,16 @@ class FaissBackend(SearchBackend):
             )
         return out
 
+    @property
+    def rebuilt_on_load(self) -> bool:
+        """An exact float32 index is the stored vectors and nothing more: it is not written
+        (format v2) but rebuilt from them when read — the same vectors in the same order."""
+        return self.index_key == DEFAULT_INDEX_KEY and self.vector_dtype == np.float32
+
     def _save_index(self, folder: Path) -> None:
-        if reuse(self.data.origin, folder, [INDEX_FILE]):  # the vectors unchanged since read: so is the index
+        if self.rebuilt_on_load:
+            return
+        if self.data.unchanged and reuse(self.data.origin, folder, [INDEX_FILE]):  # unchanged vectors, unchanged index
             return
         self.faiss.write_index(self.index, str(folder / INDEX_FILE))
 
