@@ -32,6 +32,7 @@ from .errors import ConfigError
 from .index import Record, SearchBackend, Snapshot
 from .index.arrange import Arrange, Arrangement
 from .index.filters import WhereLike
+from .model.projection import Projection, QueryPurpose
 from .results import Hit
 
 STRATEGIES = ("average", "best_score")
@@ -175,16 +176,16 @@ def answer(
     *,
     embed: Callable[[list[Any]], np.ndarray],
     snapshot: Snapshot,
-    queries_of: Callable[[np.ndarray], np.ndarray],
+    projection: Projection,
     search: Search,
 ) -> list[Hit]:
     """The ``k`` items a board's ``strategy`` ranks first: ``average`` searches once with
     :func:`combine`; ``best_score`` pools the nearest items of each positive example
-    (``queries_of`` makes the stored vectors query vectors) and ranks them by :func:`best_score`."""
+    (queried as same-style searches are, ``projection``) and ranks them by :func:`best_score`."""
     vectors_, weights, exclude = vectors(examples, embed, snapshot)
     if check_strategy(strategy) == "average":
         return search(combine(vectors_, weights)[None], k, where, exclude=exclude, arrange=arrange)[0]
-    queries = queries_of(vectors_)
+    queries = projection.for_query(vectors_, QueryPurpose.SEARCH)
     pool = snapshot.search(queries[weights > 0], max(POOL, 5 * k), where, exclude=exclude)
     ranked = rank_best_score(snapshot.backend, [r for row in pool for _, r in row], queries, weights)
     picked, groups = Arrange.of(arrange).apply(ranked, k, lambda vids: snapshot.backend.get(np.array(vids)))

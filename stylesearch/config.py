@@ -357,7 +357,6 @@ class ArrangeOptions:
     collapse: bool = option(False, "one item per group of near-duplicates (the same product re-shot, re-encoded, resized …)")
 
     def __post_init__(self) -> None:
-        check_choices(self)
         if self.group_by is not None and not str(self.group_by).strip():
             raise ConfigError("group_by needs an attribute key, e.g. articleType")
         if not isinstance(self.group_size, int) or not 1 <= self.group_size <= MAX_GROUP_SIZE:

@@ -211,9 +211,8 @@ class StyleSearch:
     ) -> list[Hit]:
         """Items in the style of a mood board: weighted photos, item ids or vectors (negative ones push
         away), combined by ``strategy`` ``average`` or ``best_score`` (:mod:`stylesearch.board`)."""
-        queries_of = lambda v: self.bundle.projection.for_query(v, QueryPurpose.SEARCH)  # noqa: E731
         return answer(examples, k, where, strategy, arrange, embed=self.embed, snapshot=self._snapshot,
-                      queries_of=queries_of, search=self._search)  # fmt: skip
+                      projection=self.bundle.projection, search=self._search)  # fmt: skip
 
     def duplicates(self, threshold: float = DEFAULT_THRESHOLD, k: int = NEIGHBOURS) -> list[DuplicateGroup]:
         """Groups of near-duplicate items (cosine ≥ ``threshold`` among each item's ``k``

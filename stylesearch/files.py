@@ -15,27 +15,23 @@ import shutil
 from pathlib import Path
 
 
-def link_or_copy(source: Path, target: Path) -> bool:
-    """Put ``source``'s content at ``target`` (which must not exist); ``True`` when it was
-    hard-linked, ``False`` when it had to be copied."""
+def link_or_copy(source: Path, target: Path) -> None:
+    """Put ``source``'s content at ``target``, a new name in a new generation's folder:
+    a hard link, or a copy where the file system cannot link."""
     try:
         os.link(source, target)
-        return True
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             raise
-    shutil.copyfile(source, target)
-    return False
+        shutil.copyfile(source, target)
 
 
 def reuse(origin: Path | None, target: Path, names: list[str]) -> bool:
-    """Link (or copy) ``names`` from the folder ``origin`` into ``target`` when every one of
-    them is there; ``False`` (nothing done) otherwise: the caller writes them itself."""
+    """Link (or copy) ``names`` from the folder ``origin`` into the new folder ``target`` when
+    every one of them is there; ``False`` (nothing done) otherwise: the caller writes them."""
     if origin is None or not all((origin / n).is_file() for n in names):
         return False
     target.mkdir(parents=True, exist_ok=True)
     for name in names:
-        if (target / name).exists():
-            (target / name).unlink()
         link_or_copy(origin / name, target / name)
     return True

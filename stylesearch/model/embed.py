@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -26,7 +26,7 @@ from .backbones import Backbone, TunedBlocks, create_backbone
 from .bundle import ModelBundle
 from .projection import Projection
 from .reader import Reader
-from .runtimes import IR, Runtime, Target, create_runtime
+from .runtimes import IR, Product, Runtime, Target, create_runtime
 from .runtimes.openvino import CALIBRATION_IMAGES
 from .statistics import StyleStatistics
 
@@ -199,7 +199,7 @@ class Embedder:
             return self.projection.apply(raw, product), None
         return self.projection.apply_measured(raw, product)
 
-    def _product(self) -> Callable[[np.ndarray], np.ndarray] | None:
+    def _product(self) -> Product | None:
         """The runtime's own product for a query's few rows (int8: OpenVINO with int8 weights), if any."""
         projection = self.projection
         if projection is None or projection.matrix is None:

@@ -110,6 +110,13 @@ def test_runtime_choices_and_their_errors(monkeypatch) -> None:  # type: ignore[
     monkeypatch.setenv("STYLESEARCH_ENGINE", "torch")
     assert runtime_class("auto", cpu, "auto").name == "torch"
     assert runtime_class("auto", cpu, "int8").name == "openvino"  # an int8 index runs its own model
+    monkeypatch.setenv("STYLESEARCH_ENGINE", "tensorrt")  # a mistake in the environment is said, not skipped
+    with pytest.raises(ConfigError, match="engine must be auto or one of openvino, torch, got 'tensorrt'"):
+        runtime_class("auto", cpu, "fp32")
+    monkeypatch.setenv("STYLESEARCH_ENGINE", "openvino")
+    with pytest.raises(ConfigError, match="runs on the CPU"):
+        runtime_class("auto", cuda, "auto")
+    monkeypatch.delenv("STYLESEARCH_ENGINE")
     with pytest.raises(ConfigError, match="int8 runs on the OpenVINO runtime"):
         runtime_class("torch", cpu, "int8")
     with pytest.raises(ConfigError, match="runs on the CPU"):

@@ -4,8 +4,9 @@ A runtime turns a uint8 batch ``[B, 3, S, S]`` into raw statistics float32 ``[B,
 say what it is. It may need calibrating on the catalog's photos first (int8), may leave an
 artefact the index keeps (its quantised model), and may multiply a query by the projection
 itself. Runtimes register under their ``--engine`` name (:func:`register_runtime`);
-``auto`` takes ``$STYLESEARCH_ENGINE`` (:func:`stylesearch.config.environment`) when that can
-run here, else the most preferred runtime that can. A new runtime is one module in this
+``auto`` means ``$STYLESEARCH_ENGINE`` (:func:`stylesearch.config.environment`) when that is set
+(except for an int8 index, which runs its own model), else the most preferred runtime that
+can run here. A new runtime is one module in this
 package, registered in ``__init__`` (or from anywhere, before it is named).
 """
 
@@ -93,10 +94,9 @@ def runtime_names() -> list[str]:
 def runtime_class(name: str, device: torch.device, precision: str) -> type[Runtime]:
     """The runtime ``name`` (``auto`` resolved) that runs on ``device`` at ``precision``;
     :class:`ConfigError` saying why not otherwise."""
+    if name == "auto" and precision != "int8":  # an int8 index is queried by its own model, whatever auto means
+        name = environment().engine or "auto"  # what auto means here: checked as a name given is
     if name == "auto":
-        chosen = environment().engine
-        if chosen in RUNTIMES and RUNTIMES[chosen].problem(device, precision) is None:
-            return RUNTIMES[chosen]
         fits = [cls for cls in RUNTIMES.classes() if cls.problem(device, precision) is None]
         if not fits:
             reasons = "; ".join(str(cls.problem(device, precision)) for cls in RUNTIMES.classes())

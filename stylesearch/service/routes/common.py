@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from ... import Where
@@ -130,19 +129,6 @@ async def search_response(svc: Services, query: str, hits: list[Hit], where: Any
 
 def elapsed_ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 2)
-
-
-def form_arrangement(fields: dict[str, str]) -> dict[str, Any]:
-    """group_by / group_size / diversity given as form fields, checked as the JSON bodies are."""
-    try:
-        return schemas.Arranged.model_validate(fields).arrangement()
-    except ValidationError as exc:
-        raise ApiError(422, "invalid_request", validation_summary(exc)) from exc
-
-
-def validation_summary(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]]
-    return "; ".join(parts)
 
 
 def base64_image(svc: Services, text: str, name: str) -> bytes:

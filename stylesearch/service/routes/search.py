@@ -41,7 +41,7 @@ async def _multipart(request: Request) -> None:
     "/search",
     response_model=schemas.SearchResponse,
     summary="Same-style items for an uploaded photo",
-    dependencies=[Depends(_multipart), strict_form("file", "k", "where", "group_by", "group_size", "diversity", "collapse")],
+    dependencies=[Depends(_multipart), strict_form(*schemas.SearchUpload.model_fields)],
 )
 async def search(
     form: Annotated[schemas.SearchUpload, Form(media_type="multipart/form-data")], svc: Reader
