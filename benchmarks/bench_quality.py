@@ -1,6 +1,9 @@
-"""Style quality on real photos of both shared domains: the FU4 and FUW protocols of
-../shared/datasets/fashion-usage and ARCH10 of ../shared/datasets/architecture-styles (see
-their READMEs), for several style recipes side by side. ``gram`` takes the style options
+"""Style quality on real photos of the shared domains: the FU4 and FUW protocols of
+../shared/datasets/fashion-usage, ARCH10 of ../shared/datasets/architecture-styles and INT5 /
+INT5W of ../shared/datasets/interior-styles (see their READMEs), for several style recipes
+side by side. FU4G is FU4 for a trained model that has not seen the gallery (see
+protocols.py): the user's path of ``train`` on some labelled photos, then ``index --model``
+of a catalog. ``gram`` takes the style options
 given (the package defaults otherwise); ``gap`` / ``meanstd`` are the raw baselines.
 
     .venv/bin/python benchmarks/bench_quality.py [--recipes gram gap meanstd] [--protocols FU4 FUW ARCH10]
@@ -22,14 +25,41 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocols import arch_root, dataset_root, read_arch_rows, read_rows, run_protocol, train_on  # noqa: E402
+from protocols import (  # noqa: E402
+    arch_root,
+    dataset_root,
+    fu4_training_rows,
+    interior_root,
+    read_arch_rows,
+    read_interior_rows,
+    read_rows,
+    run_protocol,
+    train_on,
+)
 
 from stylesearch.config import EmbedConfig, RunConfig, TrainConfig  # noqa: E402
 
-DOMAIN = {"FU4": "fashion", "FUW": "fashion", "ARCH10": "architecture"}
+DOMAIN = {"FU4": "fashion", "FU4G": "fashion-without-gallery", "FUW": "fashion", "ARCH10": "architecture",
+          "INT5": "interior", "INT5W": "interior"}  # fmt: skip
+PROTOCOLS = list(DOMAIN)
 
 
-def trained_row(recipe: str, embed: EmbedConfig, protocols: list[str], run: RunConfig, workdir: Path) -> dict[str, object]:
+def training_rows(domain: str) -> tuple[list[dict[str, str]], Path]:
+    """The photos a domain's model is trained on (its train split), and their root."""
+    if domain == "architecture":
+        root = arch_root()
+        return [r for r in read_arch_rows(root) if r["split"] == "train"], root
+    if domain == "interior":
+        root = interior_root()
+        return [r for r in read_interior_rows(root) if r["split"] == "train"], root
+    root = dataset_root()
+    rows = read_rows(root)
+    return (fu4_training_rows(rows) if domain == "fashion-without-gallery" else [r for r in rows if r["split"] == "train"]), root
+
+
+def trained_row(
+    recipe: str, embed: EmbedConfig, protocols: list[str], run: RunConfig, workdir: Path, train: TrainConfig
+) -> dict[str, object]:
     """Train one model per domain the protocols need (train split, default TrainConfig) and
     score each protocol with it."""
     row: dict[str, object] = {"recipe": recipe, "trained": True, "backbone": embed.backbone, "precision": run.precision,
@@ -40,17 +70,14 @@ def trained_row(recipe: str, embed: EmbedConfig, protocols: list[str], run: RunC
     for protocol in protocols:
         domain = DOMAIN[protocol]
         if domain not in models:
-            root = dataset_root() if domain == "fashion" else arch_root()
-            rows = read_rows(root) if domain == "fashion" else read_arch_rows(root)
+            rows, root = training_rows(domain)
             models[domain] = workdir / f"{recipe}-{domain}"
-            row[f"train_{domain}"] = train_on(
-                [r for r in rows if r["split"] == "train"], root, models[domain], TrainConfig(), run, embed
-            )
+            row[f"train_{domain}"] = train_on(rows, root, models[domain], train, run, embed)
         result = run_protocol(protocol, run=run, model=models[domain])
         row[f"{protocol.lower()}_macro_f1"] = result.macro_f1
         row[f"{protocol.lower()}_linear_macro_f1"] = result.linear_macro_f1
-        if protocol == "FU4":
-            row["fu4_map_at_r"] = result.map_at_r
+        if result.map_at_r is not None:
+            row[f"{protocol.lower()}_map_at_r"] = result.map_at_r
     return row
 
 
@@ -58,7 +85,7 @@ def main() -> int:
     default = EmbedConfig()
     parser = argparse.ArgumentParser(description="FU4 / FUW / ARCH10 kNN macro-F1 per style recipe")
     parser.add_argument("--recipes", nargs="+", default=["gram", "gap", "meanstd"])
-    parser.add_argument("--protocols", nargs="+", default=["FU4", "FUW", "ARCH10"], choices=["FU4", "FUW", "ARCH10"])
+    parser.add_argument("--protocols", nargs="+", default=PROTOCOLS, choices=PROTOCOLS)
     parser.add_argument("--image-size", type=int, default=default.image_size)
     parser.add_argument("--backbone", default=default.backbone)
     parser.add_argument("--dim", type=int, default=default.dim)
@@ -68,6 +95,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
     parser.add_argument("--trained", action="store_true", help="also train per domain (gram and gap) and score")
+    parser.add_argument("--train-blocks", type=int, default=TrainConfig().train_blocks, help="train --train-blocks")
     parser.add_argument("--workdir", default="/tmp/stylesearch-bench-quality")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -95,21 +123,23 @@ def main() -> int:
             "whiten": config.whiten,
             "whiten_shrink": config.whiten_shrink,
         }
-        for protocol in args.protocols:
+        for protocol in [p for p in args.protocols if p != "FU4G"]:  # untrained, FU4G is FU4
             result = run_protocol(protocol, config, run)
             row[f"{protocol.lower()}_macro_f1"] = result.macro_f1
-            if protocol == "FU4":
-                row["fu4_map_at_r"] = result.map_at_r
-                row["fu4_index_img_s"] = result.images_per_second
+            if result.map_at_r is not None:
+                row[f"{protocol.lower()}_map_at_r"] = result.map_at_r
+            if protocol in ("FU4", "INT5"):
+                row[f"{protocol.lower()}_index_img_s"] = result.images_per_second
         rows.append(row)
         print(f"done {recipe}", file=sys.stderr, flush=True)
         if args.trained and recipe in ("gram", "gap") and precision == args.precisions[0]:
             embed = EmbedConfig(backbone=args.backbone, recipe=recipe, dim=args.dim, image_size=args.image_size,
                                 tta=args.tta, whiten=args.whiten, whiten_shrink=args.whiten_shrink)  # fmt: skip
-            rows.append(trained_row(recipe, embed, args.protocols, run, Path(args.workdir)))
+            train = TrainConfig(train_blocks=args.train_blocks)
+            rows.append(trained_row(recipe, embed, args.protocols, run, Path(args.workdir), train))
             print(f"done {recipe} trained", file=sys.stderr, flush=True)
-    names = ("fu4_macro_f1", "fu4_linear_macro_f1", "fu4_map_at_r", "fuw_macro_f1", "fuw_linear_macro_f1",
-             "arch10_macro_f1", "arch10_linear_macro_f1", "fu4_index_img_s")  # fmt: skip
+    names = [f"{p.lower()}_{m}" for p in PROTOCOLS for m in ("macro_f1", "linear_macro_f1", "map_at_r")]
+    names += ["fu4_index_img_s", "int5_index_img_s"]
     columns = [c for c in names if any(c in r for r in rows)]
     print("| recipe | trained | backbone | px | dim | tta | whiten (shrink) | " + " | ".join(columns) + " |")
     print("|---" * (7 + len(columns)) + "|")

@@ -1,9 +1,14 @@
-"""The fashion-usage evaluation protocols (FU4 and FUW), as defined in the data set's README.
+"""The evaluation protocols of the shared data sets, as defined in their READMEs.
 
 ``FU4``: style across products — 400 train photos per class (Casual, Sports, Ethnic, Formal)
 indexed, 150 test photos per class queried, kNN k=10 similarity-weighted, macro-F1 and MAP@R.
 ``FUW``: style within one product type — per articleType, balanced usages, neighbours
 restricted to the query's articleType.
+``ARCH10`` (architecture-styles): every train photo indexed, every test photo queried.
+``INT5`` / ``INT5W`` (interior-styles): the same; INT5W restricts neighbours to the query's room.
+``FU4G``: FU4's gallery and queries, for a model trained on the train split WITHOUT the
+gallery's photos (:func:`fu4_training_rows`): a user's path, where the catalog indexed with
+``--model`` is not the photos the model learnt from.
 Sampling is seeded and draws from rows sorted by id.
 """
 
@@ -58,6 +63,26 @@ def dataset_root() -> Path:
 def arch_root() -> Path:
     """``$STYLESEARCH_ARCHITECTURE_STYLES`` or ``architecture-styles`` beside fashion-usage."""
     return Path(os.environ.get("STYLESEARCH_ARCHITECTURE_STYLES", dataset_root().parent / "architecture-styles")).resolve()
+
+
+def interior_root() -> Path:
+    """``$STYLESEARCH_INTERIOR_STYLES`` or ``interior-styles`` beside fashion-usage."""
+    return Path(os.environ.get("STYLESEARCH_INTERIOR_STYLES", dataset_root().parent / "interior-styles")).resolve()
+
+
+def read_interior_rows(root: Path) -> list[Row]:
+    """interior-styles rows in the fashion rows' shape (style as ``usage``, room as ``articleType``)."""
+    with (root / "metadata.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        r["usage"], r["articleType"] = r["style"], r["room"]
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def fu4_training_rows(rows: list[Row], seed: int = 0) -> list[Row]:
+    """FU4G's training photos: the train split of FU4's four styles without FU4's gallery."""
+    gallery = {r["id"] for r in fu4_split(rows, seed=seed)[0]}
+    return [r for r in rows if r["split"] == "train" and r["usage"] in FU4_CLASSES and r["id"] not in gallery]
 
 
 def read_arch_rows(root: Path) -> list[Row]:
@@ -169,20 +194,23 @@ def run_protocol(
     ``--store`` URI. ``split``: (index rows, query rows) in place of the protocol's own (a
     validation split carved from ``train``)."""
     if split is not None:
-        root = root or (arch_root() if protocol == "ARCH10" else dataset_root())
+        root = root or {"ARCH10": arch_root, "INT5": interior_root, "INT5W": interior_root}.get(protocol, dataset_root)()
         index_rows, query_rows = split
     elif protocol == "ARCH10":
         root = root or arch_root()
         index_rows, query_rows = arch10_split(read_arch_rows(root))
+    elif protocol in ("INT5", "INT5W"):
+        root = root or interior_root()
+        index_rows, query_rows = arch10_split(read_interior_rows(root))
     else:
         root = root or dataset_root()
         rows = read_rows(root)
-        if protocol == "FU4":
+        if protocol in ("FU4", "FU4G"):
             index_rows, query_rows = fu4_split(rows, seed=seed)
         elif protocol == "FUW":
             index_rows, query_rows = fuw_split(rows, seed=seed)
         else:
-            raise ValueError(f"unknown protocol {protocol!r}: FU4, FUW or ARCH10")
+            raise ValueError(f"unknown protocol {protocol!r}: FU4, FU4G, FUW, ARCH10, INT5 or INT5W")
     index_rows = [r for r in index_rows if r["usage"] not in exclude_labels]
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmp_path = Path(tmp)
@@ -212,7 +240,7 @@ def run_protocol(
             if engine.head is not None:
                 lin = [c.label for c in engine.classify_vectors(vectors, k, method="linear", **FORCED)]
                 linear_f1 = round(macro_f1(truth, lin), 4)
-            if protocol in ("FU4", "ARCH10"):
+            if protocol in ("FU4", "FU4G", "ARCH10", "INT5"):
                 preds = [c.label for c in engine.classify_vectors(vectors, k, method="knn", prior=prior, **FORCED)]
                 r_counts = {u: sum(r["usage"] == u for r in index_rows) for u in set(truth)}
                 kmax = max(r_counts.values())
@@ -222,7 +250,7 @@ def run_protocol(
             else:
                 preds = []
                 for vec, r in zip(vectors, query_rows):
-                    where = {"articleType": r["articleType"]}
+                    where = {"articleType": r["articleType"]}  # FUW: the product type; INT5W: the room
                     c = engine.classify_vectors(vec[None], k, where, method="knn", prior=prior, **FORCED)[0]
                     preds.append(c.label)
                 mapr = None

@@ -10,6 +10,10 @@ Validation protocols (seeded, from ``split == train`` only; the shapes of FU4 / 
   n = min(100, smallest count - 10) indexed and 10 (or up to 30) others queried per usage;
   neighbours restricted to the query's product type.
 - ``ARCH10-val``: per style, 30 % of the train photos queried, the rest indexed.
+- ``INT5-val`` / ``INT5W-val`` (interior-styles): the same cut per style; INT5W-val restricts
+  neighbours to the query's room type.
+
+``--sets`` picks some of them.
 
 Raw statistics are computed once per (backbone, size) for the plain and the mirrored image;
 every projection variant is then fitted on the validation gallery (as an index build fits on
@@ -52,6 +56,7 @@ from stylesearch.model.projection import Projection, whitening  # noqa: E402
 from stylesearch.results import Hit  # noqa: E402
 
 ARCH_ROOT = dataset_root().parent / "architecture-styles"
+INTERIOR_ROOT = dataset_root().parent / "interior-styles"
 Row = dict[str, str]
 
 
@@ -98,6 +103,15 @@ def validation_sets(seed: int = 0) -> dict[str, tuple[list[Row], list[Row], str 
         queries += picked[:cut]
         gallery += picked[cut:]
     out["ARCH10-val"] = (gallery, queries, None)
+    interior = _rows(INTERIOR_ROOT, "style")
+    gallery, queries = [], []
+    for style in sorted({r["style"] for r in interior}):
+        picked = [r for r in (interior[i] for i in rng.permutation(len(interior))) if r["style"] == style]
+        cut = int(round(0.3 * len(picked)))
+        queries += picked[:cut]
+        gallery += picked[cut:]
+    out["INT5-val"] = (gallery, queries, None)
+    out["INT5W-val"] = (gallery, queries, "room")
     return out
 
 
@@ -193,18 +207,23 @@ def main() -> None:
     parser.add_argument("--shrinks", type=float, nargs="+", default=[0.0, 0.1, 1.0])
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--recipe", default="gram")
+    parser.add_argument("--sets", nargs="+", help="some of the validation sets (default: all)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     run = RunConfig(device="cpu", workers=0, progress=False)
-    sets = validation_sets()
+    sets = {k: v for k, v in validation_sets().items() if not args.sets or k in args.sets}
     print({name: (len(g), len(q)) for name, (g, q, _) in sets.items()}, file=sys.stderr)
     results = []
     for spec in args.configs:
         configs, name_of_config = parse_config(spec, args.recipe)
         backbone, size = name_of_config, configs[0].image_size
+        done: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, float]] = {}  # INT5W-val reuses INT5-val's photos
         for name, (g_rows, q_rows, within) in sets.items():
-            plain_g, flip_g, rate = multiscale_statistics(configs, [r["file"] for r in g_rows], run)
-            plain_q, flip_q, _ = multiscale_statistics(configs, [r["file"] for r in q_rows], run)
+            for files in (tuple(r["file"] for r in g_rows), tuple(r["file"] for r in q_rows)):
+                if files not in done:
+                    done[files] = multiscale_statistics(configs, list(files), run)
+            plain_g, flip_g, rate = done[tuple(r["file"] for r in g_rows)]
+            plain_q, flip_q, _ = done[tuple(r["file"] for r in q_rows)]
             for tta in ("none", "flip"):
                 g = plain_g if tta == "none" else (plain_g + flip_g) / 2
                 q = plain_q if tta == "none" else (plain_q + flip_q) / 2

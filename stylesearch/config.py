@@ -23,6 +23,7 @@ VECTOR_DTYPES = ("float32", "float16")
 INDEX_KINDS = ("flat", "hnsw", "ivf", "ivfpq")
 INDEX_TYPES = ("auto", *INDEX_KINDS)
 MAPS = ("auto", "basis", "raw")
+STAGE_CACHES = ("auto", "on", "off")
 LOSSES = ("multisimilarity", "proxyanchor", "triplet", "contrastive")
 HEADS = ("linear", "mlp", "none")
 OPTIMIZERS = ("adamw", "sgd")
@@ -307,7 +308,13 @@ class TrainConfig:
         "so the loss must separate styles within a product type",
     )
     within_share: float = option(0.5, "share of the batches drawn within one value of --within")
-    train_blocks: int = option(0, "also tune this many top backbone blocks, on augmented images (slow on a CPU; try --epochs 8)")
+    train_blocks: int = option(0, "also tune this many top backbone stages (the last ones the style blocks use)")
+    stage_cache: str = option(
+        "auto",
+        "with --train-blocks: on = run the frozen stages once per photo and its mirror image and train on their cached "
+        "output (fast on a CPU); off = every batch decodes augmented photos (random crops too); auto: on on a CPU",
+        choices=STAGE_CACHES,
+    )
     backbone_lr: float = option(1e-4, "learning rate of the tuned blocks")
     seed: int = option(0, "seed of the split, the sampler and the initialisation")
 

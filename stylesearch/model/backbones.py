@@ -72,15 +72,29 @@ class Backbone(nn.Module):
 
     def features(self, images: torch.Tensor, layers: Sequence[str]) -> list[torch.Tensor]:
         """Feature maps of ``layers`` (in that order) for a uint8 batch [B, 3, H, W]."""
+        maps = self.features_from(self.preprocess(images), 0, layers)
+        return [m for m in maps if m is not None]
+
+    def features_from(self, x: torch.Tensor, first: int, layers: Sequence[str]) -> list[torch.Tensor | None]:
+        """Feature maps of ``layers`` when ``x`` is the input of stage ``first`` (the output of
+        the stage before it, or the preprocessed images for 0); ``None`` for a layer below
+        ``first``. Training with cached early stages starts here."""
         wanted = set(layers)
         last = max(self.stage_names.index(n) for n in layers)
         out: dict[str, torch.Tensor] = {}
-        x = self.preprocess(images)
-        for name, stage in zip(self.stage_names[: last + 1], self.stages[: last + 1]):
+        for name, stage in zip(self.stage_names[first : last + 1], self.stages[first : last + 1]):
             x = stage(x)
             if name in wanted:
                 out[name] = x
-        return [out[n] for n in layers]
+        return [out.get(n) for n in layers]
+
+    def activations_before(self, images: torch.Tensor, first: int) -> torch.Tensor:
+        """The input of stage ``first`` for a uint8 batch: what training with cached early
+        stages keeps per image."""
+        x = self.preprocess(images)
+        for stage in self.stages[:first]:
+            x = stage(x)
+        return x
 
     def top_stages(self, layers: Sequence[str], n: int) -> tuple[str, ...]:
         """The ``n`` stages that end at the deepest of ``layers`` (what ``train --train-blocks``

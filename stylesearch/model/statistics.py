@@ -9,6 +9,10 @@ statistics ``float32 [B, R]`` that a projection makes compact. Built in:
   most ``MAX_GRAM_CHANNELS`` by a fixed, seeded random projection first), upper triangle,
   signed square root;
 - ``meanstd``: per-channel mean and standard deviation, signed square root;
+- ``gramsqrt``: the same Gram matrix, normalised by its matrix square root (iterative
+  Newton–Schulz, as in iSQRT-COV) instead of the element-wise signed square root;
+- ``gramsoft``: the Gram matrix of softmax-smoothed activations (channels softmax per
+  position), the smoothing that makes residual backbones' Gram statistics carry style;
 - ``gap`` / ``gmp``: global average / max pooling of the pool block.
 
 A new statistic is one class registered with :func:`register_statistic`; tests are
@@ -118,13 +122,39 @@ def statistic_class(name: str, recipe: str = "") -> type[Statistic]:
     return cls
 
 
-@register_statistic("gram")
-class Gram(Statistic):
-    """Upper triangle of each block's Gram matrix, signed square root."""
+NEWTON_SCHULZ_STEPS = 5  # iterations of the matrix square root (iSQRT-COV's choice)
+
+
+def matrix_sqrt_gram(fmap: torch.Tensor, steps: int = NEWTON_SCHULZ_STEPS) -> torch.Tensor:
+    """float [B, C, H, W] → ``(G / tr G)^½`` of its Gram matrix ``G``, float [B, C, C], by
+    coupled Newton–Schulz iterations (matrix products only: it exports to OpenVINO and has
+    stable gradients).
+
+    Iterated on the smaller of the C×C Gram matrix and the N×N position kernel ``K = X Xᵀ``
+    (N = H·W: 16 positions for the last blocks at 128 px), where ``Xᵀ Z X`` with ``Z ≈
+    (K / tr K)^-½`` is the same matrix, since both sides' iterations are one polynomial of the
+    shared spectrum."""
+    b, c, h, w = fmap.shape
+    x = fmap.permute(0, 2, 3, 1).reshape(b, h * w, c)  # positions × channels
+    small_kernel = h * w < c
+    m = torch.bmm(x, x.transpose(1, 2)) if small_kernel else torch.bmm(x.transpose(1, 2), x)
+    trace = m.diagonal(dim1=1, dim2=2).sum(-1).clamp_min(EPS)[:, None, None]
+    eye = torch.eye(m.shape[-1], dtype=m.dtype, device=m.device).expand_as(m)
+    y, z = m / trace, eye
+    for _ in range(steps):
+        t = 0.5 * (3.0 * eye - torch.bmm(z, y))
+        y, z = torch.bmm(y, t), torch.bmm(t, z)
+    if small_kernel:
+        return torch.bmm(torch.bmm(x.transpose(1, 2), z), x) / trace
+    return y
+
+
+class _ReducedGram(Statistic):
+    """A statistic of a C×C matrix per block (channels first reduced to at most
+    ``MAX_GRAM_CHANNELS`` by a fixed, seeded random projection), upper triangle."""
 
     def __init__(self, channels: Sequence[int], seed: int = 0) -> None:
         super().__init__(channels, seed)
-        # Fixed random channel reductions for wide blocks keep Gram statistics compact.
         gen = torch.Generator().manual_seed(seed)
         reducers = []
         for c in self.channels:
@@ -141,11 +171,44 @@ class Gram(Statistic):
         c = min(channels, MAX_GRAM_CHANNELS)
         return c * (c + 1) // 2
 
-    def block(self, fmap: torch.Tensor, position: int) -> torch.Tensor:
+    def reduce(self, fmap: torch.Tensor, position: int) -> torch.Tensor:
         reducer = self.reducers[position]
-        if reducer.numel():
-            fmap = torch.einsum("rc,bchw->brhw", reducer, fmap)
-        return signed_sqrt(gram_upper(fmap, getattr(self, f"triu{position}")))
+        return torch.einsum("rc,bchw->brhw", reducer, fmap) if reducer.numel() else fmap
+
+    def upper(self, matrix: torch.Tensor, position: int) -> torch.Tensor:
+        b, c, _ = matrix.shape
+        return torch.index_select(matrix.reshape(b, c * c), 1, getattr(self, f"triu{position}"))
+
+
+@register_statistic("gram")
+class Gram(_ReducedGram):
+    """Upper triangle of each block's Gram matrix, signed square root."""
+
+    def block(self, fmap: torch.Tensor, position: int) -> torch.Tensor:
+        return signed_sqrt(gram_upper(self.reduce(fmap, position), getattr(self, f"triu{position}")))
+
+
+@register_statistic("gramsqrt")
+class GramSqrt(_ReducedGram):
+    """Upper triangle of each block's Gram matrix normalised by its matrix square root
+    (:func:`matrix_sqrt_gram`)."""
+
+    def block(self, fmap: torch.Tensor, position: int) -> torch.Tensor:
+        return self.upper(matrix_sqrt_gram(self.reduce(fmap, position)), position)
+
+
+SOFTMAX_TEMPERATURE = 1.0  # of the channel softmax in ``gramsoft``
+
+
+@register_statistic("gramsoft")
+class GramSoft(_ReducedGram):
+    """Gram matrix of softmax-smoothed activations (a softmax over channels at each
+    position): it damps the few peaky channels that dominate a residual backbone's Gram
+    statistics. Signed square root, as ``gram``."""
+
+    def block(self, fmap: torch.Tensor, position: int) -> torch.Tensor:
+        smooth = torch.softmax(self.reduce(fmap, position) / SOFTMAX_TEMPERATURE, dim=1)
+        return signed_sqrt(gram_upper(smooth, getattr(self, f"triu{position}")))
 
 
 @register_statistic("meanstd")
@@ -200,11 +263,27 @@ class StyleStatistics(nn.Module):
         self.uses_style = any(cls.reads == "style" for cls in classes)
         self.uses_pool = any(cls.reads == "pool" for cls in classes)
 
-    def forward(self, style_maps: Sequence[torch.Tensor], pool_map: torch.Tensor | None) -> torch.Tensor:
-        device = (style_maps[0] if style_maps else pool_map).device.type  # type: ignore[union-attr]
-        with torch.autocast(device, enabled=False):  # statistics in float32 even under autocast
+    def forward(
+        self,
+        style_maps: Sequence[torch.Tensor | None],
+        pool_map: torch.Tensor | None,
+        frozen: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The raw statistics of the maps. With ``frozen`` (raw statistics computed before,
+        float [B, R]), a block whose map is ``None`` takes its part from ``frozen``: training
+        with cached early stages recomputes only the tuned blocks' parts."""
+        given = next((m for m in (*style_maps, pool_map) if m is not None), frozen)
+        assert given is not None
+        with torch.autocast(given.device.type, enabled=False):  # statistics in float32 even under autocast
             out: list[torch.Tensor] = []
+            start = 0
             for statistic, reads in zip(self.statistics, self.reads):
-                maps = style_maps if reads == "style" else [pool_map]
-                out += statistic(maps)
+                for position, fmap in enumerate(style_maps if reads == "style" else [pool_map]):
+                    width = statistic.block_dims(statistic.channels[position])
+                    if fmap is None:
+                        assert frozen is not None, "a block without its map needs the frozen statistics"
+                        out.append(frozen[:, start : start + width].float())
+                    else:
+                        out.append(F.normalize(statistic.block(fmap.float(), position), dim=1))
+                    start += width
             return torch.cat(out, dim=1)

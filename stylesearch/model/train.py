@@ -34,7 +34,7 @@ from .embed import Embedder
 from .heads import StyleHead, train_head
 from .maps import final_projection, start_map
 from .projection import Projection
-from .train_sources import FrozenFeatures, TunedBackbone, initial_features
+from .train_sources import CachedStages, FrozenFeatures, TunedBackbone, initial_features
 from .trainer import CHECKPOINT_FILE, Trainer, seed_everything
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ class _Prepared:
     names: list[str]
     y_all: torch.Tensor
     split: tuple[np.ndarray, np.ndarray]
-    source: FrozenFeatures | TunedBackbone
+    source: FrozenFeatures | CachedStages | TunedBackbone
     sample: np.ndarray
     per_label: float
     weights_id: str
@@ -200,7 +200,12 @@ def _prepare(catalog: Catalog, embed: EmbedConfig, cfg: TrainConfig, run: RunCon
     items = labelled_items(catalog)
     embedder = Embedder(embed, run)
     device = embedder.device
-    views = 2 if cfg.flip and not cfg.train_blocks and embed.tta != "flip" else 1  # tta flip: one view holds both
+    cached = (
+        bool(cfg.train_blocks)
+        and embed.tta != "flip"
+        and (cfg.stage_cache == "on" or (cfg.stage_cache == "auto" and device.type == "cpu"))
+    )
+    views = 2 if cfg.flip and (cached or not cfg.train_blocks) and embed.tta != "flip" else 1  # tta flip: one view holds both
     raw, ok, failures = initial_features(embedder, [i.path for i in items], views)
     skipped = [(str(items[p].path), reason) for p, reason in failures]
     items = [items[p] for p in ok]
@@ -208,8 +213,10 @@ def _prepare(catalog: Catalog, embed: EmbedConfig, cfg: TrainConfig, run: RunCon
     unlabelled = unlabelled_sample(embedder, catalog, PCA_SAMPLE - len(items), cfg.seed)
     weights_id = embedder.weights_id
     del embedder
-    source: FrozenFeatures | TunedBackbone
-    if cfg.train_blocks:
+    source: FrozenFeatures | CachedStages | TunedBackbone
+    if cached:
+        source = CachedStages(embed, run, [i.path for i in items], cfg.train_blocks, device, raw)
+    elif cfg.train_blocks:
         source = TunedBackbone(embed, run, [i.path for i in items], cfg.train_blocks, device)
     else:
         source = FrozenFeatures(raw, device)

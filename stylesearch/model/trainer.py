@@ -25,14 +25,14 @@ from ..config import EmbedConfig, TrainConfig
 from ..errors import ConfigError, StyleSearchError
 from .maps import LearntMap
 from .sampling import WithinGroupSampler, mix_within
-from .train_sources import FrozenFeatures, TunedBackbone
+from .train_sources import CachedStages, FrozenFeatures, TunedBackbone
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "training_log.json"
 MAP_AT_R = "mean_average_precision_at_r"
-Source = FrozenFeatures | TunedBackbone
+Source = FrozenFeatures | CachedStages | TunedBackbone
 
 
 def seed_everything(seed: int) -> None:

@@ -225,3 +225,25 @@ def test_a_catalog_smaller_than_one_batch_trains(tmp_path: Path) -> None:
     cfg = TrainConfig(epochs=2, head_epochs=10)
     report = train_model(tmp_path / "cat", tmp_path / "m", embed=EMBED, train=cfg, run=RUN)
     assert report.epochs_run == 2 and (tmp_path / "m" / "model.json").is_file()
+
+
+@pytest.mark.parametrize("recipe", ["gram", "gramsqrt", "gram+gap"])
+def test_cached_stages_reproduce_the_frozen_statistics_until_they_learn(demo_data, recipe: str) -> None:  # type: ignore[no-untyped-def]
+    """The cache holds the input of the tuned stages; run from it with untouched weights, the
+    statistics are those of the whole backbone (tuned blocks' parts recomputed, the rest looked up)."""
+    from stylesearch.model.embed import Embedder
+    from stylesearch.model.train_sources import CachedStages, initial_features
+
+    embed = replace(EMBED, recipe=recipe)
+    paths = [item.path for item in load_catalog(demo_data[0]).items[:12]]
+    raw, ok, _ = initial_features(Embedder(embed, replace(RUN, engine="torch")), paths, 2)
+    assert ok == list(range(len(paths)))
+    source = CachedStages(embed, RUN, paths, 2, torch.device("cpu"), raw)
+    assert source.stages == (("block14", "block15") if recipe != "gram+gap" else ("block15", "head"))
+    assert source.cache.shape[:2] == (2, len(paths)) and source.cache.dtype == torch.float16
+    recomputed = source.features(np.arange(len(paths))).numpy()
+    frozen = raw[0].astype(np.float32)
+    cos = (recomputed * frozen).sum(1) / np.linalg.norm(recomputed, axis=1) / np.linalg.norm(frozen, axis=1)
+    assert cos.min() > 0.999
+    mirrored = source.train_batch(np.arange(len(paths)), 0, torch.Generator().manual_seed(0))
+    assert mirrored.requires_grad and mirrored.shape == recomputed.shape  # gradients reach the tuned stages
