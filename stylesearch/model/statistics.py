@@ -138,7 +138,7 @@ def matrix_sqrt_gram(fmap: torch.Tensor, steps: int = NEWTON_SCHULZ_STEPS) -> to
     x = fmap.permute(0, 2, 3, 1).reshape(b, h * w, c)  # positions × channels
     small_kernel = h * w < c
     m = torch.bmm(x, x.transpose(1, 2)) if small_kernel else torch.bmm(x.transpose(1, 2), x)
-    trace = m.diagonal(dim1=1, dim2=2).sum(-1).clamp_min(EPS)[:, None, None]
+    trace = x.square().sum((1, 2)).clamp_min(EPS)[:, None, None]  # tr(XᵀX) = tr(XXᵀ), no diagonal op (OpenVINO)
     eye = torch.eye(m.shape[-1], dtype=m.dtype, device=m.device).expand_as(m)
     y, z = m / trace, eye
     for _ in range(steps):

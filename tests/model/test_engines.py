@@ -125,3 +125,13 @@ def test_runtime_choices_and_their_errors(monkeypatch) -> None:  # type: ignore[
         runtime_class("tensorrt", cpu, "fp32")
     with pytest.raises(ConfigError, match="engine must be auto or a runtime name"):
         RunConfig(engine="tensor rt!")
+
+
+@pytest.mark.parametrize("recipe", ["gramsqrt", "gramsoft"])
+def test_the_normalised_gram_statistics_convert_to_openvino(demo_data, tmp_path, monkeypatch, recipe: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("STYLESEARCH_CACHE", str(tmp_path / "cache"))
+    config = replace(SMALL, recipe=recipe)
+    images = torch.stack([load_tensor(p, config.image_size) for p, _, _ in demo_data[1][:8]])
+    ov = Embedder(config, OPENVINO)
+    assert ov.runtime.name == "openvino"
+    assert cosines(Embedder(config, RUN).raw(images), ov.raw(images)).min() > 0.9999

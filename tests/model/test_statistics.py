@@ -104,3 +104,18 @@ def test_a_new_statistic_is_one_registered_class(gem: type[Statistic]) -> None:
     pool_channels = embedder.model.backbone.channels(embedder.model.pool_layer)
     assert raw.shape == (2, embedder.raw_dim) and embedder.raw_dim > pool_channels
     assert np.allclose(np.linalg.norm(raw[:, -pool_channels:], axis=1), 1.0, atol=1e-5)  # the gem part, normalised
+
+
+@pytest.mark.parametrize("shape", [(2, 40, 16, 16), (2, 192, 4, 4)])  # more positions than channels, and fewer
+def test_the_matrix_square_root_is_that_of_the_gram_matrix(shape: tuple[int, int, int, int]) -> None:
+    from stylesearch.model.statistics import matrix_sqrt_gram
+
+    fmap = torch.relu(torch.randn(*shape, dtype=torch.float64))
+    x = fmap.flatten(2)
+    gram = x @ x.transpose(1, 2)
+    gram = gram / gram.diagonal(dim1=1, dim2=2).sum(-1)[:, None, None]
+    values, vectors = torch.linalg.eigh(gram)
+    exact = vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(1, 2)
+    assert torch.allclose(matrix_sqrt_gram(fmap, steps=40), exact, atol=1e-6)
+    few = matrix_sqrt_gram(fmap)  # the default few steps: close, not exact
+    assert torch.nn.functional.cosine_similarity(few.flatten(1), exact.flatten(1)).min() > 0.95
