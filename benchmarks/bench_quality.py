@@ -12,8 +12,9 @@ given (the package defaults otherwise); ``gap`` / ``meanstd`` are the raw baseli
 
 ``--precisions`` runs each recipe once per backbone precision (quality and indexing speed
 side by side in one run). ``--trained`` also trains a model per domain on its ``train`` split
-(``stylesearch train`` defaults) for ``gram`` and ``gap`` and reports the trained figures
-(kNN and linear head) beside the untrained ones; it takes about half an hour on 2 cores.
+(``stylesearch train`` defaults; FU4G's without FU4's gallery) for ``--trained-recipes``
+(gram) and reports the trained figures (kNN and linear head) beside the untrained ones.
+``--image-size`` 0 (the default) lets each catalog choose (model/sizing.py).
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def main() -> int:
     parser.add_argument("--whiten-shrink", type=float, default=default.whiten_shrink)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
-    parser.add_argument("--trained", action="store_true", help="also train per domain (gram and gap) and score")
+    parser.add_argument("--trained", action="store_true", help="also train per domain and score")
+    parser.add_argument("--trained-recipes", nargs="+", default=["gram"], help="the recipes --trained trains")
     parser.add_argument("--train-blocks", type=int, default=TrainConfig().train_blocks, help="train --train-blocks")
     parser.add_argument("--workdir", default="/tmp/stylesearch-bench-quality")
     parser.add_argument("--json", action="store_true")
@@ -132,7 +134,7 @@ def main() -> int:
                 row[f"{protocol.lower()}_index_img_s"] = result.images_per_second
         rows.append(row)
         print(f"done {recipe}", file=sys.stderr, flush=True)
-        if args.trained and recipe in ("gram", "gap") and precision == args.precisions[0]:
+        if args.trained and recipe in args.trained_recipes and precision == args.precisions[0]:
             embed = EmbedConfig(backbone=args.backbone, recipe=recipe, dim=args.dim, image_size=args.image_size,
                                 tta=args.tta, whiten=args.whiten, whiten_shrink=args.whiten_shrink)  # fmt: skip
             train = TrainConfig(train_blocks=args.train_blocks)

@@ -21,6 +21,7 @@ from ..generation import publish
 from ..index import IndexDir, MetadataStore, Record, SearchBackend, backend_class
 from ..model.bundle import ModelBundle
 from ..model.embed import Embedder
+from ..model.sizing import resolve_image_size
 from ..results import IndexReport
 from . import pipeline
 from .checkpoint import IngestCheckpoint, fingerprint
@@ -69,9 +70,11 @@ def index_catalog(
     with pipeline.stage(stages, "catalog"):
         if not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog, manifest, confine=confine_paths, columns=columns)
-    with pipeline.stage(stages, "load_model"):
-        trained, embedder = _load_model(model, embed, run)
     items = catalog.items
+    with pipeline.stage(stages, "load_model"):
+        if model is None:  # a trained model brings its own size
+            embed = resolve_image_size(embed or EmbedConfig(), [item.path for item in items])
+        trained, embedder = _load_model(model, embed, run)
     if not items:
         raise CatalogError(
             f"the catalog has no image to index; {len(catalog.skipped)} file(s) were left out:\n"

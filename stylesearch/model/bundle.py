@@ -15,7 +15,7 @@ The same layout serves two places: a folder written by ``stylesearch train`` (pl
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,9 @@ class ModelBundle:
 
     def expect(self, expect: EmbedConfig | None, where: str) -> None:
         """Raise :class:`IndexMismatchError` unless ``expect`` (the embedding config a caller
-        means to use; ``None``: any) is the bundle's."""
+        means to use; ``None``: any; image size 0: any size) is the bundle's."""
+        if expect is not None and not expect.image_size:
+            expect = replace(expect, image_size=self.embed.image_size)
         if expect is not None and expect != self.embed:
             have = self.embed.to_dict()
             detail = ", ".join(f"{k}: asked {v!r}, index has {have[k]!r}" for k, v in expect.to_dict().items() if have[k] != v)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import EmbedConfig, RunConfig
+from ..config import DEFAULT_IMAGE_SIZE, EmbedConfig, RunConfig
 from ..errors import ConfigError, ImageError
 from ..images import Batch, ImageInput, describe, load_tensor
 from ..results import Embedded
@@ -87,7 +87,8 @@ class Embedder:
         tuned: TunedBlocks | None = None,
         int8: IR | None = None,
     ) -> None:
-        self.config = config
+        self.config = config if config.image_size else replace(config, image_size=DEFAULT_IMAGE_SIZE)
+        config = self.config
         self.run = run or RunConfig()
         if int8 is not None:  # an index embedded in int8 is queried with the same model
             self.run = replace(self.run, precision="int8")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import EmbedConfig, TrainConfig
+from ..config import TRAINED_DEFAULT_LAYERS, EmbedConfig, TrainConfig
 from .projection import Projection, QueryPurpose
 
 log = logging.getLogger(__name__)
@@ -98,10 +98,26 @@ class Start:
     embed: EmbedConfig
 
 
+def map_kind(cfg: TrainConfig, per_label: float) -> str:
+    """``cfg.map``, or for ``auto``: ``basis`` below :data:`FEW_LABELS` labelled photos per
+    style (median), else ``raw``."""
+    return cfg.map if cfg.map != "auto" else ("basis" if per_label < FEW_LABELS else "raw")
+
+
+def training_layers(embed: EmbedConfig, kind: str) -> EmbedConfig:
+    """``embed`` with the blocks a ``raw`` map reads by default (``TRAINED_DEFAULT_LAYERS``)
+    where ``--layers`` is not given; a ``basis`` map keeps the untrained default, the blocks its
+    few-label settings were chosen with."""
+    if kind != "raw" or embed.layers is not None or embed.backbone not in TRAINED_DEFAULT_LAYERS:
+        return embed
+    log.info("the raw map reads blocks %s (give --layers to choose)", ", ".join(TRAINED_DEFAULT_LAYERS[embed.backbone]))
+    return replace(embed, layers=TRAINED_DEFAULT_LAYERS[embed.backbone])
+
+
 def start_map(cfg: TrainConfig, embed: EmbedConfig, sample: np.ndarray, per_label: float) -> Start:
     """The map ``cfg.map`` names (``auto``: ``basis`` below :data:`FEW_LABELS` labelled photos
     per style, else ``raw``), fitted on the raw statistics ``sample``."""
-    kind = cfg.map if cfg.map != "auto" else ("basis" if per_label < FEW_LABELS else "raw")
+    kind = map_kind(cfg, per_label)
     if kind == "basis":
         # the first ``dim`` components are the untrained projection of ``embed`` (whitened as it
         # says): the start; the next ones are room to move

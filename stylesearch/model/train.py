@@ -32,8 +32,9 @@ from ..errors import CatalogError, ConfigError
 from .bundle import ModelBundle
 from .embed import Embedder
 from .heads import StyleHead, train_head
-from .maps import final_projection, start_map
+from .maps import final_projection, map_kind, start_map, training_layers
 from .projection import Projection
+from .sizing import resolve_image_size
 from .train_sources import CachedStages, FrozenFeatures, TunedBackbone, initial_features
 from .trainer import CHECKPOINT_FILE, Trainer, seed_everything
 
@@ -134,6 +135,9 @@ def train_model(
         raise ConfigError(f"nothing to resume: {out / CHECKPOINT_FILE} does not exist; train without --resume")
     if not isinstance(catalog, Catalog):
         catalog = load_catalog(catalog, manifest, columns=columns)
+    embed = resolve_image_size(embed, [item.path for item in catalog.items if item.label is not None])
+    counts = Counter(str(item.label) for item in catalog.items if item.label is not None)
+    embed = training_layers(embed, map_kind(cfg, float(np.median(list(counts.values()))) if counts else 0.0))
     seed_everything(cfg.seed)
     if run is not None and run.precision == "int8":  # training runs in float; int8 is for an index
         run = replace(run, precision="auto")

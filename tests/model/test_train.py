@@ -247,3 +247,16 @@ def test_cached_stages_reproduce_the_frozen_statistics_until_they_learn(demo_dat
     assert cos.min() > 0.999
     mirrored = source.train_batch(np.arange(len(paths)), 0, torch.Generator().manual_seed(0))
     assert mirrored.requires_grad and mirrored.shape == recomputed.shape  # gradients reach the tuned stages
+
+
+def test_a_raw_map_reads_the_trained_default_blocks_and_a_basis_map_the_untrained_ones() -> None:
+    from stylesearch.config import TRAINED_DEFAULT_LAYERS
+    from stylesearch.model.maps import map_kind, training_layers
+
+    cfg = TrainConfig()
+    assert map_kind(cfg, 600) == "raw" and map_kind(cfg, 10) == "basis" and map_kind(replace(cfg, map="raw"), 10) == "raw"
+    embed = EmbedConfig()
+    assert training_layers(embed, "raw").layers == TRAINED_DEFAULT_LAYERS["efficientnet_lite0"]
+    assert training_layers(embed, "basis").layers is None  # the backbone's default blocks
+    chosen = replace(embed, layers=("block5", "block15"))
+    assert training_layers(chosen, "raw").layers == ("block5", "block15")  # --layers wins
