@@ -99,8 +99,10 @@ class Statistic(nn.Module):
     def dims(self) -> int:
         return sum(self.block_dims(c) for c in self.channels)
 
-    def forward(self, maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        return [F.normalize(self.block(fmap.float(), i), dim=1) for i, fmap in enumerate(maps)]
+    def forward(self, maps: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
+        """One L2-normalised part per map (``None`` for a map that is ``None``: a frozen block
+        whose part the caller holds)."""
+        return [None if fmap is None else F.normalize(self.block(fmap.float(), i), dim=1) for i, fmap in enumerate(maps)]
 
 
 STATISTICS: Registry[type[Statistic]] = Registry()
@@ -278,12 +280,12 @@ class StyleStatistics(nn.Module):
             out: list[torch.Tensor] = []
             start = 0
             for statistic, reads in zip(self.statistics, self.reads):
-                for position, fmap in enumerate(style_maps if reads == "style" else [pool_map]):
+                # called as a module: an exported graph names its nodes after it (int8 keeps them float)
+                for position, part in enumerate(statistic(style_maps if reads == "style" else [pool_map])):
                     width = statistic.block_dims(statistic.channels[position])
-                    if fmap is None:
+                    if part is None:
                         assert frozen is not None, "a block without its map needs the frozen statistics"
-                        out.append(frozen[:, start : start + width].float())
-                    else:
-                        out.append(F.normalize(statistic.block(fmap.float(), position), dim=1))
+                        part = frozen[:, start : start + width].float()
+                    out.append(part)
                     start += width
             return torch.cat(out, dim=1)
