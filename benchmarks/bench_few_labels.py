@@ -1,7 +1,7 @@
 """Few-label domains: kNN macro-F1 against labelled photos per style used for training
 (10, 30, 100, …), on both shared domains, beside the untrained figure of the same run.
 
-For each domain (FU4 on fashion-usage, ARCH10 on architecture-styles) and each n, n `train`
+For each domain (FU4 on fashion-usage, ARCH10 on architecture-styles, INT5 on interior-styles) and each n, n `train`
 photos per style keep their label (seeded) and the domain's other `train` photos are given
 unlabelled, as a shop with few labels has them; ``stylesearch.train`` learns with the default
 settings (its PCA start sees the unlabelled photos too), and the protocol is run with that
@@ -25,7 +25,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocols import FU4_CLASSES, arch_root, dataset_root, read_arch_rows, read_rows, run_protocol, write_manifest  # noqa: E402
+from protocols import (  # noqa: E402
+    FU4_CLASSES,
+    arch_root,
+    dataset_root,
+    interior_root,
+    read_arch_rows,
+    read_interior_rows,
+    read_rows,
+    run_protocol,
+    write_manifest,
+)
 
 from stylesearch import train  # noqa: E402
 from stylesearch.config import RunConfig, TrainConfig  # noqa: E402
@@ -58,7 +68,7 @@ def draw(rows: list[dict[str, str]], labels: list[str], n: int, seed: int) -> li
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-class", type=int, nargs="+", default=[10, 30, 100])
-    parser.add_argument("--protocols", nargs="+", default=["FU4", "ARCH10"], choices=["FU4", "ARCH10"])
+    parser.add_argument("--protocols", nargs="+", default=["FU4", "ARCH10", "INT5"], choices=["FU4", "ARCH10", "INT5"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
@@ -82,8 +92,8 @@ def main() -> int:
         if protocol == "FU4":
             root, rows, labels = dataset_root(), read_rows(dataset_root()), list(FU4_CLASSES)
         else:
-            root = arch_root()
-            rows = read_arch_rows(root)
+            root = arch_root() if protocol == "ARCH10" else interior_root()
+            rows = read_arch_rows(root) if protocol == "ARCH10" else read_interior_rows(root)
             labels = sorted({r["usage"] for r in rows})
         split = validation_split(protocol) if args.split == "val" else None
         if split is not None:  # the validation queries never train
