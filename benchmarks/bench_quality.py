@@ -89,6 +89,7 @@ def main() -> int:
     parser.add_argument("--protocols", nargs="+", default=PROTOCOLS, choices=PROTOCOLS)
     parser.add_argument("--image-size", type=int, default=default.image_size)
     parser.add_argument("--backbone", default=default.backbone)
+    parser.add_argument("--layers", default=None, help="comma-separated style blocks (default: the package's)")
     parser.add_argument("--dim", type=int, default=default.dim)
     parser.add_argument("--tta", default=default.tta, choices=["none", "flip"])
     parser.add_argument("--whiten", type=float, default=default.whiten)
@@ -136,7 +137,8 @@ def main() -> int:
         print(f"done {recipe}", file=sys.stderr, flush=True)
         if args.trained and recipe in args.trained_recipes and precision == args.precisions[0]:
             embed = EmbedConfig(backbone=args.backbone, recipe=recipe, dim=args.dim, image_size=args.image_size,
-                                tta=args.tta, whiten=args.whiten, whiten_shrink=args.whiten_shrink)  # fmt: skip
+                                tta=args.tta, whiten=args.whiten, whiten_shrink=args.whiten_shrink,
+                                layers=tuple(args.layers.split(",")) if args.layers else None)  # fmt: skip
             train = TrainConfig(train_blocks=args.train_blocks)
             rows.append(trained_row(recipe, embed, args.protocols, run, Path(args.workdir), train))
             print(f"done {recipe} trained", file=sys.stderr, flush=True)
