@@ -60,9 +60,10 @@ def adding(
     paths: Sequence[ImageInput],
     labels: Sequence[str | None],
     attributes: Sequence[Mapping[str, str]],
+    signatures: np.ndarray | None = None,
 ) -> Change:
-    """Add items (stored vectors float32 [N, D]); bytes given as ``paths`` are kept under
-    ``root/media/``."""
+    """Add items (stored vectors float32 [N, D], and their copy signatures when given); bytes
+    given as ``paths`` are kept under ``root/media/``."""
     n = len(ids)
     if not (len(vectors) == len(paths) == len(labels) == len(attributes) == n) or n == 0:
         raise ConfigError("add_vectors needs one vector, path, label and attribute set per id")
@@ -74,7 +75,13 @@ def adding(
         records = [Record(start + j, ids[j], media[j], labels[j], dict(attributes[j])) for j in range(n)]
         backend = snapshot.backend.copy()
         backend.add(np.arange(start, start + n, dtype=np.int64), np.asarray(vectors, np.float32))
-        return backend, lambda meta: meta.add(records)
+
+        def change_metadata(meta: MetadataStore) -> None:
+            meta.add(records)
+            if signatures is not None:
+                meta.set_signatures([r.vid for r in records], signatures)
+
+        return backend, change_metadata
 
     return change
 
@@ -111,10 +118,10 @@ def rebuilding(index_type: str, max_memory: int | None, recall_target: float, bu
     return change
 
 
-def syncing(todo: SyncPlan, good: Sequence[int], vectors: np.ndarray | None) -> Change:
-    """A sync's change (:mod:`stylesearch.ingest.sync`): ``vectors`` [len(good), D] are those
-    of ``todo.embed[p]`` for each position ``p`` in ``good`` (the others could not be read: an
-    added one is left out, an updated one keeps its previous vector)."""
+def syncing(todo: SyncPlan, good: Sequence[int], vectors: np.ndarray | None, signatures: np.ndarray | None = None) -> Change:
+    """A sync's change (:mod:`stylesearch.ingest.sync`): ``vectors`` [len(good), D] (and copy
+    ``signatures``) are those of ``todo.embed[p]`` for each position ``p`` in ``good`` (the
+    others could not be read: an added one is left out, an updated one keeps its previous vector)."""
     n_added = len(todo.added)
 
     def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], object]]:
@@ -145,6 +152,8 @@ def syncing(todo: SyncPlan, good: Sequence[int], vectors: np.ndarray | None) -> 
             meta.add(records)
             meta.update(todo.relabel)
             meta.set_stamps(stamps)
+            if signatures is not None and records:
+                meta.set_signatures([r.vid for r in records], signatures)
 
         return backend, change_metadata
 

@@ -215,8 +215,7 @@ class StyleSearch:
                       projection=self.bundle.projection, search=self._search)  # fmt: skip
 
     def duplicates(self, threshold: float = DEFAULT_THRESHOLD, k: int = NEIGHBOURS) -> list[DuplicateGroup]:
-        """Groups of near-duplicate items (cosine ≥ ``threshold`` among each item's ``k``
-        nearest), largest first, each with a representative: :mod:`stylesearch.index.duplicates`."""
+        """Groups of copies (copy score ≥ ``threshold``), largest first: :mod:`stylesearch.index.duplicates`."""
         return find_groups(self._snapshot, threshold, k)
 
     def explain(self, query: ImageInput, item_id: str) -> Explanation:
@@ -359,6 +358,7 @@ class StyleSearch:
             [batch[i] for i in good],
             [label_list[i] for i in good],
             [attr_list[i] for i in good],
+            done.signatures,
         )
         snapshot = self._snapshot
         return IndexReport(
@@ -372,10 +372,11 @@ class StyleSearch:
         paths: Sequence[ImageInput],
         labels: Sequence[str | None],
         attributes: Sequence[Mapping[str, str]],
+        signatures: np.ndarray | None = None,
     ) -> None:
-        """Add items whose style vectors are already computed (float32 [N, D], from
-        :meth:`embed_lenient`); ``paths`` are the images (bytes are kept under ``media/``)."""
-        self._write(changes.adding(self.index_dir.root, vectors, ids, paths, labels, attributes))
+        """Add items whose style vectors (float32 [N, D]) and copy signatures are already computed
+        (:meth:`embed_lenient`); ``paths`` are the images (bytes are kept under ``media/``)."""
+        self._write(changes.adding(self.index_dir.root, vectors, ids, paths, labels, attributes, signatures))
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove items by id (all or none: an unknown id raises). Returns how many."""
@@ -401,7 +402,8 @@ class StyleSearch:
         t0 = time.perf_counter()
         todo = catalog_sync.plan(catalog_sync.load(catalog, manifest, columns), self._snapshot, self.index_dir.root / "media")
         done = self.embed_lenient([str(i.path) for i in todo.embed])
-        generation = self._write(changes.syncing(todo, done.positions.tolist(), done.values)) if todo.changes() else None
+        change = changes.syncing(todo, done.positions.tolist(), done.values, done.signatures)
+        generation = self._write(change) if todo.changes() else None
         return todo.report(done.failures, len(self._snapshot), time.perf_counter() - t0, generation)
 
     def _write(self, change: changes.Change) -> int:

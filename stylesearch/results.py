@@ -165,13 +165,16 @@ class Embedded:
     ``failures`` are (position, reason) for the inputs that could not be read. ``novelty``:
     the photos' novelty p-values float64 [M, S] (:mod:`stylesearch.model.novelty`), measured
     for queries (``Embedder.embed_lenient``), ``None`` otherwise; the answers that say whether
-    a photo is unlike the catalog read them from here."""
+    a photo is unlike the catalog read them from here. ``signatures``: their copy signatures
+    uint8 [M, B] (:mod:`stylesearch.copies`), made from the same decoded pixels; ``None``
+    where a pass did not keep them."""
 
     positions: np.ndarray
     values: np.ndarray
     failures: list[tuple[int, str]]
     projected: bool = True
     novelty: np.ndarray | None = None
+    signatures: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.positions = np.asarray(self.positions, np.int64).reshape(-1)
@@ -184,7 +187,8 @@ class Embedded:
         keep = (self.positions >= start) & (self.positions < stop)
         failures = [(p - start, reason) for p, reason in self.failures if start <= p < stop]
         novelty = None if self.novelty is None else self.novelty[keep]
-        return Embedded(self.positions[keep] - start, self.values[keep], failures, self.projected, novelty)
+        signatures = None if self.signatures is None else self.signatures[keep]
+        return Embedded(self.positions[keep] - start, self.values[keep], failures, self.projected, novelty, signatures)
 
     def first_failure(self) -> tuple[int, str] | None:
         return min(self.failures) if self.failures else None

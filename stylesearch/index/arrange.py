@@ -12,9 +12,9 @@ applied, so they work the same on every store):
 - ``diversity=λ`` (0 … 1; 0 is the plain ranking): maximal marginal relevance (Carbonell &
   Goldstein, 1998) — each next item maximises ``(1 − λ)·score − λ·(its highest cosine to an
   item already picked)``, over the top candidates.
-- ``collapse``: a candidate at or above :data:`DUPLICATE_THRESHOLD` cosine to a better one
-  already kept is left out — one item per group of near-duplicates (the pair rule of
-  :mod:`stylesearch.index.duplicates`).
+- ``collapse``: one item per group of near-duplicates — a candidate in the same group as a
+  better one already kept is left out; the groups are those of ``dedup``
+  (:func:`stylesearch.index.duplicates.group_keys`), so the two always agree.
 
 Collapsing comes first, then the diverse order, then grouping. The pool starts at
 :data:`POOL_FACTOR` × what is asked (at least :data:`MIN_POOL`) and grows while there are not
@@ -30,7 +30,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from ..config import DUPLICATE_THRESHOLD, ArrangeOptions
+from ..config import ArrangeOptions
 from ..errors import ConfigError
 from .metadata import Record
 
@@ -75,14 +75,22 @@ class Arrange(ArrangeOptions):
         """Candidates to start from for ``k`` answers."""
         return max(MIN_POOL, POOL_FACTOR * k * self.group_size)
 
-    def apply(self, found: Found, k: int, vectors: Callable[[list[int]], np.ndarray]) -> tuple[Found, list[str | None]]:
+    def apply(
+        self,
+        found: Found,
+        k: int,
+        vectors: Callable[[list[int]], np.ndarray],
+        copies: Callable[[list[int]], list[int]] | None = None,
+    ) -> tuple[Found, list[str | None]]:
         """The arranged answer (at most ``k`` items, or ``k`` groups) and each one's group
-        (``None`` without ``group_by``). ``vectors(vids)`` gives stored vectors [N, D]."""
+        (``None`` without ``group_by``). ``vectors(vids)`` gives stored vectors [N, D];
+        ``copies(vids)`` each one's duplicate group (for ``collapse``)."""
         if self.group_by is not None:
             found = [(s, r) for s, r in found if has_group(r, self.group_by)]
         if self.collapse and found:
-            kept = distinct(vectors([r.vid for _, r in found]), DUPLICATE_THRESHOLD)
-            found = [found[i] for i in kept]
+            if copies is None:
+                raise ConfigError("collapse needs the index's duplicate groups")
+            found = [found[i] for i in first_of_each(copies([r.vid for _, r in found]))]
         if self.diversity > 0 and found:
             limit = len(found) if self.group_by is not None else k
             order = mmr(np.array([s for s, _ in found]), vectors([r.vid for _, r in found]), limit, self.diversity)
@@ -118,14 +126,10 @@ def group_value(record: Record, key: str) -> str:
     return record.attributes[key]
 
 
-def distinct(vectors: np.ndarray, threshold: float) -> list[int]:
-    """Positions of the candidates (stored vectors [C, D], best first) kept when each one at or
-    above ``threshold`` cosine to an earlier kept one is dropped."""
-    kept: list[int] = []
-    for i in range(len(vectors)):
-        if not kept or float((vectors[kept] @ vectors[i]).max()) < threshold:
-            kept.append(i)
-    return kept
+def first_of_each(groups: list[int]) -> list[int]:
+    """Positions of the first candidate (best first) of each duplicate group."""
+    seen: set[int] = set()
+    return [i for i, g in enumerate(groups) if not (g in seen or seen.add(g))]  # type: ignore[func-returns-value]
 
 
 def mmr(scores: np.ndarray, vectors: np.ndarray, k: int, diversity: float) -> list[int]:

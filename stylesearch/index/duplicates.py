@@ -1,36 +1,57 @@
-"""Near-duplicate items: groups of items whose style vectors are nearly the same photo (the
-same product re-shot, re-encoded, resized, mirrored, cropped a little or watermarked).
+"""Near-duplicate items: groups of items that are copies of one photo (re-encoded, resized,
+mirrored, cropped a little, written on), by their copy signatures (:mod:`stylesearch.copies`),
+not their style vectors — different products of one style, and colourways of one product,
+are meant to be close in style and are not copies.
 
-It runs on the index, never on all pairs: every item's ``k`` nearest neighbours are searched
-in batches, the pairs at or above ``threshold`` cosine are joined (union-find), and each
-connected group gets a representative — the member with the highest summed similarity to
-the other members it was paired with (the most central copy; ties: the smaller id). Memory
-grows with N·k, time with N searches.
+One pass over the index: every item's :data:`NEIGHBOURS` nearest by the coarse copy
+descriptor (searched with the photo and its mirror image; FAISS, HNSW above
+:data:`EXACT_UP_TO` items) are candidates, those whose coarse cosine is at least
+:data:`PREFILTER` are scored (:func:`stylesearch.copies.copy_scores`), the pairs at or above
+the threshold are joined (union-find), and each group gets a representative — the member
+with the highest summed score to the members it was paired with (ties: the smaller id).
 
-``collapse`` in a search (:mod:`stylesearch.index.arrange`) applies the same pair rule to
-the results: a result at or above the threshold to a better one already shown is left out.
-
-The default threshold was chosen on planted duplicates among real photos
-(``benchmarks/bench_dedup.py``; README, Results).
+The same groups serve ``dedup`` (CLI, API, page) and ``collapse`` in a search
+(:func:`group_keys`: one item per group), so they always agree. Items whose signature was not
+stored (an index written before signatures, by Ray or by a resumed build) get one made from
+their file for this session, with a warning; an item whose file cannot be read is in no group.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
+import numpy as np
+
+from ..config import DEFAULT_IMAGE_SIZE, DUPLICATE_THRESHOLD
+from ..copies import SIGNATURE_BYTES, coarse, copy_scores
 from ..errors import ConfigError
-from .arrange import DUPLICATE_THRESHOLD as DEFAULT_THRESHOLD
-from .snapshot import Snapshot
 
+from .metadata import MetadataStore, Record
+
+
+class Snapshot(Protocol):
+    """What the duplicate pass reads of an opened generation (:class:`~.snapshot.Snapshot`)."""
+
+    manifest: dict[str, Any]
+    meta: MetadataStore
+    cache: dict[str, Any]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = DUPLICATE_THRESHOLD
 NEIGHBOURS = 16
-BATCH = 1024
+PREFILTER = 0.8  # coarse cosine below which a candidate pair is not scored
+EXACT_UP_TO = 20_000  # items up to which candidates are searched exactly
 
 
 @dataclass
 class DuplicateGroup:
     """One group: ``representative`` (an item id) and every member (the representative
-    first) with its highest cosine to another member."""
+    first) with its highest copy score to another member."""
 
     representative: str
     members: list[tuple[str, float]]
@@ -45,35 +66,103 @@ class DuplicateGroup:
 
 def check_threshold(threshold: float) -> float:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < float(threshold) <= 1.0:
-        raise ConfigError(f"the duplicate threshold is a cosine similarity above 0 and at most 1, got {threshold!r}")
+        raise ConfigError(f"the duplicate threshold is a copy score above 0 and at most 1, got {threshold!r}")
     return float(threshold)
 
 
-def pairs(snapshot: Snapshot, threshold: float, k: int = NEIGHBOURS) -> dict[tuple[int, int], float]:
-    """(smaller vid, larger vid) → cosine of the item pairs at or above ``threshold`` among
-    each item's ``k`` nearest neighbours (a pair found from both sides counts once)."""
-    found: dict[tuple[int, int], float] = {}
-    vids = snapshot.backend.ids
-    for start in range(0, len(vids), BATCH):
-        chunk = vids[start : start + BATCH]
-        scores, neighbours = snapshot.backend.search(snapshot.backend.get(chunk), min(k + 1, len(vids)))
-        for vid, row_scores, row_found in zip(chunk.tolist(), scores, neighbours):
-            for score, other in zip(row_scores.tolist(), row_found.tolist()):
-                if other >= 0 and other != vid and score >= threshold:
-                    found[min(vid, other), max(vid, other)] = float(score)
-    return found
+def signatures(snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(every item's vid int64 [N], its copy signature uint8 [N, B], whether it is usable);
+    missing ones are made from the items' files, once per generation."""
+    if "signatures" not in snapshot.cache:
+        vids = snapshot.meta.vids()
+        found, ok = snapshot.meta.signatures(vids.tolist(), SIGNATURE_BYTES)
+        if not ok.all():
+            missing = np.flatnonzero(~ok)
+            log.warning(
+                "%d of %d items have no stored copy signature (an index written before signatures, by Ray, or by a "
+                "resumed build): making them from their files for this session; 'stylesearch index' stores them",
+                len(missing),
+                len(vids),
+            )
+            records = snapshot.meta.by_vids(vids[missing].tolist())
+            size = int(snapshot.manifest.get("embed", {}).get("image_size") or DEFAULT_IMAGE_SIZE)
+            made, made_ok = _from_files([records[int(v)] for v in vids[missing]], size)
+            found[missing], ok[missing] = made, made_ok
+        snapshot.cache["signatures"] = (vids, found, ok)
+    return snapshot.cache["signatures"]
+
+
+def _from_files(records: Sequence[Record], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copy signatures of items decoded from their files (at the index's input size)."""
+    from ..catalog import path_of
+    from ..copies import thumbnails
+    from ..errors import StyleSearchError
+    from ..images import load_tensor
+
+    out = np.zeros((len(records), SIGNATURE_BYTES), np.uint8)
+    ok = np.zeros(len(records), bool)
+    for n, record in enumerate(records):
+        try:
+            out[n] = thumbnails(load_tensor(path_of(record.path), size).numpy()[None])[0]
+            ok[n] = True
+        except (StyleSearchError, OSError) as exc:
+            log.warning("no copy signature for item %r: %s", record.id, exc)
+    return out, ok
+
+
+def candidates(found: np.ndarray, usable: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
+    """int64 [P, 2] row pairs (smaller first) worth scoring: each usable row's ``k`` nearest by
+    the coarse descriptor, of the photo and of its mirror image, at or above :data:`PREFILTER`."""
+    import faiss
+
+    rows = np.flatnonzero(usable)
+    if len(rows) < 2:
+        return np.zeros((0, 2), np.int64)
+    plain = np.ascontiguousarray(coarse(found[rows]))
+    index = faiss.IndexFlatIP(plain.shape[1]) if len(rows) <= EXACT_UP_TO else faiss.IndexHNSWFlat(plain.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+    index.add(plain)
+    pairs = []
+    for queries in (plain, np.ascontiguousarray(coarse(found[rows], mirrored=True))):
+        scores, near = index.search(queries, min(k + 1, len(rows)))
+        a = np.repeat(np.arange(len(rows)), near.shape[1])
+        b, s = near.ravel(), scores.ravel()
+        keep = (b >= 0) & (b != a) & (s >= PREFILTER)
+        pairs.append(np.stack([rows[a[keep]], rows[b[keep]]], 1))
+    both = np.concatenate(pairs)
+    return np.unique(np.sort(both, 1), axis=0)
 
 
 def find_groups(snapshot: Snapshot, threshold: float = DEFAULT_THRESHOLD, k: int = NEIGHBOURS) -> list[DuplicateGroup]:
-    """Groups of near-duplicate items (two or more members), largest first. Computed once per
-    generation and setting (a generation never changes; the pass is N searches)."""
+    """Groups of copies (two or more members), largest first. Computed once per generation and
+    setting (a generation never changes)."""
     threshold = check_threshold(threshold)
     if k < 1:
         raise ConfigError(f"k must be at least 1, got {k}")
     key = f"duplicates:{threshold}:{k}"
     if key not in snapshot.cache:
-        snapshot.cache[key] = _groups(snapshot, pairs(snapshot, threshold, k))
+        vids, found, usable = signatures(snapshot)
+        pairs = candidates(found, usable, k)
+        scores = copy_scores(found, pairs)
+        keep = scores >= threshold
+        scored = {(int(vids[a]), int(vids[b])): float(s) for (a, b), s in zip(pairs[keep], scores[keep])}
+        snapshot.cache[key] = _groups(snapshot, scored)
     return list(snapshot.cache[key])
+
+
+def group_keys(snapshot: Snapshot, vids: Sequence[int]) -> list[int]:
+    """Each vid's duplicate group at the default setting, as the vid of its representative
+    (its own vid when it is in no group): what ``collapse`` keeps one item of."""
+    key = "duplicate_keys"
+    if key not in snapshot.cache:
+        by_id = {}
+        for group in find_groups(snapshot):
+            for member, _ in group.members:
+                by_id[member] = group.representative
+        records = snapshot.meta.by_ids(sorted(set(by_id) | set(by_id.values())))
+        vid_of = {r.id: r.vid for r in records}
+        snapshot.cache[key] = {vid_of[m]: vid_of[rep] for m, rep in by_id.items()}
+    keys = snapshot.cache[key]
+    return [keys.get(int(v), int(v)) for v in vids]
 
 
 def _groups(snapshot: Snapshot, found: dict[tuple[int, int], float]) -> list[DuplicateGroup]:

@@ -32,9 +32,16 @@ CREATE TABLE IF NOT EXISTS files (
     mtime_ns INTEGER NOT NULL,
     digest   TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS signatures (
+    vid       INTEGER PRIMARY KEY,
+    signature BLOB NOT NULL
+);
 """
 # ``files``: what an item's file was when it was embedded (``stylesearch sync`` compares);
 # indexes written before it have none, and sync then checks each file's content once.
+# ``signatures``: each item's copy signature (:mod:`stylesearch.copies`, a 3 KB thumbnail made
+# in the decode pass that embedded it); indexes written before it have none, and the duplicate
+# pass makes the missing ones from the files (``stylesearch reindex`` stores them).
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,7 @@ class MetadataStore:
             self.conn.execute("BEGIN")
             self.conn.executemany("DELETE FROM items WHERE vid = ?", [(r.vid,) for r in records])
             self.conn.executemany("DELETE FROM files WHERE vid = ?", [(r.vid,) for r in records])
+            self.conn.executemany("DELETE FROM signatures WHERE vid = ?", [(r.vid,) for r in records])
             self.conn.execute("COMMIT")
         return [r.vid for r in records]
 
@@ -133,6 +141,30 @@ class MetadataStore:
                 int(r[0]): (int(r[1]), int(r[2]), str(r[3]))
                 for r in self.conn.execute("SELECT vid, size, mtime_ns, digest FROM files")
             }
+
+    def set_signatures(self, vids: Sequence[int], signatures: np.ndarray) -> None:
+        """Store the copy signatures uint8 [N, B] of items ``vids``."""
+        rows = [(int(v), sqlite3.Binary(np.ascontiguousarray(s, np.uint8).tobytes())) for v, s in zip(vids, signatures)]
+        with self.lock:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("INSERT OR REPLACE INTO signatures(vid, signature) VALUES (?,?)", rows)
+            self.conn.execute("COMMIT")
+
+    def signatures(self, vids: Sequence[int], width: int) -> tuple[np.ndarray, np.ndarray]:
+        """(copy signatures uint8 [N, width] of ``vids``, whether each was stored); a missing or
+        malformed one is a zero row, marked absent."""
+        out = np.zeros((len(vids), width), np.uint8)
+        found = np.zeros(len(vids), bool)
+        where = {int(v): n for n, v in enumerate(vids)}
+        with self.lock:
+            for start in range(0, len(vids), 500):
+                chunk = [int(v) for v in vids[start : start + 500]]
+                q = f"SELECT vid, signature FROM signatures WHERE vid IN ({','.join('?' * len(chunk))})"
+                for vid, blob in self.conn.execute(q, chunk):
+                    if len(blob) == width:
+                        out[where[int(vid)]] = np.frombuffer(blob, np.uint8)
+                        found[where[int(vid)]] = True
+        return out, found
 
     def records(self) -> list[Record]:
         """Every item, in vid order."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import IndexCorruptError, UnknownAttributeError
 from .arrange import MAX_POOL, Arrange
+from .duplicates import group_keys
 from .backends import SearchBackend, load_backend
 from .filters import FIELDS, Where, WhereLike
 from .layout import IndexDir
@@ -137,7 +138,9 @@ class Snapshot:
             pool = arrange.pool(k)
             while True:
                 found = self.search(query[None], pool, where, labelled=labelled, exclude=exclude)[0]
-                picked, named = arrange.apply(found, k, lambda vids: self.backend.get(np.array(vids, np.int64)))
+                picked, named = arrange.apply(
+                    found, k, lambda vids: self.backend.get(np.array(vids, np.int64)), lambda vids: group_keys(self, vids)
+                )
                 if arrange.enough(picked, named, k) or len(found) < pool or pool >= min(len(self), MAX_POOL):
                     break
                 pool = min(pool * 4, len(self), MAX_POOL)

@@ -100,7 +100,8 @@ def index_catalog(
     with pipeline.stage(stages, "build_index"):
         backend, built = backend_type.build(options.store, np.arange(len(done.positions), dtype=np.int64), done.values, options)
         log.info("index: %s", built)
-    records, labels = _write(index_dir, embedder, trained, backend, [items[p] for p in done.positions.tolist()], stages)
+    embedded = [items[p] for p in done.positions.tolist()]
+    records, labels = _write(index_dir, embedder, trained, backend, embedded, stages, done.signatures)
     if checkpoint is not None:
         checkpoint.clear()  # published: nothing left to resume
     return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0, stages)
@@ -126,9 +127,11 @@ def _write(
     backend: SearchBackend,
     embedded: list[Item],
     stages: dict[str, float],
+    signatures: np.ndarray | None = None,
 ) -> tuple[list[Record], dict[str, int]]:
     """Publish the built ``backend`` (vid ``i`` is ``embedded[i]``) with the embedder's model
-    bundle and the items' records and file stamps; (the records, the label counts)."""
+    bundle and the items' records, file stamps and copy signatures (when the pass kept them);
+    (the records, the label counts)."""
     records = [Record(vid, item.id, path_text(item.path), item.label, item.attributes) for vid, item in enumerate(embedded)]
     with pipeline.stage(stages, "stamp"):  # what each file was, for a later sync
         stamps = stamps_of([(vid, item.path) for vid, item in enumerate(embedded)])
@@ -144,6 +147,8 @@ def _write(
         def write_metadata(meta: MetadataStore) -> None:
             meta.add(records)
             meta.set_stamps(stamps)
+            if signatures is not None:
+                meta.set_signatures([r.vid for r in records], signatures)
 
         snapshot = publish(folder, bundle, backend, write_metadata)
         labels = snapshot.labels()

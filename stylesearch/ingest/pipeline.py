@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..config import IndexConfig
+from ..copies import SIGNATURE_BYTES
 from ..errors import CatalogError
 from ..images import ImageInput
 from ..model.embed import Embedder, stream
@@ -111,6 +112,13 @@ class _Collector:
         self.ok = np.zeros(n, bool)
         self.failures: list[tuple[int, str]] = []
         self.pending: tuple[list[int], list[np.ndarray]] = ([], [])
+        self.signatures = np.zeros((n, SIGNATURE_BYTES), np.uint8)  # copy signatures (stylesearch.copies)
+        self.signed = np.zeros(n, bool)
+
+    def sign(self, batch: Embedded) -> None:
+        if batch.signatures is not None and len(batch.positions):
+            self.signatures[batch.positions] = batch.signatures
+            self.signed[batch.positions] = True
 
     def store(self, positions: Sequence[int], projected: np.ndarray, *, record: bool = True) -> None:
         if self.vectors is None:
@@ -179,6 +187,7 @@ def run(
             log.info("resuming: %d of %d images already done", seen, n)
     start = seen
     for batch in stream(embedder, sources, order[start:]):
+        out.sign(batch)
         out.failures += batch.failures
         seen += len(batch.positions) + len(batch.failures)
         positions = batch.positions.tolist()
@@ -203,4 +212,7 @@ def run(
         raise nothing_read(sources, out.failures)
     save(force=True)
     positions = np.flatnonzero(out.ok)
-    return Embedded(positions, out.vectors[positions], sorted(out.failures))
+    # a resumed run has no signatures of the images embedded before it stopped: none are kept
+    # (the duplicate pass makes them from the files)
+    signatures = out.signatures[positions] if out.signed[positions].all() else None
+    return Embedded(positions, out.vectors[positions], sorted(out.failures), signatures=signatures)

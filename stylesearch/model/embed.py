@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..config import DEFAULT_IMAGE_SIZE, EmbedConfig, RunConfig
+from ..copies import SIGNATURE_BYTES, THUMB, thumbnails
 from ..errors import ConfigError, ImageError
 from ..images import Batch, ImageInput, describe, load_tensor
 from ..results import Embedded
@@ -51,6 +52,15 @@ def cpu_micro_batch(image_size: int) -> int:
     peaks near 16 images at 128 px and falls by half or more with 32+ images at 224 px
     (the activations no longer fit in cache), so keep about 16×128² pixels per pass."""
     return max(1, (16 * 128 * 128) // (image_size * image_size))
+
+
+def _signatures(images: torch.Tensor) -> np.ndarray:
+    """Copy signatures (:func:`stylesearch.copies.thumbnails`) of a decoded batch; pooled where
+    the batch is (on a GPU only the 3 KB thumbnails cross to the CPU)."""
+    if images.device.type == "cpu":
+        return thumbnails(images.numpy())
+    pooled = torch.nn.functional.adaptive_avg_pool2d(images.float(), THUMB).round().clamp(0, 255).to(torch.uint8)
+    return pooled.cpu().numpy().reshape(len(images), -1)
 
 
 class StyleModel(nn.Module):
@@ -232,7 +242,8 @@ class Embedder:
             return Embedded(np.zeros(0, np.int64), np.zeros((0, width), np.float32), batch.failures, projection is not None)
         stats = self._statistics(batch.images)
         values = stats.cpu().numpy() if projection is None else self.project(stats)
-        return Embedded(np.asarray(batch.positions), values, batch.failures, projection is not None)
+        signatures = _signatures(batch.images)
+        return Embedded(np.asarray(batch.positions), values, batch.failures, projection is not None, signatures=signatures)
 
     def embed_lenient(self, images: Sequence[ImageInput]) -> Embedded:
         """Decode and embed in-memory inputs (paths, bytes or PIL images) in the calling
@@ -254,7 +265,8 @@ class Embedder:
         vectors = np.concatenate([v for v, _ in chunks]) if chunks else np.zeros((0, self.dim), np.float32)
         measured = [p for _, p in chunks]
         novelty = np.concatenate(measured) if measured and all(p is not None for p in measured) else None
-        return Embedded(np.asarray(positions, np.int64), vectors, failures, novelty=novelty)
+        signatures = thumbnails(torch.stack(tensors).numpy()) if tensors else np.zeros((0, SIGNATURE_BYTES), np.uint8)
+        return Embedded(np.asarray(positions, np.int64), vectors, failures, novelty=novelty, signatures=signatures)
 
     def embedded(self, images: Sequence[ImageInput]) -> Embedded:
         """Like :meth:`embed_lenient`, but all-or-nothing: every image's vector, or
@@ -284,7 +296,8 @@ def stream(
     embedder has a projection (it may get one between batches); ``flip``: the mirrored images."""
     order = np.arange(len(sources)) if order is None else np.asarray(order, np.int64)
     for batch in embedder.iter_raw([sources[int(i)] for i in order], desc=desc, flip=flip, project=project):
-        yield Embedded(order[batch.positions], batch.values, [(int(order[p]), r) for p, r in batch.failures], batch.projected)
+        failures = [(int(order[p]), r) for p, r in batch.failures]
+        yield Embedded(order[batch.positions], batch.values, failures, batch.projected, signatures=batch.signatures)
 
 
 def embed_all(embedder: Embedder, sources: Sequence[ImageInput], *, project: bool = True, desc: str = "embedding") -> Embedded:
@@ -292,12 +305,15 @@ def embed_all(embedder: Embedder, sources: Sequence[ImageInput], *, project: boo
     projection, or with ``project=False``)."""
     width = embedder.projection.dim if project and embedder.projection is not None else embedder.raw_dim
     values = np.zeros((len(sources), width), np.float32)
+    signatures = np.zeros((len(sources), SIGNATURE_BYTES), np.uint8)
     ok = np.zeros(len(sources), bool)
     failures: list[tuple[int, str]] = []
     projected = project and embedder.projection is not None
     for batch in stream(embedder, sources, project=project, desc=desc):
         values[batch.positions] = batch.values
+        if batch.signatures is not None:
+            signatures[batch.positions] = batch.signatures
         ok[batch.positions] = True
         failures += batch.failures
     positions = np.flatnonzero(ok)
-    return Embedded(positions, values[positions], sorted(failures), projected)
+    return Embedded(positions, values[positions], sorted(failures), projected, signatures=signatures[positions])
