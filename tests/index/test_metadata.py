@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stylesearch.errors import ConfigError, DuplicateItemError, ItemNotFoundError
@@ -43,3 +44,14 @@ def test_lookup_remove_and_duplicates(meta: MetadataStore) -> None:
         meta.remove(["a", "q"])
     assert meta.count() == 3
     assert meta.remove(["a", "c"]) == [0, 2] and meta.vids().tolist() == [1] and meta.max_vid() == 1
+
+
+def test_copy_signatures_are_stored_and_removed_with_their_items(meta: MetadataStore) -> None:
+    meta.add([Record(0, "a", "a.jpg", None), Record(1, "b", "b.jpg", None)])
+    signatures = np.arange(2 * 12, dtype=np.uint8).reshape(2, 12)
+    meta.set_signatures([1], signatures[1:])
+    found, ok = meta.signatures([0, 1], 12)
+    assert ok.tolist() == [False, True] and np.array_equal(found[1], signatures[1]) and not found[0].any()
+    assert not meta.signatures([1], 10)[1].any()  # another width: not usable
+    meta.remove(["b"])
+    assert not meta.signatures([1], 12)[1].any()
