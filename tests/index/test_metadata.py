@@ -47,11 +47,11 @@ def test_lookup_remove_and_duplicates(meta: MetadataStore) -> None:
 
 
 def test_copy_signatures_are_stored_and_removed_with_their_items(meta: MetadataStore) -> None:
-    meta.add([Record(0, "a", "a.jpg", None), Record(1, "b", "b.jpg", None)])
+    meta.add([Record(100, "sig-a", "a.jpg", None), Record(101, "sig-b", "b.jpg", None)])
     signatures = np.arange(2 * 12, dtype=np.uint8).reshape(2, 12)
-    meta.set_signatures([1], signatures[1:])
-    found, ok = meta.signatures([0, 1], 12)
+    meta.set_signatures([101], signatures[1:])
+    found, ok = meta.signatures([100, 101], 12)
     assert ok.tolist() == [False, True] and np.array_equal(found[1], signatures[1]) and not found[0].any()
-    assert not meta.signatures([1], 10)[1].any()  # another width: not usable
-    meta.remove(["b"])
-    assert not meta.signatures([1], 12)[1].any()
+    assert not meta.signatures([101], 10)[1].any()  # another width: not usable
+    meta.remove(["sig-b"])
+    assert not meta.signatures([101], 12)[1].any()
