@@ -108,10 +108,11 @@ def views(signatures: np.ndarray, mirrored: bool = False) -> np.ndarray:
     for v, (s, ox, _) in enumerate(windows):
         across = _sampler(s, ox, GRID)
         out[v] = rows[v] @ (across[:, ::-1] if mirrored else across).T
-    out = out.reshape(len(windows), GRID, n, 3, GRID)
-    out -= out.mean((1, 3, 4), keepdims=True)
-    out /= np.maximum(np.sqrt(np.square(out).sum((1, 3, 4), keepdims=True)), 1e-6)
-    return np.ascontiguousarray(out.transpose(2, 0, 3, 1, 4)).reshape(n, len(windows), -1)  # [N, V, 3·GRID·GRID]
+    flat = np.ascontiguousarray(out.reshape(len(windows), GRID, n, 3, GRID).transpose(2, 0, 3, 1, 4))
+    flat = flat.reshape(n, len(windows), -1)  # [N, V, 3·GRID·GRID]
+    flat -= flat.mean(-1, keepdims=True)
+    flat /= np.maximum(np.sqrt(np.einsum("nvd,nvd->nv", flat, flat))[..., None], 1e-6)
+    return flat
 
 
 def whole(signatures: np.ndarray, mirrored: bool = False) -> np.ndarray:
@@ -147,16 +148,20 @@ def copy_scores(signatures: np.ndarray, pairs: np.ndarray, batch: int = 512) -> 
     slot = np.concatenate([np.arange(len(pairs))] * 2)
     order = np.argsort(ordered[:, 0], kind="stable")
     ordered, slot = ordered[order], slot[order]
+    used = np.unique(ordered)
+    at = np.searchsorted(used, ordered[:, 1])
+    # every compared photo's whole view and its mirror's, side by side: [U, 2·D] as [U, 2, D]
+    flat = np.stack([whole(signatures[used]), whole(signatures[used], mirrored=True)], 1)
     firsts, starts = np.unique(ordered[:, 0], return_index=True)
     bounds = np.append(starts, len(ordered))
+    scores = np.empty(len(ordered), np.float32)
     for lo in range(0, len(firsts), batch):
-        hi = min(lo + batch, len(firsts))
-        rows = slice(bounds[lo], bounds[hi])
-        looks = views(signatures[firsts[lo:hi]])[np.repeat(np.arange(hi - lo), np.diff(bounds[lo : hi + 1]))]
-        others = signatures[ordered[rows, 1]]
-        plain = np.einsum("pvd,pd->pv", looks, whole(others)).max(1)
-        mirror = np.einsum("pvd,pd->pv", looks, whole(others, mirrored=True)).max(1)
-        np.maximum.at(best, slot[rows], np.maximum(plain, mirror))
+        looks = views(signatures[firsts[lo : lo + batch]])
+        for n in range(len(looks)):
+            rows = slice(bounds[lo + n], bounds[lo + n + 1])
+            others = flat[at[rows]].reshape(-1, flat.shape[2])  # [2m, D]
+            scores[rows] = (looks[n] @ others.T).max(0).reshape(-1, 2).max(1)
+    np.maximum.at(best, slot, scores)
     return best
 
 
