@@ -370,7 +370,9 @@ class ArrangeOptions:
         0.0, "0 (plain ranking) to 1: re-rank the top candidates by maximal marginal relevance, trading score for variety",
         metavar="LAMBDA",
     )  # fmt: skip
-    collapse: bool = option(False, "one item per group of near-duplicates (the same product re-shot, re-encoded, resized …)")
+    collapse: bool = option(
+        False, "one item per group of near-duplicates (the groups of dedup: the same photo re-encoded, resized, mirrored …)"
+    )
 
     def __post_init__(self) -> None:
         if self.group_by is not None and not str(self.group_by).strip():

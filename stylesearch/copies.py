@@ -21,7 +21,7 @@ descriptors (the whole view at 8 × 8, searched with the photo and its mirror im
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -57,7 +57,7 @@ def thumbnails(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(pooled), 0, 255).astype(np.uint8).reshape(b, -1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sampler(scale: float, offset: float, out: int) -> np.ndarray:
     """float32 [out, THUMB]: bilinear samples of a window of ``scale`` of the side starting at
     ``offset`` (share of the side), ``out`` cells, edges clamped (as torch's grid_sample with

@@ -32,9 +32,11 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     if args.html:
         write_page(Path(args.html), data, paths, args.threshold)
     copies = sum(len(g.members) - 1 for g in groups)
-    lines = [f"{len(groups)} group(s) of near-duplicates among {items} items (threshold {args.threshold}): {copies} copies"]
+    lines = [f"{len(groups)} group(s) of near-duplicates among {items} items (copy score >= {args.threshold}): {copies} copies"]
     for g in groups[: args.show]:
-        lines.append(f"  {g.representative}: " + ", ".join(f"{i} ({s:.3f})" for i, s in g.members[1:]))
+        n = len(g.members) - 1
+        members = ", ".join(f"{i} ({s:.3f})" for i, s in g.members[1:])
+        lines.append(f"  {g.representative} and {n} cop{'y' if n == 1 else 'ies'}: {members}")
     if len(groups) > args.show:
         lines.append(f"  … and {len(groups) - args.show} more" + ("" if args.out else " (--out FILE lists them all)"))
     lines += [f"written: {p}" for p in (args.out, args.html) if p]
@@ -81,7 +83,8 @@ def write_page(path: Path, groups: list[dict[str, Any]], paths: dict[str, str], 
             for m in g["members"]
         )
         rows.append(
-            f'<section><h2>{g["size"]} copies of {html.escape(g["representative"])}</h2><div class="row">{cells}</div></section>'
+            f"<section><h2>{html.escape(g['representative'])} and {g['copies']} cop{'y' if g['copies'] == 1 else 'ies'}</h2>"
+            f'<div class="row">{cells}</div></section>'
         )
     more = f"<p>… and {len(groups) - PAGE_GROUPS} more groups (see --out).</p>" if len(groups) > PAGE_GROUPS else ""
     path.write_text(
@@ -89,8 +92,9 @@ def write_page(path: Path, groups: list[dict[str, Any]], paths: dict[str, str], 
         "body{font-family:system-ui,sans-serif;margin:1.5rem}.row{display:flex;gap:.5rem;flex-wrap:wrap}"
         "figure{margin:0;width:140px;font-size:.75rem;overflow-wrap:anywhere}figure.rep img{outline:3px solid #2f5fd0}"
         "img{max-width:128px;max-height:128px}h2{font-size:1rem}</style>"
-        f"<h1>{len(groups)} groups of near-duplicates</h1><p>Cosine at or above {threshold}; the outlined photo "
-        f"represents its group.</p>{''.join(rows)}{more}</html>",
+        f"<h1>{len(groups)} groups of near-duplicates</h1><p>Copy score at or above {threshold} (the same pixels, "
+        "up to re-encoding, resizing, mirroring and small crops); the outlined photo represents its group.</p>"
+        f"{''.join(rows)}{more}</html>",
         encoding="utf-8",
     )
 
@@ -101,9 +105,9 @@ def register(commands: Commands) -> None:
         "--threshold",
         type=float,
         default=DUPLICATE_THRESHOLD,
-        help=f"cosine at or above which two items are copies (default: {DUPLICATE_THRESHOLD})",
+        help=f"copy score (stylesearch.copies) at or above which two items are copies (default: {DUPLICATE_THRESHOLD})",
     )
-    p.add_argument("--k", type=int, default=16, help="neighbours of each item that are checked (default: 16)")
+    p.add_argument("--k", type=int, default=16, help="candidates of each item that are scored (default: 16)")
     p.add_argument("--out", help="write every group: FILE.csv (a row per member) or FILE.json")
     p.add_argument("--html", help="write a page of thumbnails, a row per group")
     p.add_argument("--show", type=int, default=20, help="groups printed (default: 20)")

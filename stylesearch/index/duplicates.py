@@ -29,7 +29,6 @@ import numpy as np
 from ..config import DEFAULT_IMAGE_SIZE, DUPLICATE_THRESHOLD
 from ..copies import SIGNATURE_BYTES, coarse, copy_scores
 from ..errors import ConfigError
-
 from .metadata import MetadataStore, Record
 
 
@@ -39,6 +38,7 @@ class Snapshot(Protocol):
     manifest: dict[str, Any]
     meta: MetadataStore
     cache: dict[str, Any]
+
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class DuplicateGroup:
         return {
             "representative": self.representative,
             "size": len(self.members),
+            "copies": len(self.members) - 1,
             "members": [{"id": i, "score": round(s, 6)} for i, s in self.members],
         }
 
@@ -119,7 +120,8 @@ def candidates(found: np.ndarray, usable: np.ndarray, k: int = NEIGHBOURS) -> np
     if len(rows) < 2:
         return np.zeros((0, 2), np.int64)
     plain = np.ascontiguousarray(coarse(found[rows]))
-    index = faiss.IndexFlatIP(plain.shape[1]) if len(rows) <= EXACT_UP_TO else faiss.IndexHNSWFlat(plain.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+    dim = plain.shape[1]
+    index = faiss.IndexFlatIP(dim) if len(rows) <= EXACT_UP_TO else faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
     index.add(plain)
     pairs = []
     for queries in (plain, np.ascontiguousarray(coarse(found[rows], mirrored=True))):

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import IndexCorruptError, UnknownAttributeError
 from .arrange import MAX_POOL, Arrange
-from .duplicates import group_keys
 from .backends import SearchBackend, load_backend
+from .duplicates import group_keys
 from .filters import FIELDS, Where, WhereLike
 from .layout import IndexDir
 from .metadata import METADATA_FILE, MetadataStore, Record

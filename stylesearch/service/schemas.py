@@ -232,12 +232,13 @@ class SyncResponse(BaseModel):
 
 class DuplicateMember(BaseModel):
     id: str
-    score: float = Field(description="its highest cosine to another member")
+    score: float = Field(description="its highest copy score to another member")
 
 
 class DuplicateGroup(BaseModel):
     representative: str = Field(description="the most central member (listed first)")
-    size: int
+    size: int = Field(description="members, the representative included")
+    copies: int = Field(description="members besides the representative (size - 1), as the CLI and the page count them")
     members: list[DuplicateMember]
 
 

@@ -43,7 +43,12 @@ async def sync(body: schemas.SyncRequest, svc: Writer) -> dict[str, Any]:
 async def duplicates(
     svc: Reader,
     threshold: Annotated[
-        float, Query(gt=0, le=1, description="cosine at or above which two items are copies")
+        float,
+        Query(
+            gt=0,
+            le=1,
+            description="copy score at or above which two items are copies (the same pixels, re-encoded, resized, mirrored …)",
+        ),
     ] = DUPLICATE_THRESHOLD,
     limit: Annotated[int, Query(ge=1, le=1000, description="groups returned, largest first")] = 100,
 ) -> schemas.DuplicatesResponse:
