@@ -44,7 +44,7 @@ CLASSIFY_METHODS = ("knn", "linear", "both")
 PRIORS = ("catalog", "uniform")  # the classification prior (stylesearch.classify)
 DEFAULT_MIN_CONFIDENCE = 0.35  # below it, a classification answers "unknown"
 DEFAULT_MIN_FAMILIARITY = 0.02  # out_of_catalog below this (stylesearch.familiarity; bench_familiarity.py)
-DUPLICATE_THRESHOLD = 0.99  # copy score at or above which two items are copies (stylesearch.copies; benchmarks/bench_dedup.py)
+DUPLICATE_THRESHOLD = 0.9925  # copy score at or above which two items are copies (stylesearch.copies; benchmarks/bench_dedup.py)
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3, "GB": 1024**3, "T": 1024**4}
 
 

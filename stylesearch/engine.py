@@ -40,6 +40,7 @@ from .inputs import as_batch, describe_input
 from .model.bundle import ModelBundle
 from .model.embed import Embedder
 from .model.explain import Explanation, explain_pair
+from .typical import catalog_reference
 from .model.projection import QueryPurpose
 from .results import Classification, Embedded, Hit, IndexReport, QueryResult, SyncReport, as_vectors
 
@@ -105,8 +106,6 @@ class StyleSearch:
 
     def __len__(self) -> int:
         return len(self._snapshot)
-
-    # ---------------------------------------------------------------- searching
 
     def embed(self, images: Sequence[ImageInput]) -> np.ndarray:
         """Style vectors of ``images``: float32 [N, D], L2-normalised (all-or-nothing)."""
@@ -219,12 +218,13 @@ class StyleSearch:
         return find_groups(self._snapshot, threshold, k)
 
     def explain(self, query: ImageInput, item_id: str) -> Explanation:
-        """Why ``item_id`` matches ``query`` (a photo, or ``item:ID``): each style block's share of
-        the similarity and a heat map per photo (:mod:`stylesearch.model.explain`)."""
+        """Why ``item_id`` matches ``query`` (a photo, or ``item:ID``): per style block, how much more
+        alike than a typical catalog pair, and a heat map per photo (:mod:`stylesearch.model.explain`)."""
         from_item = query[len("item:") :] if isinstance(query, str) and query.startswith("item:") else None
         records = self._snapshot.meta.by_ids([from_item, item_id] if from_item is not None else [item_id])
         sources = [path_of(r.path) for r in records] if from_item is not None else [query, path_of(records[0].path)]
-        return explain_pair(self.embedder, torch.stack([load_tensor(s, self.embedder.config.image_size) for s in sources]))
+        images = torch.stack([load_tensor(s, self.embedder.config.image_size) for s in sources])
+        return explain_pair(self.embedder, images, catalog_reference(self.embedder, self._snapshot))
 
     def browse(self, where: WhereLike = None, limit: int = 50, offset: int = 0) -> list[Hit]:
         """Items matching ``where`` in index order, ``limit`` from ``offset`` (score 1.0)."""

@@ -19,39 +19,57 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.out:
         render(Path(args.out), why, photos, size, args.query, item)
     lines = [f"{args.query} ~ {item}: similarity {why.score:.3f} (raw statistics {why.raw_similarity:.3f})"]
-    lines += [f"  {b['block']:<8} {b['kind']:<16} share {b['share']:6.1%}  (cosine {b['cosine']:.3f})" for b in why.blocks]
+    lines.append("  per block, how much more alike than a typical pair of this catalog:")
+    lines += [f"  {b['block']:<8} {b['kind']:<16} {_versus_catalog(b)}  share {b['share']:6.1%}" for b in why.blocks]
     if args.out:
         lines.append(f"written: {args.out}")
     emit(args, why.to_dict(), "\n".join(lines))
     return 0
 
 
+def _versus_catalog(block: dict[str, Any]) -> str:
+    if block.get("lift") is None:
+        return f"cosine {block['cosine']:.3f}"
+    return (
+        f"{block['lift']:+5.1f} sd, above {block['percentile']:6.1%} of catalog pairs "
+        f"(cosine {block['cosine']:.3f}, typical {block['catalog_mean']:.3f})"
+    )
+
+
 def render(path: Path, why: Any, photos: list[str], size: int, query: str, item: str) -> None:
-    """The two photos with their heat maps laid over, and the blocks' shares as bars."""
+    """The two photos at their own aspect ratio with their heat maps laid over (a colour
+    scale beside), and per block its share of the lift over a typical catalog pair."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     from ..catalog import path_of
-    from ..images import load_tensor
+    from ..images import load_image
 
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1, 1.2]})
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1, 1.3]})
     for ax, photo, heat, title in zip(axes, photos, why.heat, (query, f"item {item}")):
-        image = load_tensor(path_of(photo) if isinstance(photo, str) else photo, size).permute(1, 2, 0).numpy()
-        ax.imshow(image)
-        import numpy as np
-
-        ax.imshow(np.ma.masked_where(heat < 0.05, heat), cmap="autumn_r", alpha=0.5, vmin=0, vmax=1)
+        image = np.asarray(load_image(path_of(photo) if isinstance(photo, str) else photo).convert("RGB"))
+        height, width = image.shape[:2]
+        ax.imshow(image, extent=(0, width, height, 0))
+        # the heat map is made on the model's square input: stretched back over the photo as it was squeezed
+        shown = ax.imshow(
+            np.ma.masked_where(heat < 0.05, heat), cmap="inferno", alpha=0.6, vmin=0, vmax=1, extent=(0, width, height, 0)
+        )
+        ax.set_aspect("equal")
         ax.set_title(title[-40:], fontsize=9)
         ax.axis("off")
+    fig.colorbar(shown, ax=list(axes[:2]), fraction=0.03, pad=0.02, label="how much hiding it lowers the similarity")
     bars = axes[2]
     names = [f"{b['block']} ({b['kind']})" for b in why.blocks]
     bars.barh(names[::-1], [b["share"] for b in why.blocks][::-1], color="#2f5fd0")
-    bars.set_xlabel("share of the similarity")
+    for y, b in enumerate(why.blocks[::-1]):
+        if b.get("lift") is not None:
+            bars.text(b["share"], y, f" {b['lift']:+.1f} sd", va="center", fontsize=8)
+    bars.set_xlabel("share of how much more alike than a typical catalog pair")
     bars.set_title(f"similarity {why.score:.3f}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 

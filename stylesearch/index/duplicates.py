@@ -7,8 +7,9 @@ One pass over the index: every item's :data:`NEIGHBOURS` nearest by the coarse c
 descriptor (searched with the photo and its mirror image; FAISS, HNSW above
 :data:`EXACT_UP_TO` items) are candidates, those whose coarse cosine is at least
 :data:`PREFILTER` are scored (:func:`stylesearch.copies.copy_scores`), the pairs at or above
-the threshold are joined (union-find), and each group gets a representative — the member
-with the highest summed score to the members it was paired with (ties: the smaller id).
+the threshold make star groups: the most central item (highest summed score; ties: the smaller
+id) leads a group of its copies, then the next, so every member is a copy of its
+representative (look-alike chains are not joined).
 
 The same groups serve ``dedup`` (CLI, API, page) and ``collapse`` in a search
 (:func:`group_keys`: one item per group), so they always agree. Items whose signature was not
@@ -51,7 +52,7 @@ EXACT_UP_TO = 20_000  # items up to which candidates are searched exactly
 @dataclass
 class DuplicateGroup:
     """One group: ``representative`` (an item id) and every member (the representative
-    first) with its highest copy score to another member."""
+    first) with its copy score to the representative (the representative: its best one)."""
 
     representative: str
     members: list[tuple[str, float]]
@@ -168,34 +169,25 @@ def group_keys(snapshot: Snapshot, vids: Sequence[int]) -> list[int]:
 
 
 def _groups(snapshot: Snapshot, found: dict[tuple[int, int], float]) -> list[DuplicateGroup]:
-    """Connected groups of the ``found`` pairs (union-find), each led by its most central member."""
-    parent: dict[int, int] = {}
-
-    def root(v: int) -> int:
-        parent.setdefault(v, v)
-        while parent[v] != v:
-            parent[v] = parent[parent[v]]
-            v = parent[v]
-        return v
-
-    centrality: dict[int, float] = defaultdict(float)
-    best: dict[int, float] = defaultdict(float)
+    """Star groups of the ``found`` pairs: the most central item (highest summed score, then the
+    smaller id) not yet placed leads a group of itself and its copies not yet placed, and so on.
+    Every member is a copy of its representative: chains of look-alikes (A like B, B like C)
+    are not joined into one group."""
+    near: dict[int, dict[int, float]] = defaultdict(dict)
     for (a, b), score in found.items():
-        centrality[a] += score
-        centrality[b] += score
-        best[a] = max(best[a], score)
-        best[b] = max(best[b], score)
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    members: dict[int, list[int]] = defaultdict(list)
-    for v in parent:
-        members[root(v)].append(v)
-    records = snapshot.meta.by_vids(list(parent))
+        near[a][b] = score
+        near[b][a] = score
+    records = snapshot.meta.by_vids(list(near))
+    order = sorted(near, key=lambda v: (-sum(near[v].values()), records[v].id))
+    placed: set[int] = set()
     groups = []
-    for vids in members.values():
-        if len(vids) < 2:
+    for v in order:
+        if v in placed:
             continue
-        ordered = sorted(vids, key=lambda v: (-centrality[v], records[v].id))
-        groups.append(DuplicateGroup(records[ordered[0]].id, [(records[v].id, best[v]) for v in ordered]))
+        copies = sorted((u for u in near[v] if u not in placed), key=lambda u: (-near[v][u], records[u].id))
+        if not copies:
+            continue
+        placed.update([v, *copies])
+        members = [(records[v].id, max(near[v][u] for u in copies))] + [(records[u].id, near[v][u]) for u in copies]
+        groups.append(DuplicateGroup(records[v].id, members))
     return sorted(groups, key=lambda g: (-len(g.members), g.representative))

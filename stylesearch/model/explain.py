@@ -1,11 +1,17 @@
 """Why two photos match: how much each style block contributes, and where in each photo the
 match comes from.
 
-- **Block shares.** A photo's raw statistics are its blocks' statistics, each L2-normalised
-  and concatenated, so their cosine is exactly the mean of the per-block cosines. A block's
-  share is its cosine over the sum (the raw statistics before the catalog's projection;
-  ``score`` is the index's cosine after it). Early blocks see colour and fine texture, late
-  ones shapes and parts (:func:`block_kind`).
+- **Blocks: how much more alike than a typical pair.** A photo's raw statistics are its
+  blocks' statistics, each L2-normalised and concatenated, so their cosine is exactly the
+  mean of the per-block cosines — and every block's cosine is high for any two photos of one
+  catalog, so "cosine over the sum" reads 19–21 % for every pair. Instead each block's cosine
+  is set against the catalog's own: the per-block cosines of all pairs of a seeded sample of
+  :data:`REFERENCE_PHOTOS` catalog photos (:func:`block_reference`). A block's **lift** is how
+  many standard deviations this pair is above the catalog's mean, its **percentile** the
+  share of catalog pairs below it, and its **share** its positive lift over the sum of
+  positive lifts — so the strongest block is the one where this pair stands out, and it
+  differs from pair to pair. Early blocks see colour and fine texture, late ones shapes and
+  parts (:func:`block_kind`).
 - **Heat maps** (occlusion sensitivity): the photo is cut into a ``GRID`` × ``GRID`` grid; each
   cell in turn is filled with the photo's median colour (the background of a product photo)
   and the score recomputed; a cell's heat is how much the score falls without it (negative
@@ -34,14 +40,16 @@ from .statistics import Statistic
 
 EPS = 1e-12
 GRID = 8  # occlusion cells per side
+REFERENCE_PHOTOS = 64  # catalog photos whose pairs make each block's typical cosine
 
 
 @dataclass
 class Explanation:
     """``score``: cosine of the two style vectors (stored form); ``blocks``: per style block,
-    its name, kind and share of the raw statistics' similarity (shares sum to 1; a block
-    that disagrees has a negative share); ``heat``: per photo, float32 [S, S] in 0–1 at the
-    model's input size (query first)."""
+    its name, kind, cosine, the catalog's typical cosine, this pair's percentile and lift
+    among catalog pairs, and its share (positive lifts, summing to 1; all 0 when no block is
+    above typical); ``heat``: per photo, float32 [S, S] in 0–1 at the model's input size
+    (query first)."""
 
     score: float
     raw_similarity: float
@@ -101,9 +109,52 @@ def occlusions(image: torch.Tensor, grid: int = GRID) -> torch.Tensor:
     return torch.stack([hidden(image, [c], grid) for c in range(grid * grid)])
 
 
+def block_cosines(model: StyleModel, raw: np.ndarray) -> np.ndarray:
+    """float64 [N, N, blocks]: the per-block cosines of every pair of rows of ``raw``."""
+    parts = []
+    for part in _style_blocks(model):
+        x = raw[:, part].astype(np.float64)
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), EPS)
+        parts.append(x @ x.T)
+    return np.stack(parts, -1)
+
+
 @torch.inference_mode()
-def explain_pair(embedder: Embedder, images: torch.Tensor, grid: int = GRID) -> Explanation:
-    """Why the two photos of ``images`` (uint8 [2, 3, S, S]: query, item) match."""
+def block_reference(embedder: Embedder, images: torch.Tensor) -> np.ndarray:
+    """float64 [pairs, blocks], sorted per block: the per-block cosines of every pair of
+    ``images`` (uint8 [N, 3, S, S], a sample of the catalog) — what a typical pair scores."""
+    cosines = block_cosines(embedder.model, embedder.raw(images))
+    upper = np.triu_indices(len(images), 1)
+    return np.sort(cosines[upper], axis=0)
+
+
+def block_rows(names: Sequence[str], cosines: Sequence[float], reference: np.ndarray | None) -> list[dict[str, object]]:
+    """Per block: name, kind, cosine, and against ``reference`` (:func:`block_reference`) the
+    catalog's mean, this cosine's percentile and lift, and its share of the positive lifts."""
+    rows: list[dict[str, object]] = []
+    for i, (name, c) in enumerate(zip(names, cosines)):
+        row: dict[str, object] = {"block": name, "kind": block_kind(i, len(names)), "cosine": round(c, 4)}
+        if reference is not None and len(reference):
+            column = reference[:, i]
+            spread = max(float(column.std()), 1e-6)
+            row.update(
+                catalog_mean=round(float(column.mean()), 4),
+                percentile=round(float(np.searchsorted(column, c, side="right") / len(column)), 4),
+                lift=round((c - float(column.mean())) / spread, 3),
+            )
+        rows.append(row)
+    lifts = [max(0.0, float(r.get("lift", c))) for r, c in zip(rows, cosines)]  # type: ignore[arg-type]
+    total = sum(lifts)
+    for row, lift in zip(rows, lifts):
+        row["share"] = round(lift / total, 4) if total > 0 else 0.0
+    return rows
+
+
+@torch.inference_mode()
+def explain_pair(embedder: Embedder, images: torch.Tensor, reference: np.ndarray | None = None, grid: int = GRID) -> Explanation:
+    """Why the two photos of ``images`` (uint8 [2, 3, S, S]: query, item) match; ``reference``:
+    the catalog's typical per-block cosines (:func:`block_reference`; without it, a block's
+    share is its cosine over the sum)."""
     assert embedder.projection is not None
     batch = torch.cat([images, occlusions(images[0], grid), occlusions(images[1], grid)])
     raw = embedder.raw(batch)
@@ -118,15 +169,9 @@ def explain_pair(embedder: Embedder, images: torch.Tensor, grid: int = GRID) -> 
         cell_map = fall.clamp(min=0).reshape(1, 1, grid, grid)
         up = F.interpolate(cell_map, size=(size, size), mode="nearest")[0, 0]
         heat.append((up / up.max().clamp(min=EPS)).numpy().astype(np.float32))
-    pair = torch.from_numpy(raw[:2])
-    cosines = [float(F.cosine_similarity(pair[0, part], pair[1, part], dim=0, eps=EPS)) for part in _style_blocks(embedder.model)]
-    total = sum(cosines)
-    names = embedder.model.style_layers
-    shares = [
-        {"block": name, "kind": block_kind(i, len(names)), "cosine": round(c, 4), "share": round(c / total, 4) if total else 0.0}
-        for i, (name, c) in enumerate(zip(names, cosines))
-    ]
-    return Explanation(score, total / len(cosines) if cosines else 0.0, shares, (heat[0], heat[1]))
+    cosines = block_cosines(embedder.model, raw[:2])[0, 1].tolist()
+    shares = block_rows(embedder.model.style_layers, cosines, reference)
+    return Explanation(score, sum(cosines) / len(cosines) if cosines else 0.0, shares, (heat[0], heat[1]))
 
 
 def masked(

@@ -252,7 +252,12 @@ class BlockShare(BaseModel):
     block: str = Field(description="the backbone block")
     kind: str = Field(description="what it mostly sees: colour / texture (early blocks) or shapes / parts")
     cosine: float = Field(description="the two photos' cosine in this block's statistics")
-    share: float = Field(description="its share of the raw statistics' similarity (shares sum to 1)")
+    catalog_mean: float | None = Field(None, description="the mean cosine of pairs of catalog photos in this block")
+    percentile: float | None = Field(None, description="the share of catalog pairs less alike in this block, 0-1")
+    lift: float | None = Field(None, description="how many standard deviations this pair is above a typical catalog pair")
+    share: float = Field(
+        description="its share of the positive lifts (shares sum to 1; 0 everywhere when no block is above typical)"
+    )
 
 
 class ExplainResponse(BaseModel):

@@ -246,3 +246,35 @@ def test_collapse_hides_copies_and_why_explains_a_result(page, server: str, demo
         for item_id in copies:
             httpx.delete(f"{server}/v1/items/{item_id}", headers={"Authorization": "Bearer k"})
     assert not console_errors, console_errors
+
+
+def test_why_draws_each_photo_at_its_own_aspect_ratio(page, server: str, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from PIL import Image
+
+    source = Image.open(demo_data[1][3][0]).convert("RGB")
+    portrait = tmp_path / "portrait.jpg"
+    source.resize((60, 90)).save(portrait, format="JPEG", quality=95)  # a 2:3 product photo
+    page.goto(server + "/")
+    page.wait_for_selector("#results .card")
+    page.set_input_files("#file", str(portrait))
+    page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+    page.locator("#results .card .why").first.click()
+    page.wait_for_selector("#explain:not([hidden])")
+    page.wait_for_function("document.querySelector('#explain-query').naturalWidth > 0")
+    box = page.locator("#explain-query").bounding_box()
+    heat = page.locator("#explain-query-heat").bounding_box()
+    assert box is not None and heat is not None
+    assert box["height"] / box["width"] == pytest.approx(90 / 60, rel=0.03)  # not stretched to a square
+    assert (heat["width"], heat["height"]) == pytest.approx((box["width"], box["height"]), abs=1)  # the overlay covers it
+    item = page.locator("#explain-item").bounding_box()
+    natural = page.evaluate(
+        "[document.querySelector('#explain-item').naturalWidth, document.querySelector('#explain-item').naturalHeight]"
+    )
+    assert item is not None and item["height"] / item["width"] == pytest.approx(natural[1] / natural[0], rel=0.03)
+    values = page.locator("#explain-blocks .bar-value").all_inner_texts()
+    assert len(values) == 5 and all(" sd" in v for v in values)  # each block against a typical catalog pair
+    page.screenshot(path=str(tmp_path / "why-portrait.png"))
+    assert io.BytesIO((tmp_path / "why-portrait.png").read_bytes()).getbuffer().nbytes > 0
+    page.click("#explain-close")

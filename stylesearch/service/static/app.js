@@ -195,17 +195,28 @@ async function searchBoard() {
 }
 
 function drawHeat(canvas, grid) {
-  // a 0-1 grid drawn as a red overlay (transparent where it is near 0)
+  // a 0-1 grid drawn from transparent (0) through yellow to red (1), stretched over the photo
+  // as the model squeezed the photo into its square input
   const n = grid.length;
   canvas.width = n;
   canvas.height = n;
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, n, n);
   grid.forEach((row, y) => row.forEach((value, x) => {
-    ctx.fillStyle = `rgba(230, 40, 20, ${Math.min(1, value).toFixed(3)})`;
+    const v = Math.max(0, Math.min(1, value));
+    if (v < 0.05) return;
+    ctx.fillStyle = `rgba(${Math.round(255 - 35 * v)}, ${Math.round(220 - 200 * v)}, 20, ${(0.3 + 0.6 * v).toFixed(3)})`;
     ctx.fillRect(x, y, 1, 1);
   }));
   canvas.dataset.cells = String(grid.flat().filter((v) => v > 0.05).length);
+}
+
+function fitFrame(img) {
+  // the frame takes the photo's own aspect ratio (portrait photos stay portrait)
+  const frame = img.closest(".heat-frame");
+  const apply = () => { if (img.naturalWidth) frame.style.aspectRatio = `${img.naturalWidth} / ${img.naturalHeight}`; };
+  if (img.complete) apply();
+  img.onload = apply;
 }
 
 async function explain(item) {
@@ -227,17 +238,25 @@ async function explain(item) {
     }
     $("explain-query").src = query;
     $("explain-item").src = item.image_url;
+    fitFrame($("explain-query"));
+    fitFrame($("explain-item"));
     $("explain-item-caption").textContent = `${item.id} (${item.label || "unlabelled"})`;
     drawHeat($("explain-query-heat"), why.heat.query);
     drawHeat($("explain-item-heat"), why.heat.item);
-    $("explain-score").textContent = `Similarity ${why.score.toFixed(3)}. Share of the match per backbone block:`;
+    $("explain-score").textContent = `Similarity ${why.score.toFixed(3)}. Per backbone block, how much more alike ` +
+      "these two are than a typical pair of this catalog:";
     $("explain-blocks").replaceChildren(...why.blocks.map((b) => {
       const row = document.createElement("div");
       row.className = "bar";
       row.innerHTML = `<span class="bar-label"></span><span class="bar-track"><span class="bar-fill"></span></span><span class="bar-value"></span>`;
       row.querySelector(".bar-label").textContent = `${b.block} · ${b.kind}`;
       row.querySelector(".bar-fill").style.width = `${Math.max(0, Math.round(100 * b.share))}%`;
-      row.querySelector(".bar-value").textContent = `${(100 * b.share).toFixed(0)}%`;
+      const lift = b.lift === null || b.lift === undefined ? "" : ` · ${b.lift >= 0 ? "+" : ""}${b.lift.toFixed(1)} sd`;
+      row.querySelector(".bar-value").textContent = `${(100 * b.share).toFixed(0)}%${lift}`;
+      if (b.percentile !== null && b.percentile !== undefined) {
+        row.title = `cosine ${b.cosine.toFixed(3)}; typical pair ${b.catalog_mean.toFixed(3)}; ` +
+          `more alike than ${(100 * b.percentile).toFixed(0)}% of catalog pairs`;
+      }
       return row;
     }));
     $("explain").hidden = false;
