@@ -34,6 +34,19 @@ def test_an_explanation_adds_up(built_index: Path, demo_data) -> None:  # type: 
         assert len(data["heat"]["query"]) == 8 and len(data["heat"]["item"][0]) == 8
 
 
+def test_blocks_are_measured_against_a_typical_catalog_pair(built_index: Path, demo_data) -> None:  # type: ignore[no-untyped-def]
+    strongest = []
+    with StyleSearch.open(built_index, run=RUN) as engine:
+        for query, _, _ in demo_data[1][:16]:
+            item = engine.query(str(query), k=3).results[2].id
+            why = engine.explain(str(query), item)
+            for b in why.blocks:
+                assert 0.0 <= b["percentile"] <= 1.0 and b["share"] >= 0.0
+                assert (b["lift"] > 0) == (b["cosine"] > b["catalog_mean"])
+            strongest.append(max(why.blocks, key=lambda b: b["share"])["block"])
+    assert len(set(strongest)) >= 2, strongest  # the bars tell one match from another
+
+
 def _faithful_share(engine: StyleSearch, pairs: list[tuple[str, str]]) -> float:
     size = engine.embedder.config.image_size
     wins = 0
