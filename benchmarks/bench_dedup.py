@@ -18,6 +18,7 @@ the offline Lite0 weights stand in), each as pairs (not joined into groups); sec
 ``--scale N``: time grouping N synthetic signatures (fashion thumbnails under random colour
 gains, 1 % planted exact copies): candidate search + scoring.
 
+    .venv/bin/pip install -e '.[bench]'   # imagededup, once
     .venv/bin/python benchmarks/bench_dedup.py [--split train|test] [--originals 2000] [--planted 60] [--scale 100000] [--json]
 """
 
