@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CatalogError
+from .errors import CatalogError, did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -231,15 +231,19 @@ def _check_columns(manifest: Path, rows: list[tuple[int, dict[str, Any]]], colum
     has = ", ".join(present) or "none"
     if columns.path not in present:
         raise CatalogError(
-            f"manifest {manifest.name} has no {columns.path!r} column (it has {has}): "
+            f"manifest {manifest.name} has no {columns.path!r} column{did_you_mean(columns.path, present)} (it has {has}): "
             "say which column holds the image paths with --path-column"
         )
     if columns.id != "id" and columns.id not in present:
-        raise CatalogError(f"manifest {manifest.name} has no id column {columns.id!r} (it has {has}): check --id-column")
+        raise CatalogError(
+            f"manifest {manifest.name} has no id column {columns.id!r}{did_you_mean(columns.id, present)} (it has {has}): "
+            "check --id-column"
+        )
     if columns.label not in present:
         if columns.label != "label":
             raise CatalogError(
-                f"manifest {manifest.name} has no label column {columns.label!r} (it has {has}): check --label-column"
+                f"manifest {manifest.name} has no label column {columns.label!r}{did_you_mean(columns.label, present)} "
+                f"(it has {has}): check --label-column"
             )
         if not columns.unlabelled:
             log.warning(

@@ -56,13 +56,16 @@ class Environment:
     - ``engine``: ``$STYLESEARCH_ENGINE``, what ``--engine auto`` means when set;
     - ``cache``: ``$STYLESEARCH_CACHE`` or ``~/.cache/stylesearch`` (converted models);
     - ``offline``: ``$STYLESEARCH_OFFLINE`` set: never download backbone weights;
-    - ``index``: ``$STYLESEARCH_INDEX`` or ``indexes/default``, the default index folder.
+    - ``index``: ``$STYLESEARCH_INDEX`` or ``indexes/default``, the default index folder;
+    - ``card_fields``: ``$STYLESEARCH_CARD_FIELDS`` (comma-separated attribute names), the
+      attributes a result shows on the page and in the CLI (default: up to two short ones).
     """
 
     engine: str | None
     cache: str
     offline: bool
     index: str
+    card_fields: tuple[str, ...] = ()
 
 
 DEFAULT_INDEX_DIR = "indexes/default"
@@ -76,6 +79,7 @@ def environment() -> Environment:
         cache=env.get("STYLESEARCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "stylesearch"),
         offline=bool(env.get("STYLESEARCH_OFFLINE")),
         index=env.get("STYLESEARCH_INDEX") or DEFAULT_INDEX_DIR,
+        card_fields=tuple(f.strip() for f in env.get("STYLESEARCH_CARD_FIELDS", "").split(",") if f.strip()),
     )
 
 

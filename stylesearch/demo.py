@@ -235,6 +235,7 @@ def run_demo(
     out: Callable[[str], Any] | None = print,
 ) -> dict[str, Any]:
     """Generate the catalog, index it, and show same-style results and classifications."""
+    from .config import EmbedConfig
     from .engine import StyleSearch
     from .ingest import index_catalog
 
@@ -245,7 +246,11 @@ def run_demo(
         f"generated {len(PRODUCTS) * len(STYLES) * per_cell} product images "
         f"({len(PRODUCTS)} products x {len(STYLES)} styles) in {manifest.parent}"
     )
-    report = index_catalog(manifest, index_dir, run=run)
+    # the demo knows its size: a projection of fewer dimensions than it has photos fits every one
+    # (the default 256 would need more than 256 photos, and warn that it does not)
+    images = len(PRODUCTS) * len(STYLES) * per_cell
+    dim = min(EmbedConfig().dim, max(8, 2 ** int(np.log2(max(2, images - 1)))))
+    report = index_catalog(manifest, index_dir, embed=EmbedConfig(dim=dim), run=run)
     say(f"indexed {report.added} images into {index_dir} in {report.seconds:.1f} s")
     summary: dict[str, Any] = {"index": str(index_dir), "indexed": report.added, "examples": []}
     with StyleSearch.open(index_dir, run=run) as engine:

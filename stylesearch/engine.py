@@ -40,9 +40,9 @@ from .inputs import as_batch, describe_input
 from .model.bundle import ModelBundle
 from .model.embed import Embedder
 from .model.explain import Explanation, explain_pair
-from .typical import catalog_reference
 from .model.projection import QueryPurpose
 from .results import Classification, Embedded, Hit, IndexReport, QueryResult, SyncReport, as_vectors
+from .typical import catalog_reference
 
 PathLike = str | os.PathLike[str] | None
 CatalogLike = Catalog | str | os.PathLike[str]

@@ -7,6 +7,20 @@ Each class carries how it reaches people: ``code`` (a stable name, the API's JSO
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
+
+def did_you_mean(given: str, choices: Sequence[str]) -> str:
+    """`` (did you mean X?)`` for the closest of ``choices`` (same spelling in another case
+    first), or ``""``."""
+    same_case = [c for c in choices if c.lower() == given.lower()]
+    close = same_case or difflib.get_close_matches(given, choices, n=3, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[c] for c in difflib.get_close_matches(given.lower(), list(lowered), n=3, cutoff=0.6)]
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
 
 class StyleSearchError(Exception):
     """Base class of every error stylesearch raises on purpose (500: a fault of ours or of

@@ -70,3 +70,43 @@ def test_mood_board_as_written(capsys, built_index: Path, demo_data) -> None:  #
 def test_bad_mood_boards(capsys, built_index: Path, argv: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
     code, _, err = run(capsys, "query", *argv, "--index", str(built_index))
     assert code != 0 and message in err and err.count("\n") == 1
+
+
+def test_query_lines_are_short_by_default_and_say_what_was_asked(capsys, built_index: Path) -> None:  # type: ignore[no-untyped-def]
+    with StyleSearch.open(built_index, run=RUN) as engine:
+        first = engine.browse(limit=1)[0].id
+    code, out, _ = run(capsys, "query", f"item:{first}", "-k", "5", "--index", str(built_index))
+    assert code == 0 and out.splitlines()[0] == f"similar to item {first}"
+    assert all(len(line) <= 120 for line in out.splitlines())
+    code, out, _ = run(capsys, "query", f"item:{first}", "-k", "2", "--show", "all", "--index", str(built_index))
+    assert code == 0 and "product=" in out
+    code, out, _ = run(capsys, "query", f"item:{first}", "-k", "2", "--show", "nothing_like_it", "--index", str(built_index))
+    assert code == 0 and "product=" not in out
+
+
+def test_hit_lines_of_fashion_usage_items_fit_120_characters() -> None:
+    import csv
+
+    from stylesearch.cli.common import fmt_hits
+    from stylesearch.results import Hit
+
+    metadata = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion-usage" / "metadata.csv"
+    if not metadata.is_file():
+        pytest.skip("../shared/datasets/fashion-usage is not here")
+    with metadata.open(encoding="utf-8") as fh:
+        rows = [r for _, r in zip(range(300), csv.DictReader(fh))]
+    hits = [
+        Hit(r["id"], 0.9, r["usage"], r["path"], {k: v for k, v in r.items() if k not in ("id", "usage", "path")}) for r in rows
+    ]
+    lines = fmt_hits(hits).splitlines()
+    assert len(lines) == len(rows) and max(len(line) for line in lines) <= 120
+    assert "productDisplayName" not in "".join(lines) and "articleType=" in lines[0]
+    assert "productDisplayName=" in fmt_hits(hits[:1], show=["all"])
+
+
+def test_wrong_case_column_names_get_a_did_you_mean(capsys, tmp_path: Path, demo_data) -> None:  # type: ignore[no-untyped-def]
+    manifest = tmp_path / "m.csv"
+    image = demo_data[1][0][0]
+    manifest.write_text(f"id,path,Usage\na,{image},Casual\n", encoding="utf-8")
+    code, _, err = run(capsys, "index", str(manifest), "--label-column", "usage", "--index", str(tmp_path / "i"))
+    assert code != 0 and "did you mean Usage?" in err

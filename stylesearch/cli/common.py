@@ -111,15 +111,39 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2) if args.json else text)
 
 
+LINE = 120  # a hit's line by default: at most this many characters
+SHORT = 24  # an attribute value shown by default is at most this long
+
+
 def fmt_attrs(attrs: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in attrs.items())
 
 
-def fmt_hits(hits: Sequence[Any], indent: str = "  ") -> str:
+def shown(attrs: dict[str, str], show: Sequence[str] | None) -> dict[str, str]:
+    """The attributes a hit's line shows: ``show`` names them (``all``: every one); by default
+    ``$STYLESEARCH_CARD_FIELDS``, else the first two with short values."""
+    from ..config import environment
+
+    fields = list(show or environment().card_fields)
+    if fields == ["all"]:
+        return dict(attrs)
+    if fields:
+        return {k: attrs[k] for k in fields if k in attrs}
+    return dict([(k, v) for k, v in attrs.items() if len(v) <= SHORT][:2])
+
+
+def fmt_hits(hits: Sequence[Any], indent: str = "  ", show: Sequence[str] | None = None) -> str:
+    """One line per hit: rank, score, id, label and a few attributes (:func:`shown`); a line is
+    cut at :data:`LINE` characters unless ``show`` asks for more."""
     lines = []
+    group = None
     for rank, h in enumerate(hits, 1):
-        extra = f"  {fmt_attrs(h.attributes)}" if h.attributes else ""
-        lines.append(f"{indent}{rank:>2}. {h.score:6.3f}  {h.id:<32} {h.label or '-':<16}{extra}")
+        if getattr(h, "group", None) is not None and h.group != group:
+            group = h.group
+            lines.append(f"{indent}[{group}]")
+        attrs = shown(h.attributes, show)
+        line = f"{indent}{rank:>2}. {h.score:6.3f}  {h.id:<20} {h.label or '-':<14}" + (f"  {fmt_attrs(attrs)}" if attrs else "")
+        lines.append(line if show or len(line) <= LINE else line[: LINE - 1] + "…")
     return "\n".join(lines) if lines else f"{indent}(no matching items)"
 
 

@@ -66,18 +66,40 @@ def emit_in_place(args: argparse.Namespace, images: list[str], answers: dict[int
             text.append(f"{image}\n  error: {failed[i]}")
         else:
             data.append(answers[i].to_dict())
-            text.append(fmt_answer(answers[i]))
+            text.append(fmt_answer(answers[i], show_of(args)))
     emit(args, data, "\n".join(text))
     if failed:
         print(f"stylesearch: {len(failed)} of {len(images)} image(s) could not be read (see above)", file=sys.stderr)
 
 
-def fmt_answer(answer: Any) -> str:
+def fmt_answer(answer: Any, show: list[str] | None = None) -> str:
     if isinstance(answer, QueryResult):
         hint = f"\n  hint: {answer.hint}" if answer.hint else ""
         warning = "  OUT OF CATALOG: these are only the least unlike items, not the same style\n" if answer.out_of_catalog else ""
-        return f"{answer.image}\n{fmt_familiarity(answer.familiarity)}{warning}{fmt_hits(answer.results)}{hint}"
+        return f"{answer.image}\n{fmt_familiarity(answer.familiarity)}{warning}{fmt_hits(answer.results, show=show)}{hint}"
     return fmt_classification(answer)
+
+
+def show_of(args: argparse.Namespace) -> list[str] | None:
+    """``--show a,b`` → ``["a", "b"]``; ``--show all`` → ``["all"]``; not given → ``None``."""
+    given = getattr(args, "show", None)
+    return [f.strip() for f in given.split(",") if f.strip()] if given else None
+
+
+def board_title(examples: list[Any]) -> str:
+    """What a mood-board query asked, in words: ``similar to item 25051`` for one item,
+    else the pinned and pushed-away examples."""
+
+    def name(e: Any) -> str:
+        return f"item {e.value}" if e.kind == "item" else str(e.value)
+
+    pinned = [name(e) for e in examples if e.weight > 0]
+    pushed = [name(e) for e in examples if e.weight < 0]
+    if len(pinned) == 1 and not pushed:
+        return f"similar to {pinned[0]}"
+    return "mood board: " + "; ".join(
+        part for part in (f"like {', '.join(pinned)}" if pinned else "", f"unlike {', '.join(pushed)}" if pushed else "") if part
+    )
 
 
 def arrangement(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,9 +148,8 @@ def _query_board(args: argparse.Namespace, where: Any) -> int:
     examples += [Example.parse("-" + text) for text in args.against or []]
     with open_index(args) as engine:
         hits = engine.board(examples, args.k, where, args.strategy, **arrangement(args))
-    name = "mood board: " + " ".join(f"{'-' if e.weight < 0 else ''}{e.kind}:{e.value}({abs(e.weight):g})" for e in examples)
-    result = QueryResult(name, hits)
-    emit(args, [result.to_dict()], fmt_answer(result))
+    result = QueryResult(board_title(examples), hits)
+    emit(args, [result.to_dict()], fmt_answer(result, show_of(args)))
     return 0
 
 
@@ -191,6 +212,12 @@ def register(commands: Commands) -> None:
     p.add_argument("-k", type=int, default=10, help="results per image, or groups with --group-by (default: 10)")
     p.add_argument("--where", action="append", metavar="KEY=VALUE", help="keep items whose attribute matches (repeatable)")
     add_options(p, ArrangeOptions)
+    p.add_argument(
+        "--show",
+        metavar="COLUMNS|all",
+        help="attributes on each result's line, comma-separated, or all (default: $STYLESEARCH_CARD_FIELDS, "
+        "else up to two short ones; lines are cut at 120 characters)",
+    )
     p.add_argument("--board", action="store_true", help="combine every IMAGE into one mood-board query")
     p.add_argument("--against", action="append", metavar="EXAMPLE", help="a mood-board example to push away (repeatable)")
     p.add_argument(

@@ -6,7 +6,6 @@ and the engine swaps in a new snapshot, so a reader never sees half a change.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError, UnknownAttributeError
+from ..errors import IndexCorruptError, UnknownAttributeError, did_you_mean
 from .arrange import MAX_POOL, Arrange
 from .backends import SearchBackend, load_backend
 from .duplicates import group_keys
@@ -23,17 +22,6 @@ from .layout import IndexDir
 from .metadata import METADATA_FILE, MetadataStore, Record
 
 Neighbours = list[list[tuple[float, Record]]]
-
-
-def did_you_mean(given: str, choices: Sequence[str]) -> str:
-    """`` (did you mean X?)`` for the closest of ``choices`` (same spelling in another case
-    first), or ``""``."""
-    same_case = [c for c in choices if c.lower() == given.lower()]
-    close = same_case or difflib.get_close_matches(given, choices, n=3, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        close = [lowered[c] for c in difflib.get_close_matches(given.lower(), list(lowered), n=3, cutoff=0.6)]
-    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def generation_number(gen: Path) -> int:
