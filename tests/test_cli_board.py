@@ -95,9 +95,8 @@ def test_hit_lines_of_fashion_usage_items_fit_120_characters() -> None:
         pytest.skip("../shared/datasets/fashion-usage is not here")
     with metadata.open(encoding="utf-8") as fh:
         rows = [r for _, r in zip(range(300), csv.DictReader(fh))]
-    hits = [
-        Hit(r["id"], 0.9, r["usage"], r["path"], {k: v for k, v in r.items() if k not in ("id", "usage", "path")}) for r in rows
-    ]
+    stored = [dict(sorted((k, v) for k, v in r.items() if k not in ("id", "usage", "path"))) for r in rows]  # as indexed
+    hits = [Hit(r["id"], 0.9, r["usage"], r["path"], attributes) for r, attributes in zip(rows, stored)]
     lines = fmt_hits(hits).splitlines()
     assert len(lines) == len(rows) and max(len(line) for line in lines) <= 120
     assert "productDisplayName" not in "".join(lines) and "articleType=" in lines[0]
