@@ -12,11 +12,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None, engine: StyleSearch | None = No
         description="Same-style search, style classification and catalog updates over HTTP. "
         "Write endpoints need `Authorization: Bearer <key>` (keys from STYLESEARCH_API_KEYS).",
         lifespan=lifespan,
+        docs_url=None,  # served by _add_docs from the package's own files: no CDN, works offline
+        redoc_url=None,
     )
     app.state.services = None
     for router in routers:
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None, engine: StyleSearch | None = No
     _add_error_handlers(app)
     _add_metrics(app)
     _add_pages(app)
+    _add_docs(app)
     _document_settings(app, settings)
     return app
 
@@ -209,6 +213,37 @@ def _add_pages(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(str(static / "index.html"), media_type="text/html")
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts and styles served from the
+    ``fastapi-offline`` package's copies, as FastAPI's docs show for self-hosting: they render
+    with no internet (FastAPI's defaults load them from a CDN)."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="stylesearch — API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="stylesearch — API",
+            redoc_js_url="/docs-assets/redoc.standalone.js",
+            redoc_favicon_url="/docs-assets/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def app_from_env() -> FastAPI:

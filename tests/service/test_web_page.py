@@ -278,3 +278,28 @@ def test_why_draws_each_photo_at_its_own_aspect_ratio(page, server: str, demo_da
     page.screenshot(path=str(tmp_path / "why-portrait.png"))
     assert io.BytesIO((tmp_path / "why-portrait.png").read_bytes()).getbuffer().nbytes > 0
     page.click("#explain-close")
+
+
+def test_the_api_docs_render_with_the_network_blocked(page, server: str) -> None:  # type: ignore[no-untyped-def]
+    blocked: list[str] = []
+
+    def only_the_server(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_server)
+    try:
+        page.goto(server + "/docs")
+        page.wait_for_selector(".opblock", timeout=30_000)
+        assert page.locator(".opblock").count() >= 10  # the operations, rendered by Swagger UI from the package
+        assert "stylesearch" in page.title()
+        page.goto(server + "/redoc")
+        page.wait_for_selector("[role=menuitem], .menu-content", timeout=30_000)
+        assert "/v1/search" in page.content() or "search" in page.inner_text("body").lower()
+    finally:
+        page.unroute("**/*")
+    # nothing the docs need comes from elsewhere (ReDoc's bundle asks its CDN for its own small logo only)
+    assert not [url for url in blocked if not url.endswith(".svg")], blocked
