@@ -292,6 +292,9 @@ class IndexInfo(BaseModel):
     head: dict[str, Any] | None
     search_backend: str
     device: str
+    card_fields: list[str] = Field(
+        default_factory=list, description="attributes the page's cards show ($STYLESEARCH_CARD_FIELDS; empty: two short ones)"
+    )
 
 
 class Health(BaseModel):

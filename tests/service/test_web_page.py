@@ -303,3 +303,95 @@ def test_the_api_docs_render_with_the_network_blocked(page, server: str) -> None
         page.unroute("**/*")
     # nothing the docs need comes from elsewhere (ReDoc's bundle asks its CDN for its own small logo only)
     assert not [url for url in blocked if not url.endswith(".svg")], blocked
+
+
+def _cards_fit(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """Text or buttons that spill out of their card (element boxes), as 'id: what'."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.card')].flatMap((card) => {
+            const box = card.getBoundingClientRect();
+            return [...card.querySelectorAll('span, button')].filter((el) => {
+                const r = el.getBoundingClientRect();
+                if (!r.width && !r.height) return false;  // not shown
+                return r.left < box.left - 1 || r.right > box.right + 1 || el.scrollWidth > el.clientWidth + 1;
+            }).map((el) => `${card.dataset.id}: ${el.className} '${el.textContent}'`);
+        })"""
+    )
+
+
+def test_states_reset_what_they_invalidate(page, server: str, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    query = Path(demo_data[1][5][0])
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(server + "/")
+    page.wait_for_selector("#results .card")
+    page.screenshot(path=str(tmp_path / "start-1280.png"))
+    # the same file twice: the second pick is a new search, after "More like this" changed the title
+    page.set_input_files("#file", str(query))
+    page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+    page.locator("#results .card .more").first.click()
+    page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('More like')")
+    page.set_input_files("#file", str(query))
+    page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+    # cards say what they show; the slider says its value
+    assert page.locator("#results .card .attrs").first.inner_text().startswith("product: ")
+    assert page.inner_text("#diversity-value") == "0.0"
+    page.screenshot(path=str(tmp_path / "search-1280.png"))
+    # grouping: a header per group, in front of its cards
+    page.select_option("#group-by", "label")
+    page.wait_for_selector("#results .group-header")
+    headers = page.locator("#results .group-header").all_inner_texts()
+    assert headers and all(h.startswith("label: ") for h in headers) and len(set(headers)) == len(headers)
+    page.screenshot(path=str(tmp_path / "grouped-1280.png"))
+    page.select_option("#group-by", "")
+    page.wait_for_function("!document.querySelector('#results .group-header')")
+    # a failed upload leaves no old results under an old title
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a photo at all")
+    page.set_input_files("#file", str(bad))
+    page.wait_for_function("document.querySelector('#status').classList.contains('error')")
+    assert page.locator("#results .card").count() == 0 and "broken.jpg" in page.inner_text("#results-title")
+    # the mood board's Clear resets its results; later changes do not bring back a stale answer
+    page.set_input_files("#file", str(query))
+    page.wait_for_selector("#results .card .pin")
+    page.locator("#results .card .pin").first.click()
+    page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Mood board:')")
+    page.screenshot(path=str(tmp_path / "board-1280.png"))
+    page.click("#board-clear")
+    page.wait_for_function("document.querySelector('#results-title').textContent === 'Mood board'")
+    assert page.locator("#results .card").count() == 0 and page.locator("#board").is_hidden()
+    page.select_option("#group-by", "label")
+    page.fill("#diversity", "0.5")
+    page.dispatch_event("#diversity", "change")
+    assert page.locator("#results .card").count() == 0 and "Pin at least one" not in page.inner_text("#status")
+    page.select_option("#group-by", "")
+    page.fill("#diversity", "0")
+    page.dispatch_event("#diversity", "input")
+
+
+def test_scores_shown_are_positive_and_cards_hold_their_text(page, server: str, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    query = Path(demo_data[1][9][0])
+    for width in (1280, 420):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(server + "/")
+        page.wait_for_selector("#results .card")
+        page.set_input_files("#file", str(query))
+        page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+        page.locator("#results .card .pin").first.click()
+        page.locator("#results .card .push").nth(2).click()
+        page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Mood board:')")
+        assert not _cards_fit(page), _cards_fit(page)
+        if width == 420:  # the first results are on screen, above the verdict
+            top = page.locator("#results .card").first.bounding_box()
+            assert top is not None and top["y"] < 900, top
+        page.screenshot(path=str(tmp_path / f"board-{width}.png"), full_page=True)
+        page.click("#board-clear")
+        for label in page.eval_on_selector_all("#filter-key option", "o => o.map(x => x.value)")[1:2]:
+            page.select_option("#filter-key", label)
+            for value in page.eval_on_selector_all("#filter-value option", "o => o.map(x => x.value)")[1:]:
+                page.set_input_files("#file", str(query))
+                page.select_option("#filter-value", value)
+                page.wait_for_function("!document.querySelector('#status').textContent.startsWith('Searching')")
+                scores = [float(s) for s in page.locator("#results .card .score").all_inner_texts() if s.strip()]
+                assert all(s > 0 for s in scores), (value, scores)
+        page.select_option("#filter-key", "")
+    page.set_viewport_size({"width": 1280, "height": 900})

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from ...catalog import Columns
-from ...config import DUPLICATE_THRESHOLD
+from ...config import DUPLICATE_THRESHOLD, environment
 from .. import schemas
 from ..deps import ApiError, Reader, Writer
 from .common import ERRORS
@@ -71,4 +71,5 @@ async def attributes(svc: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 
 async def index_info(svc: Reader) -> dict[str, Any]:
     info = await run_in_threadpool(svc.engine.info)
     info.pop("index", None)  # the server's file system is not the client's business
+    info["card_fields"] = list(environment().card_fields)  # what the page's cards show ($STYLESEARCH_CARD_FIELDS)
     return json.loads(json.dumps(info, default=str))

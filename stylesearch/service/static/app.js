@@ -3,6 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 let lastQuery = null; // {kind: "file", file} | {kind: "item", id} | {kind: "board"}
+let cardFields = []; // attributes a card shows (the server's STYLESEARCH_CARD_FIELDS; else two short ones)
 const board = new Map(); // item id -> {item, weight}: pinned (1) or pushed away (-0.5)
 
 async function api(path, options = {}) {
@@ -49,6 +50,7 @@ function card(item, { score = true } = {}) {
   node.querySelector(".label").textContent = item.label || "unlabelled";
   node.querySelector(".score").textContent = score && item.score != null ? item.score.toFixed(3) : "";
   node.querySelector(".id").textContent = item.id;
+  node.querySelector(".attrs").textContent = shownAttributes(item).map(([a, b]) => `${a}: ${b}`).join(" · ");
   const attrs = Object.entries(item.attributes || {}).map(([a, b]) => `${a}: ${b}`).join(", ");
   node.title = attrs ? `${item.id} — ${attrs}` : item.id;
   node.dataset.id = item.id;
@@ -61,12 +63,46 @@ function card(item, { score = true } = {}) {
   return node;
 }
 
+function shownAttributes(item) {
+  // the card's attributes: the grouping key first, then the configured fields, else two short ones
+  const attrs = item.attributes || {};
+  const grouped = $("group-by").value;
+  const keys = cardFields.length ? cardFields : Object.keys(attrs).filter((key) => String(attrs[key]).length <= 24);
+  const ordered = [grouped, ...keys.filter((key) => key !== grouped)].filter((key) => key && key in attrs);
+  return ordered.slice(0, Math.max(2, cardFields.length)).map((key) => [key, attrs[key]]);
+}
+
+function clearResults(title, status, isError = false) {
+  // what a failed or cleared search leaves: no stale grid under an old title
+  $("ooc-banner").hidden = true;
+  $("results-title").textContent = title;
+  $("results").replaceChildren();
+  setStatus(status, isError);
+}
+
 function showResults(title, results, outOfCatalog = false) {
   $("ooc-banner").hidden = !outOfCatalog;
   $("results-title").textContent = title;
-  const grid = $("results");
-  grid.replaceChildren(...results.map((item) => card(item)));
-  setStatus(results.length ? `${results.length} items` : "No items match this filter.");
+  const shown = results.filter((item) => item.score == null || item.score > 0);
+  const hidden = results.length - shown.length;
+  const nodes = [];
+  let group = null;
+  for (const item of shown) {
+    if (item.group != null && item.group !== group) {
+      group = item.group;
+      const header = document.createElement("h3");
+      header.className = "group-header";
+      header.textContent = `${$("group-by").value}: ${group}`;
+      nodes.push(header);
+    }
+    nodes.push(card(item));
+  }
+  $("results").replaceChildren(...nodes);
+  const notes = [];
+  if (parseFloat($("diversity").value) > 0) notes.push("ordered for variety, not strictly by score");
+  if (hidden) notes.push(`${hidden} more with no similarity (score ≤ 0) not shown`);
+  const count = shown.length ? `${shown.length} items` : "No items match this filter.";
+  setStatus([count, ...notes].join(" · "));
 }
 
 function showVerdict(c) {
@@ -111,6 +147,7 @@ async function searchFile(file) {
   for (const [key, value] of Object.entries(arrangement())) searchForm.append(key, String(value));
   const classifyForm = new FormData();
   classifyForm.append("file", file);
+  if (filter) classifyForm.append("where", JSON.stringify(filter)); // the verdict obeys the filter the results obey
   try {
     const [search, verdict] = await Promise.all([
       api("/v1/search", { method: "POST", body: searchForm }),
@@ -120,7 +157,7 @@ async function searchFile(file) {
     showResults(`Same style as ${file.name}`, search.results, search.out_of_catalog === true);
   } catch (err) {
     $("verdict").hidden = true;
-    setStatus(`Could not search: ${err.message}`, true);
+    clearResults(`No results for ${file.name}`, `Could not search: ${err.message}`, true);
   }
 }
 
@@ -141,7 +178,7 @@ async function similarTo(id) {
     $("verdict").hidden = true;
     showResults(`More like ${item.id}`, result.results);
   } catch (err) {
-    setStatus(`Could not search: ${err.message}`, true);
+    clearResults(`No results for ${id}`, `Could not search: ${err.message}`, true);
   }
 }
 
@@ -165,7 +202,7 @@ function showBoard() {
     remove.addEventListener("click", () => {
       board.delete(item.id);
       showBoard();
-      if (board.size) searchBoard();
+      searchBoard();
     });
     node.querySelector("figcaption").append(remove);
     return node;
@@ -174,7 +211,11 @@ function showBoard() {
 
 async function searchBoard() {
   if (![...board.values()].some(({ weight }) => weight > 0)) {
-    setStatus("Pin at least one item: pushed-away items only say what to avoid.");
+    // nothing pinned: the board's old results no longer answer anything
+    lastQuery = null;
+    $("verdict").hidden = true;
+    clearResults("Mood board", board.size ? "Pin at least one item: pushed-away items only say what to avoid."
+      : "Mood board cleared. Pick or drop a photo, or click any item to see items in its style.");
     return;
   }
   lastQuery = { kind: "board" };
@@ -190,7 +231,7 @@ async function searchBoard() {
     $("verdict").hidden = true;
     showResults(`Mood board: ${pinned} pinned, ${examples.length - pinned} pushed away`, result.results);
   } catch (err) {
-    setStatus(`Could not search: ${err.message}`, true);
+    clearResults("Mood board", `Could not search: ${err.message}`, true);
   }
 }
 
@@ -277,6 +318,7 @@ async function loadFilters() {
     `${info.head ? "linear head + kNN" : "kNN"} · ${info.search_backend}`;
   const keys = ["label", ...Object.keys(values)];
   const labelValues = info.labels;
+  cardFields = info.card_fields || [];
   for (const key of keys) {
     $("filter-key").append(new Option(key, key));
     $("group-by").append(new Option(key, key));
@@ -288,7 +330,11 @@ async function loadFilters() {
   $("board-clear").addEventListener("click", () => {
     board.clear();
     showBoard();
+    if (lastQuery === null || lastQuery.kind === "board") searchBoard(); // resets the board's results and title
   });
+  const variety = () => { $("diversity-value").textContent = Number($("diversity").value).toFixed(1); };
+  $("diversity").addEventListener("input", variety);
+  variety();
   $("filter-key").addEventListener("change", () => {
     const key = $("filter-key").value;
     const select = $("filter-value");
@@ -317,6 +363,7 @@ function wireUpload() {
   const drop = $("drop");
   $("file").addEventListener("change", (event) => {
     const file = event.target.files[0];
+    event.target.value = ""; // picking the same file again is a new search
     if (file) searchFile(file);
   });
   drop.addEventListener("dragover", (event) => {
