@@ -395,3 +395,31 @@ def test_scores_shown_are_positive_and_cards_hold_their_text(page, server: str, 
                 assert all(s > 0 for s in scores), (value, scores)
         page.select_option("#filter-key", "")
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_screenshots_of_each_view_at_both_widths(page, server: str, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """start, search, grouped, mood board and why at 1,280 and 420 px, saved for a person to look at."""
+    query = Path(demo_data[1][12][0])
+    for width in (1280, 420):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(server + "/")
+        page.wait_for_selector("#results .card")
+        page.screenshot(path=str(tmp_path / f"start-{width}.png"))
+        page.set_input_files("#file", str(query))
+        page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+        page.screenshot(path=str(tmp_path / f"search-{width}.png"), full_page=True)
+        page.select_option("#group-by", "product")
+        page.wait_for_selector("#results .group-header")
+        page.screenshot(path=str(tmp_path / f"grouped-{width}.png"), full_page=True)
+        page.select_option("#group-by", "")
+        page.locator("#results .card .why").first.click()
+        page.wait_for_selector("#explain:not([hidden])")
+        page.screenshot(path=str(tmp_path / f"why-{width}.png"))
+        page.click("#explain-close")
+        page.locator("#results .card .pin").first.click()
+        page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Mood board:')")
+        page.screenshot(path=str(tmp_path / f"board-{width}.png"), full_page=True)
+        assert not _cards_fit(page), _cards_fit(page)
+        page.click("#board-clear")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert len(list(tmp_path.glob("*.png"))) == 10
