@@ -377,8 +377,10 @@ def test_scores_shown_are_positive_and_cards_hold_their_text(page, server: str, 
         page.set_input_files("#file", str(query))
         page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
         page.locator("#results .card .pin").first.click()
+        page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Mood board: 1 pinned')")
         page.locator("#results .card .push").nth(2).click()
-        page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Mood board:')")
+        page.wait_for_function("document.querySelector('#results-title').textContent.includes('1 pushed away')")
+        page.wait_for_function("!document.querySelector('#status').textContent.startsWith('Searching')")
         assert not _cards_fit(page), _cards_fit(page)
         if width == 420:  # the first results are on screen, above the verdict
             top = page.locator("#results .card").first.bounding_box()
