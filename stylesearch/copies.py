@@ -94,10 +94,11 @@ def _as_images(signatures: np.ndarray) -> np.ndarray:
     return signatures.reshape(-1, 3, THUMB, THUMB).astype(np.float32) * np.float32(1 / 255)
 
 
-def views(signatures: np.ndarray, mirrored: bool = False) -> np.ndarray:
-    """float32 [N, V, 3·GRID²]: every view of each signature (the whole photo first); of
-    their mirror images with ``mirrored``. Two large matrix products: every window's rows of
-    every photo at once, then each window's columns."""
+def views(signatures: np.ndarray) -> np.ndarray:
+    """float32 [N, V, 3·GRID²]: every view of each signature (the whole photo first). Two large
+    matrix products: every window's rows of every photo at once, then each window's columns.
+    (Mirror images need no views of their own: the windows are placed symmetrically, so
+    comparing them with the other photo's mirrored whole view is the same.)"""
     images = _as_images(signatures)  # [N, 3, THUMB, THUMB]
     n = len(images)
     windows = _windows()
@@ -106,8 +107,7 @@ def views(signatures: np.ndarray, mirrored: bool = False) -> np.ndarray:
     rows = rows.reshape(len(windows), GRID, n * 3, THUMB)
     out = np.empty((len(windows), GRID, n * 3, GRID), np.float32)
     for v, (s, ox, _) in enumerate(windows):
-        across = _sampler(s, ox, GRID)
-        out[v] = rows[v] @ (across[:, ::-1] if mirrored else across).T
+        out[v] = rows[v] @ _sampler(s, ox, GRID).T
     flat = np.ascontiguousarray(out.reshape(len(windows), GRID, n, 3, GRID).transpose(2, 0, 3, 1, 4))
     flat = flat.reshape(n, len(windows), -1)  # [N, V, 3·GRID·GRID]
     flat -= flat.mean(-1, keepdims=True)
@@ -115,23 +115,23 @@ def views(signatures: np.ndarray, mirrored: bool = False) -> np.ndarray:
     return flat
 
 
-def whole(signatures: np.ndarray, mirrored: bool = False) -> np.ndarray:
-    """float32 [N, 3·GRID²]: the whole-photo view alone (of the mirror image with ``mirrored``)."""
+def _whole_grid(signatures: np.ndarray, cells: np.ndarray, mirrored: bool) -> np.ndarray:
+    """The whole photo resampled by ``cells`` [G, THUMB] on both axes, normalised: [N, 3·G²]."""
     images = _as_images(signatures)
     if mirrored:
         images = images[..., ::-1]
-    full = _sampler(1.0, 0.0, GRID)
-    return _normalised(np.einsum("yi,bcij,xj->bcyx", full, images, full, optimize=True))
+    return _normalised(np.einsum("yi,bcij,xj->bcyx", cells, images, cells, optimize=True))
+
+
+def whole(signatures: np.ndarray, mirrored: bool = False) -> np.ndarray:
+    """float32 [N, 3·GRID²]: the whole-photo view alone (of the mirror image with ``mirrored``)."""
+    return _whole_grid(signatures, _sampler(1.0, 0.0, GRID), mirrored)
 
 
 def coarse(signatures: np.ndarray, mirrored: bool = False) -> np.ndarray:
     """float32 [N, 3·COARSE²]: the whole photo at COARSE × COARSE cells (mirrored: of the mirror
     image) — the descriptor candidate pairs are searched with."""
-    images = _as_images(signatures)
-    if mirrored:
-        images = images[..., ::-1]
-    pool = _pool_matrix(THUMB, COARSE)
-    return _normalised(np.einsum("yi,bcij,xj->bcyx", pool, images, pool, optimize=True))
+    return _whole_grid(signatures, _pool_matrix(THUMB, COARSE), mirrored)
 
 
 def copy_scores(signatures: np.ndarray, pairs: np.ndarray, batch: int = 512) -> np.ndarray:

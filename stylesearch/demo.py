@@ -249,7 +249,8 @@ def run_demo(
     # the demo knows its size: a projection of fewer dimensions than it has photos fits every one
     # (the default 256 would need more than 256 photos, and warn that it does not)
     images = len(PRODUCTS) * len(STYLES) * per_cell
-    dim = min(EmbedConfig().dim, max(8, 2 ** int(np.log2(max(2, images - 1)))))
+    below = 1 << max(0, (images - 1).bit_length() - 1)  # the largest power of two below the photo count
+    dim = max(8, min(EmbedConfig().dim, below))
     report = index_catalog(manifest, index_dir, embed=EmbedConfig(dim=dim), run=run)
     say(f"indexed {report.added} images into {index_dir} in {report.seconds:.1f} s")
     summary: dict[str, Any] = {"index": str(index_dir), "indexed": report.added, "examples": []}

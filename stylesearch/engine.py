@@ -347,7 +347,7 @@ class StyleSearch:
         _, batch = as_batch(images)
         id_list, label_list, attr_list = changes.new_items(batch, labels, ids, attributes)
         changes.check_new_ids(self._snapshot.meta, id_list)  # before the slow part
-        done = self.embedder.embed_lenient(batch)
+        done = self.embedder.embed_lenient(batch, sign=True)
         good, vectors = done.positions.tolist(), done.values
         skipped = [Skipped(printable(describe_input(batch[i], i)), reason) for i, reason in sorted(done.failures)]
         if not good:
@@ -401,7 +401,7 @@ class StyleSearch:
         photos, drop gone ones, apply new labels; one generation (:mod:`stylesearch.ingest.sync`)."""
         t0 = time.perf_counter()
         todo = catalog_sync.plan(catalog_sync.load(catalog, manifest, columns), self._snapshot, self.index_dir.root / "media")
-        done = self.embed_lenient([str(i.path) for i in todo.embed])
+        done = self.embedder.embed_lenient([str(i.path) for i in todo.embed], sign=True)
         change = changes.syncing(todo, done.positions.tolist(), done.values, done.signatures)
         generation = self._write(change) if todo.changes() else None
         return todo.report(done.failures, len(self._snapshot), time.perf_counter() - t0, generation)

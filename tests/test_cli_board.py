@@ -80,8 +80,10 @@ def test_query_lines_are_short_by_default_and_say_what_was_asked(capsys, built_i
     assert all(len(line) <= 120 for line in out.splitlines())
     code, out, _ = run(capsys, "query", f"item:{first}", "-k", "2", "--show", "all", "--index", str(built_index))
     assert code == 0 and "product=" in out
-    code, out, _ = run(capsys, "query", f"item:{first}", "-k", "2", "--show", "nothing_like_it", "--index", str(built_index))
-    assert code == 0 and "product=" not in out
+    code, out, _ = run(capsys, "query", f"item:{first}", "-k", "2", "--show", "product", "--index", str(built_index))
+    assert code == 0 and "product=" in out
+    code, _, err = run(capsys, "query", f"item:{first}", "-k", "2", "--show", "Product", "--index", str(built_index))
+    assert code == 2 and "did you mean product?" in err  # a misspelt column is a mistake, not an empty answer
 
 
 def test_hit_lines_of_fashion_usage_items_fit_120_characters() -> None:

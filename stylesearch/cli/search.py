@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import CLASSIFY_METHODS, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FAMILIARITY, PRIORS, ArrangeOptions
-from ..errors import ImageError, UsageError
+from ..errors import ImageError, UsageError, did_you_mean
 from ..results import QueryResult
 from .common import Commands, emit, fmt_hits, open_index, where_from
 from .options import add_options, config_from, must
@@ -54,7 +54,9 @@ def embed_given(engine: Any, images: list[str]) -> tuple[list[int], Any, dict[in
     return positions, vectors, failed
 
 
-def emit_in_place(args: argparse.Namespace, images: list[str], answers: dict[int, Any], failed: dict[int, str]) -> None:
+def emit_in_place(
+    args: argparse.Namespace, images: list[str], answers: dict[int, Any], failed: dict[int, str], show: list[str] | None = None
+) -> None:
     """One entry per image in the order given: its answer (a query result or a
     classification), or ``{"image", "error"}`` for one that could not be read; then a count
     of those on stderr."""
@@ -66,7 +68,7 @@ def emit_in_place(args: argparse.Namespace, images: list[str], answers: dict[int
             text.append(f"{image}\n  error: {failed[i]}")
         else:
             data.append(answers[i].to_dict())
-            text.append(fmt_answer(answers[i], show_of(args)))
+            text.append(fmt_answer(answers[i], show))
     emit(args, data, "\n".join(text))
     if failed:
         print(f"stylesearch: {len(failed)} of {len(images)} image(s) could not be read (see above)", file=sys.stderr)
@@ -80,10 +82,20 @@ def fmt_answer(answer: Any, show: list[str] | None = None) -> str:
     return fmt_classification(answer)
 
 
-def show_of(args: argparse.Namespace) -> list[str] | None:
-    """``--show a,b`` → ``["a", "b"]``; ``--show all`` → ``["all"]``; not given → ``None``."""
+def show_of(args: argparse.Namespace, engine: Any) -> list[str] | None:
+    """``--show a,b`` → ``["a", "b"]`` (each an attribute some item has, else a usage error
+    with the closest names); ``--show all`` → ``["all"]``; not given → ``None``."""
     given = getattr(args, "show", None)
-    return [f.strip() for f in given.split(",") if f.strip()] if given else None
+    fields = [f.strip() for f in given.split(",") if f.strip()] if given else None
+    if fields and fields != ["all"]:
+        keys = engine.snapshot.meta.attribute_keys()
+        for field in fields:
+            if field not in keys:
+                raise UsageError(
+                    f"--show {field}: no item has the attribute {field!r}{did_you_mean(field, keys)}; "
+                    f"show {', '.join(keys) or 'nothing: the items have no attributes'}, or all"
+                )
+    return fields
 
 
 def board_title(examples: list[Any]) -> str:
@@ -115,9 +127,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.board or args.against or any(is_board_syntax(x) for x in images):
         return _query_board(args, where)
     with open_index(args) as engine:
+        show = show_of(args, engine)
         positions, vectors, failed = embed_given(engine, images)
         results = engine.query_vectors(vectors, args.k, where, [images[i] for i in positions], **arrangement(args))
-    emit_in_place(args, images, dict(zip(positions, results)), failed)
+    emit_in_place(args, images, dict(zip(positions, results)), failed, show)
     return 0
 
 
@@ -147,9 +160,10 @@ def _query_board(args: argparse.Namespace, where: Any) -> int:
     examples = [Example.parse(x) for x in args.images]
     examples += [Example.parse("-" + text) for text in args.against or []]
     with open_index(args) as engine:
+        show = show_of(args, engine)
         hits = engine.board(examples, args.k, where, args.strategy, **arrangement(args))
     result = QueryResult(board_title(examples), hits)
-    emit(args, [result.to_dict()], fmt_answer(result, show_of(args)))
+    emit(args, [result.to_dict()], fmt_answer(result, show))
     return 0
 
 

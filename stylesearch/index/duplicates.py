@@ -135,59 +135,63 @@ def candidates(found: np.ndarray, usable: np.ndarray, k: int = NEIGHBOURS) -> np
     return np.unique(np.sort(both, 1), axis=0)
 
 
-def find_groups(snapshot: Snapshot, threshold: float = DEFAULT_THRESHOLD, k: int = NEIGHBOURS) -> list[DuplicateGroup]:
-    """Groups of copies (two or more members), largest first. Computed once per generation and
-    setting (a generation never changes)."""
-    threshold = check_threshold(threshold)
-    if k < 1:
-        raise ConfigError(f"k must be at least 1, got {k}")
-    key = f"duplicates:{threshold}:{k}"
+def scored_pairs(snapshot: Snapshot, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
+    """(vid pairs int64 [P, 2], their copy scores float32 [P]) of every candidate pair: what
+    every threshold filters, so computed once per generation and ``k``."""
+    key = f"copy_pairs:{k}"
     if key not in snapshot.cache:
         vids, found, usable = signatures(snapshot)
         pairs = candidates(found, usable, k)
-        scores = copy_scores(found, pairs)
-        keep = scores >= threshold
-        scored = {(int(vids[a]), int(vids[b])): float(s) for (a, b), s in zip(pairs[keep], scores[keep])}
-        snapshot.cache[key] = _groups(snapshot, scored)
-    return list(snapshot.cache[key])
+        snapshot.cache[key] = (vids[pairs].reshape(-1, 2), copy_scores(found, pairs))
+    return snapshot.cache[key]
+
+
+def find_groups(snapshot: Snapshot, threshold: float = DEFAULT_THRESHOLD, k: int = NEIGHBOURS) -> list[DuplicateGroup]:
+    """Groups of copies (two or more members), largest first. Computed once per generation and
+    setting (a generation never changes)."""
+    return list(_grouped(snapshot, threshold, k)[0])
 
 
 def group_keys(snapshot: Snapshot, vids: Sequence[int]) -> list[int]:
     """Each vid's duplicate group at the default setting, as the vid of its representative
     (its own vid when it is in no group): what ``collapse`` keeps one item of."""
-    key = "duplicate_keys"
+    representative = _grouped(snapshot, DEFAULT_THRESHOLD, NEIGHBOURS)[1]
+    return [representative.get(int(v), int(v)) for v in vids]
+
+
+def _grouped(snapshot: Snapshot, threshold: float, k: int) -> tuple[list[DuplicateGroup], dict[int, int]]:
+    """(the groups, each member's representative by vid) at ``threshold`` and ``k``, cached."""
+    threshold = check_threshold(threshold)
+    if k < 1:
+        raise ConfigError(f"k must be at least 1, got {k}")
+    key = f"duplicates:{threshold}:{k}"
     if key not in snapshot.cache:
-        by_id = {}
-        for group in find_groups(snapshot):
-            for member, _ in group.members:
-                by_id[member] = group.representative
-        records = snapshot.meta.by_ids(sorted(set(by_id) | set(by_id.values())))
-        vid_of = {r.id: r.vid for r in records}
-        snapshot.cache[key] = {vid_of[m]: vid_of[rep] for m, rep in by_id.items()}
-    keys = snapshot.cache[key]
-    return [keys.get(int(v), int(v)) for v in vids]
+        pairs, scores = scored_pairs(snapshot, k)
+        keep = scores >= threshold
+        snapshot.cache[key] = _groups(snapshot, {(int(a), int(b)): float(s) for (a, b), s in zip(pairs[keep], scores[keep])})
+    return snapshot.cache[key]
 
 
-def _groups(snapshot: Snapshot, found: dict[tuple[int, int], float]) -> list[DuplicateGroup]:
+def _groups(snapshot: Snapshot, found: dict[tuple[int, int], float]) -> tuple[list[DuplicateGroup], dict[int, int]]:
     """Star groups of the ``found`` pairs: the most central item (highest summed score, then the
     smaller id) not yet placed leads a group of itself and its copies not yet placed, and so on.
     Every member is a copy of its representative: chains of look-alikes (A like B, B like C)
-    are not joined into one group."""
+    are not joined into one group. Also each member's representative, by vid."""
     near: dict[int, dict[int, float]] = defaultdict(dict)
     for (a, b), score in found.items():
         near[a][b] = score
         near[b][a] = score
     records = snapshot.meta.by_vids(list(near))
     order = sorted(near, key=lambda v: (-sum(near[v].values()), records[v].id))
-    placed: set[int] = set()
+    representative: dict[int, int] = {}
     groups = []
     for v in order:
-        if v in placed:
+        if v in representative:
             continue
-        copies = sorted((u for u in near[v] if u not in placed), key=lambda u: (-near[v][u], records[u].id))
+        copies = sorted((u for u in near[v] if u not in representative), key=lambda u: (-near[v][u], records[u].id))
         if not copies:
             continue
-        placed.update([v, *copies])
+        representative.update((u, v) for u in [v, *copies])
         members = [(records[v].id, max(near[v][u] for u in copies))] + [(records[u].id, near[v][u]) for u in copies]
         groups.append(DuplicateGroup(records[v].id, members))
-    return sorted(groups, key=lambda g: (-len(g.members), g.representative))
+    return sorted(groups, key=lambda g: (-len(g.members), g.representative)), representative

@@ -186,7 +186,7 @@ def run(
                     out.store(chunk_positions.tolist(), chunk_vectors, record=False)
             log.info("resuming: %d of %d images already done", seen, n)
     start = seen
-    for batch in stream(embedder, sources, order[start:]):
+    for batch in stream(embedder, sources, order[start:], sign=True):
         out.sign(batch)
         out.failures += batch.failures
         seen += len(batch.positions) + len(batch.failures)

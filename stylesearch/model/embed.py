@@ -218,36 +218,44 @@ class Embedder:
         return self.runtime.projection_product(projection.matrix, projection.bias)
 
     def iter_raw(
-        self, sources: Sequence[ImageInput], *, desc: str = "embedding", flip: bool = False, project: bool = False
+        self,
+        sources: Sequence[ImageInput],
+        *,
+        desc: str = "embedding",
+        flip: bool = False,
+        project: bool = False,
+        sign: bool = False,
     ) -> Iterator[Embedded]:
         """Decode (:class:`~stylesearch.model.reader.Reader`) and compute raw statistics batch
         by batch; images that fail to decode come back in ``failures`` with the reason.
 
         ``project``: once the embedder has a projection (it may get one between batches),
         batches come as style vectors (``projected``), computed on the device — on a GPU
-        the statistics (113 KB per image at 128 px) then never cross to the CPU."""
+        the statistics (113 KB per image at 128 px) then never cross to the CPU. ``sign``:
+        also the copy signatures of the same decoded pixels (what an index stores)."""
         show = self.run.progress if self.run.progress is not None else sys.stderr.isatty()
         from tqdm.auto import tqdm
 
         with tqdm(total=len(sources), desc=desc, unit="img", disable=not show, leave=False) as bar:
             for batch in self.reader.read(sources, flip):
-                yield self._embedded(batch, project)
+                yield self._embedded(batch, project, sign)
                 bar.update(len(batch.positions) + len(batch.failures))
 
     @torch.inference_mode()
-    def _embedded(self, batch: Batch, project: bool) -> Embedded:
+    def _embedded(self, batch: Batch, project: bool, sign: bool) -> Embedded:
         projection = self.projection if project else None
         if not batch.positions:
             width = self.raw_dim if projection is None else projection.dim
             return Embedded(np.zeros(0, np.int64), np.zeros((0, width), np.float32), batch.failures, projection is not None)
         stats = self._statistics(batch.images)
         values = stats.cpu().numpy() if projection is None else self.project(stats)
-        signatures = _signatures(batch.images)
+        signatures = _signatures(batch.images) if sign else None
         return Embedded(np.asarray(batch.positions), values, batch.failures, projection is not None, signatures=signatures)
 
-    def embed_lenient(self, images: Sequence[ImageInput]) -> Embedded:
+    def embed_lenient(self, images: Sequence[ImageInput], *, sign: bool = False) -> Embedded:
         """Decode and embed in-memory inputs (paths, bytes or PIL images) in the calling
-        process: the style vectors of those that worked, and why the others failed."""
+        process: the style vectors of those that worked, and why the others failed; ``sign``:
+        their copy signatures too (what ``add`` stores)."""
         size = self.config.image_size
         positions: list[int] = []
         tensors: list[torch.Tensor] = []
@@ -265,7 +273,9 @@ class Embedder:
         vectors = np.concatenate([v for v, _ in chunks]) if chunks else np.zeros((0, self.dim), np.float32)
         measured = [p for _, p in chunks]
         novelty = np.concatenate(measured) if measured and all(p is not None for p in measured) else None
-        signatures = thumbnails(torch.stack(tensors).numpy()) if tensors else np.zeros((0, SIGNATURE_BYTES), np.uint8)
+        signatures = None
+        if sign:
+            signatures = thumbnails(torch.stack(tensors).numpy()) if tensors else np.zeros((0, SIGNATURE_BYTES), np.uint8)
         return Embedded(np.asarray(positions, np.int64), vectors, failures, novelty=novelty, signatures=signatures)
 
     def embedded(self, images: Sequence[ImageInput]) -> Embedded:
@@ -290,12 +300,14 @@ def stream(
     project: bool = True,
     flip: bool = False,
     desc: str = "embedding",
+    sign: bool = False,
 ) -> Iterator[Embedded]:
     """Decode and embed ``sources[order]`` (all, in order, by default), batch by batch; each
     batch's positions index ``sources``. ``project``: batches come as style vectors once the
-    embedder has a projection (it may get one between batches); ``flip``: the mirrored images."""
+    embedder has a projection (it may get one between batches); ``flip``: the mirrored images;
+    ``sign``: with their copy signatures."""
     order = np.arange(len(sources)) if order is None else np.asarray(order, np.int64)
-    for batch in embedder.iter_raw([sources[int(i)] for i in order], desc=desc, flip=flip, project=project):
+    for batch in embedder.iter_raw([sources[int(i)] for i in order], desc=desc, flip=flip, project=project, sign=sign):
         failures = [(int(order[p]), r) for p, r in batch.failures]
         yield Embedded(order[batch.positions], batch.values, failures, batch.projected, signatures=batch.signatures)
 
@@ -305,15 +317,12 @@ def embed_all(embedder: Embedder, sources: Sequence[ImageInput], *, project: boo
     projection, or with ``project=False``)."""
     width = embedder.projection.dim if project and embedder.projection is not None else embedder.raw_dim
     values = np.zeros((len(sources), width), np.float32)
-    signatures = np.zeros((len(sources), SIGNATURE_BYTES), np.uint8)
     ok = np.zeros(len(sources), bool)
     failures: list[tuple[int, str]] = []
     projected = project and embedder.projection is not None
     for batch in stream(embedder, sources, project=project, desc=desc):
         values[batch.positions] = batch.values
-        if batch.signatures is not None:
-            signatures[batch.positions] = batch.signatures
         ok[batch.positions] = True
         failures += batch.failures
     positions = np.flatnonzero(ok)
-    return Embedded(positions, values[positions], sorted(failures), projected, signatures=signatures[positions])
+    return Embedded(positions, values[positions], sorted(failures), projected)

@@ -74,6 +74,21 @@ def page(server: str) -> Iterator[object]:
         browser.close()
 
 
+SAME_STYLE = "document.querySelector('#results-title').textContent.startsWith('Same style as')"
+
+
+def _open(page, server: str) -> None:  # type: ignore[no-untyped-def]
+    """The page's start view, loaded."""
+    page.goto(server + "/")
+    page.wait_for_selector("#results .card")
+
+
+def _search(page, photo: Path) -> None:  # type: ignore[no-untyped-def]
+    """Pick ``photo`` and wait for its same-style results."""
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function(SAME_STYLE)
+
+
 def test_upload_a_photo_see_its_style_and_neighbours_then_click_one(page, server: str, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     held_out = demo_data[1]
     query, style, _ = held_out[3]
@@ -256,10 +271,8 @@ def test_why_draws_each_photo_at_its_own_aspect_ratio(page, server: str, demo_da
     source = Image.open(demo_data[1][3][0]).convert("RGB")
     portrait = tmp_path / "portrait.jpg"
     source.resize((60, 90)).save(portrait, format="JPEG", quality=95)  # a 2:3 product photo
-    page.goto(server + "/")
-    page.wait_for_selector("#results .card")
-    page.set_input_files("#file", str(portrait))
-    page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+    _open(page, server)
+    _search(page, portrait)
     page.locator("#results .card .why").first.click()
     page.wait_for_selector("#explain:not([hidden])")
     page.wait_for_function("document.querySelector('#explain-query').naturalWidth > 0")
@@ -322,16 +335,13 @@ def _cards_fit(page) -> list[str]:  # type: ignore[no-untyped-def]
 def test_states_reset_what_they_invalidate(page, server: str, demo_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     query = Path(demo_data[1][5][0])
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(server + "/")
-    page.wait_for_selector("#results .card")
+    _open(page, server)
     page.screenshot(path=str(tmp_path / "start-1280.png"))
     # the same file twice: the second pick is a new search, after "More like this" changed the title
-    page.set_input_files("#file", str(query))
-    page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+    _search(page, query)
     page.locator("#results .card .more").first.click()
     page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('More like')")
-    page.set_input_files("#file", str(query))
-    page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+    _search(page, query)
     # cards say what they show; the slider says its value
     assert page.locator("#results .card .attrs").first.inner_text().startswith("product: ")
     assert page.inner_text("#diversity-value") == "0.0"
@@ -372,10 +382,8 @@ def test_scores_shown_are_positive_and_cards_hold_their_text(page, server: str, 
     query = Path(demo_data[1][9][0])
     for width in (1280, 420):
         page.set_viewport_size({"width": width, "height": 900})
-        page.goto(server + "/")
-        page.wait_for_selector("#results .card")
-        page.set_input_files("#file", str(query))
-        page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+        _open(page, server)
+        _search(page, query)
         page.locator("#results .card .pin").first.click()
         page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Mood board: 1 pinned')")
         page.locator("#results .card .push").nth(2).click()
@@ -404,11 +412,9 @@ def test_screenshots_of_each_view_at_both_widths(page, server: str, demo_data, t
     query = Path(demo_data[1][12][0])
     for width in (1280, 420):
         page.set_viewport_size({"width": width, "height": 900})
-        page.goto(server + "/")
-        page.wait_for_selector("#results .card")
+        _open(page, server)
         page.screenshot(path=str(tmp_path / f"start-{width}.png"))
-        page.set_input_files("#file", str(query))
-        page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
+        _search(page, query)
         page.screenshot(path=str(tmp_path / f"search-{width}.png"), full_page=True)
         page.select_option("#group-by", "product")
         page.wait_for_selector("#results .group-header")
