@@ -109,13 +109,42 @@ def load_catalog(
     return _from_folder(src.resolve(), confine)
 
 
-def _visible_files(folder: Path) -> Iterator[Path]:
-    """Regular files under ``folder`` (recursively), skipping hidden names and symlink loops."""
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+def _listing(folder: str) -> tuple[list[os.DirEntry[str]], list[os.DirEntry[str]]]:
+    """(files, folders) directly in ``folder``, hidden names left out, each sorted by name: one
+    ``scandir``, whose entry types come with the listing (no ``stat`` per file, except for a
+    symbolic link, which is followed). A folder that cannot be listed has nothing."""
+    files: list[os.DirEntry[str]] = []
+    folders: list[os.DirEntry[str]] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not entry.name.startswith("."):
+                    (folders if _is_dir(entry) else files).append(entry)
+    except OSError:
+        return [], []
+    files.sort(key=lambda e: e.name)
+    folders.sort(key=lambda e: e.name)
+    return files, folders
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _visible_files(folder: str, rel: str) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """(entry, path relative to the catalog, ``/``-separated) of the files under ``folder``
+    (``rel`` relative to the catalog), recursively: a folder's own files first, then its
+    sub-folders, all by name; hidden names left out, and links to folders not followed (no
+    loops)."""
+    files, folders = _listing(folder)
+    for entry in files:
+        yield entry, f"{rel}/{entry.name}"
+    for entry in folders:
+        if not entry.is_symlink():
+            yield from _visible_files(entry.path, f"{rel}/{entry.name}")
 
 
 FS_BYTES = "fs64:"  # a stored path that is not UTF-8: its bytes, base64 (no real path starts so)
@@ -159,32 +188,40 @@ def _item_id(rel: Path) -> str:
 
 
 def _from_folder(root: Path, confine: bool = False) -> Catalog:
+    """A folder catalog, listed with one ``scandir`` per folder (measured by
+    ``benchmarks/bench_catalog.py``: a few microseconds a file)."""
     items: list[Item] = []
     skipped: list[Skipped] = []
+    top = str(root)
 
-    def consider(path: Path, label: str | None) -> None:
-        rel = path.relative_to(root)
-        shown = printable(rel.as_posix())
-        if not path.is_file():
-            skipped.append(Skipped(shown, "not a regular file (broken link or loop)"))
-        elif confine and not path.resolve().is_relative_to(root):
-            skipped.append(Skipped(shown, "a link to a file outside the catalog folder (not allowed here)"))
-        elif path.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append(Skipped(shown, f"not an image file name ({path.suffix or 'no suffix'})"))
+    def consider(entry: os.DirEntry[str], rel: str, label: str | None) -> None:
+        suffix = os.path.splitext(entry.name)[1]
+        if not _is_file(entry):
+            skipped.append(Skipped(printable(rel), "not a regular file (broken link or loop)"))
+        elif confine and not Path(entry.path).resolve().is_relative_to(root):
+            skipped.append(Skipped(printable(rel), "a link to a file outside the catalog folder (not allowed here)"))
+        elif suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append(Skipped(printable(rel), f"not an image file name ({suffix or 'no suffix'})"))
         else:
-            items.append(Item(_item_id(rel), path, label))
+            items.append(Item(printable(rel[: -len(suffix)]), Path(entry.path), label))
 
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            for path in _visible_files(entry):
-                consider(path, entry.name)
+    files, folders = _listing(top)
+    for entry in sorted(files + folders, key=lambda e: e.name):
+        if _is_dir(entry):  # a label folder (a link to one is followed, as it was named at the top)
+            for inner, rel in _visible_files(entry.path, entry.name):
+                consider(inner, rel, entry.name)
         else:
-            consider(entry, None)
+            consider(entry, entry.name, None)
     if not items and not skipped:
         raise CatalogError(f"catalog folder {str(root)!r} has no images: put images in it or in one folder per label")
     return Catalog(root, items, skipped)
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def _read_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -256,44 +293,24 @@ def _check_columns(manifest: Path, rows: list[tuple[int, dict[str, Any]]], colum
 
 
 def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: Columns | None = None) -> Catalog:
+    """A manifest catalog: every row's path checked as text (no per-row ``resolve``), then
+    whether the files exist, a folder at a time (:func:`_kinds`)."""
     if not manifest.is_file():
         raise CatalogError(f"manifest {str(manifest)!r} does not exist")
     columns = columns or Columns()
-    items: list[Item] = []
-    skipped: list[Skipped] = []
-    missing: list[str] = []
-    seen: dict[str, int] = {}
     rows = _read_rows(manifest)
     if not rows:
         raise CatalogError(f"manifest {manifest.name} lists no usable images")
     _check_columns(manifest, rows, columns)
-    for line, row in rows:
-        raw_path = str(row.get(columns.path) or "").strip()
-        if not raw_path:
-            raise CatalogError(f"manifest {manifest.name} line {line}: empty {columns.path!r}")
-        path = Path(raw_path)
-        if path.is_absolute() and confine:
-            raise CatalogError(
-                f"manifest {manifest.name} line {line}: absolute path {raw_path!r} is not allowed here; "
-                f"use a path relative to the catalog folder {str(root)!r}"
-            )
-        if not path.is_absolute():
-            # textual containment (no per-component lstat as resolve() does: 3x faster on big
-            # manifests); links are followed only when confined
-            path = Path(os.path.normpath(root / path))
-            if not path.is_relative_to(root):
-                raise CatalogError(
-                    f"manifest {manifest.name} line {line}: path {raw_path!r} leaves the catalog "
-                    f"folder {str(root)!r}; use a path inside it" + ("" if confine else " or an absolute path")
-                )
-        if confine and not path.resolve().is_relative_to(root):
-            raise CatalogError(
-                f"manifest {manifest.name} line {line}: path {raw_path!r} is a link that leads outside the "
-                f"catalog folder {str(root)!r}, which is not allowed here"
-            )
-        try:
-            is_dir = stat.S_ISDIR(path.stat().st_mode)
-        except OSError:
+    paths = [_row_path(manifest, root, line, row, columns.path, confine) for line, row in rows]
+    kinds = _kinds(paths)
+    items: list[Item] = []
+    skipped: list[Skipped] = []
+    missing: list[str] = []
+    seen: dict[str, int] = {}
+    reserved = set(columns.reserved)
+    for (line, row), (raw_path, path), kind in zip(rows, paths, kinds):
+        if kind is None:
             missing.append(raw_path)
             continue
         item_id = str(row.get(columns.id) or "").strip() or _item_id(Path(raw_path))
@@ -302,12 +319,12 @@ def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: C
                 f"manifest {manifest.name}: id {item_id!r} appears on lines {seen[item_id]} and {line}; ids must be unique"
             )
         seen[item_id] = line
-        label = str(row.get(columns.label) or "").strip() or None
-        attributes = {str(k): str(v) for k, v in row.items() if k not in columns.reserved and v not in (None, "")}
-        if is_dir:
+        if kind == "folder":
             skipped.append(Skipped(raw_path, "is a folder, not an image file"))
             continue
-        items.append(Item(item_id, path, label, attributes))
+        label = str(row.get(columns.label) or "").strip() or None
+        attributes = {str(k): str(v) for k, v in row.items() if k not in reserved and v not in (None, "")}
+        items.append(Item(item_id, Path(path), label, attributes))
     if missing:
         shown = ", ".join(repr(m) for m in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
@@ -317,3 +334,67 @@ def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: C
     if not items:
         raise CatalogError(f"manifest {manifest.name} lists no usable images")
     return Catalog(root, items, skipped)
+
+
+def _row_path(manifest: Path, root: Path, line: int, row: dict[str, Any], column: str, confine: bool) -> tuple[str, str]:
+    """(the path as written, the file it names) of a manifest row; a path that is empty, or
+    leaves the catalog folder (textually, or through a link when ``confine``) is an error."""
+    raw_path = str(row.get(column) or "").strip()
+    if not raw_path:
+        raise CatalogError(f"manifest {manifest.name} line {line}: empty {column!r}")
+    top = str(root)
+    if os.path.isabs(raw_path):
+        if confine:
+            raise CatalogError(
+                f"manifest {manifest.name} line {line}: absolute path {raw_path!r} is not allowed here; "
+                f"use a path relative to the catalog folder {top!r}"
+            )
+        path = str(Path(raw_path))
+    else:
+        # textual containment (no per-component lstat as resolve() does); links are followed
+        # only when confined
+        path = os.path.normpath(os.path.join(top, raw_path))
+        if path != top and not path.startswith(top.rstrip(os.sep) + os.sep):
+            raise CatalogError(
+                f"manifest {manifest.name} line {line}: path {raw_path!r} leaves the catalog "
+                f"folder {top!r}; use a path inside it" + ("" if confine else " or an absolute path")
+            )
+    if confine and not Path(path).resolve().is_relative_to(root):
+        raise CatalogError(
+            f"manifest {manifest.name} line {line}: path {raw_path!r} is a link that leads outside the "
+            f"catalog folder {top!r}, which is not allowed here"
+        )
+    return raw_path, path
+
+
+LISTED = 32  # a folder named by at least this many rows is listed once instead of a stat per row
+
+
+def _kinds(paths: list[tuple[str, str]]) -> list[str | None]:
+    """Per (written, full) path: ``"file"`` (anything that is not a folder: decoding judges
+    it), ``"folder"``, or ``None`` when nothing is there (a broken link either). Folders named
+    by many rows are listed with one ``scandir`` (their entries' types come with the listing);
+    the rest, and any name a listing does not settle, get a ``stat``."""
+    parents: dict[str, int] = {}
+    split = [os.path.split(full) for _, full in paths]
+    for parent, _ in split:
+        parents[parent] = parents.get(parent, 0) + 1
+    listings: dict[str, dict[str, os.DirEntry[str]]] = {}
+    for parent, count in parents.items():
+        if count >= LISTED:
+            try:
+                with os.scandir(parent) as entries:
+                    listings[parent] = {e.name: e for e in entries}
+            except OSError:
+                continue
+    out: list[str | None] = []
+    for (_, full), (parent, name) in zip(paths, split):
+        entry = listings.get(parent, {}).get(name)
+        if entry is not None and not entry.is_symlink():
+            out.append("folder" if entry.is_dir(follow_symlinks=False) else "file")
+            continue
+        try:
+            out.append("folder" if stat.S_ISDIR(os.stat(full).st_mode) else "file")
+        except OSError:
+            out.append(None)
+    return out

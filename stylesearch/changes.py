@@ -18,6 +18,7 @@ from .images import ImageInput
 from .index import MetadataStore, Record, SearchBackend, Snapshot
 from .index.backends.faiss import build_faiss
 from .inputs import default_id, per_item
+from .results import Embedded
 
 if TYPE_CHECKING:
     from .ingest.sync import SyncPlan
@@ -118,10 +119,11 @@ def rebuilding(index_type: str, max_memory: int | None, recall_target: float, bu
     return change
 
 
-def syncing(todo: SyncPlan, good: Sequence[int], vectors: np.ndarray | None, signatures: np.ndarray | None = None) -> Change:
-    """A sync's change (:mod:`stylesearch.ingest.sync`): ``vectors`` [len(good), D] (and copy
-    ``signatures``) are those of ``todo.embed[p]`` for each position ``p`` in ``good`` (the
-    others could not be read: an added one is left out, an updated one keeps its previous vector)."""
+def syncing(todo: SyncPlan, done: Embedded) -> Change:
+    """A sync's change (:mod:`stylesearch.ingest.sync`): ``done`` holds the style vectors (copy
+    signatures, file stamps) of ``todo.embed[p]`` for each of its positions ``p`` (the others
+    could not be read: an added one is left out, an updated one keeps its previous vector)."""
+    good = done.positions.tolist()
     n_added = len(todo.added)
 
     def change(snapshot: Snapshot) -> tuple[SearchBackend, Callable[[MetadataStore], object]]:
@@ -142,9 +144,10 @@ def syncing(todo: SyncPlan, good: Sequence[int], vectors: np.ndarray | None, sig
         if len(drop):
             backend.remove(drop)
         if records:
-            assert vectors is not None
-            backend.add(np.arange(start, start + len(records), dtype=np.int64), np.asarray(vectors, np.float32))
-        stamps = [(r.vid, *todo.stamps[r.id]) for r in records] + [(vid, *s) for vid, s in todo.restamp.items()]
+            backend.add(np.arange(start, start + len(records), dtype=np.int64), np.asarray(done.values, np.float32))
+        made = done.stamps or [None] * len(records)
+        stamps = [(r.vid, *s) for r, s in zip(records, made) if s is not None] + [(vid, *s) for vid, s in todo.restamp.items()]
+        signatures = done.signatures
 
         def change_metadata(meta: MetadataStore) -> None:
             if len(drop):

@@ -16,7 +16,7 @@ from typing import Any
 from .errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 RUNTIMES = ("torch", "openvino")  # the built-in inference runtimes (--engine; stylesearch.model.runtimes registers more)
 DECODERS = ("auto", "cpu", "device")
 VECTOR_DTYPES = ("float32", "float16")
@@ -218,11 +218,13 @@ class RunConfig:
     # -1: auto (decoding threads on CPU, DataLoader processes on CUDA)
     workers: int = option(-1, "decoding processes; 0 decodes with threads between forward passes (-1: auto, 0 on CPU)")
     progress: bool | None = option(None, "", cli=False)  # None: show a bar when stderr is a terminal
-    # backbone arithmetic: bf16 changes vectors slightly more than float noise
-    # (benchmarks/RESULTS.md has the quality figures)
+    # backbone arithmetic: fp16 (auto on CUDA) keeps rankings; bf16 changes them (measured with
+    # benchmarks/bench_precision.py, figures in benchmarks/RESULTS.md)
     # int8 (OpenVINO only) is the exception: calibrated at index time and kept with the index
     precision: str = option(
-        "auto", "backbone arithmetic (auto: bf16 on CUDA, fp32 on CPU; int8: OpenVINO, chosen at index time)", choices=PRECISIONS
+        "auto",
+        "backbone arithmetic (auto: fp16 on CUDA, fp32 on CPU; bf16: faster, reorders close neighbours; int8: OpenVINO)",
+        choices=PRECISIONS,
     )
     engine: str = option(
         "auto", "the inference runtime: auto (openvino on CPU when installed, $STYLESEARCH_ENGINE when set) | torch | openvino"

@@ -402,7 +402,7 @@ class StyleSearch:
         t0 = time.perf_counter()
         todo = catalog_sync.plan(catalog_sync.load(catalog, manifest, columns), self._snapshot, self.index_dir.root / "media")
         done = self.embedder.embed_lenient([str(i.path) for i in todo.embed], sign=True)
-        change = changes.syncing(todo, done.positions.tolist(), done.values, done.signatures)
+        change = changes.syncing(todo, done)
         generation = self._write(change) if todo.changes() else None
         return todo.report(done.failures, len(self._snapshot), time.perf_counter() - t0, generation)
 

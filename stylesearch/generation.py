@@ -103,7 +103,7 @@ def publish(
     with folder.new_generation() as gen:
         if base is not None:
             base.meta.backup_to(gen / METADATA_FILE)
-        meta = MetadataStore(gen / METADATA_FILE)
+        meta = MetadataStore(gen / METADATA_FILE, building=True)
         try:
             change_metadata(meta)
             manifest = write_generation(gen, bundle, backend, meta, None if base is None else base.manifest.get("created"))

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .catalog import Skipped
+from .stamps import Stamp
 
 
 @dataclass
@@ -166,8 +167,9 @@ class Embedded:
     the photos' novelty p-values float64 [M, S] (:mod:`stylesearch.model.novelty`), measured
     for queries (``Embedder.embed_lenient``), ``None`` otherwise; the answers that say whether
     a photo is unlike the catalog read them from here. ``signatures``: their copy signatures
-    uint8 [M, B] (:mod:`stylesearch.copies`), made from the same decoded pixels; ``None``
-    where a pass did not keep them."""
+    uint8 [M, B] (:mod:`stylesearch.copies`), made from the same decoded pixels, and
+    ``stamps`` their files' stamps (:mod:`stylesearch.stamps`, ``None`` for an input that was
+    not a file), made from the same bytes; each ``None`` where a pass did not keep them."""
 
     positions: np.ndarray
     values: np.ndarray
@@ -175,6 +177,7 @@ class Embedded:
     projected: bool = True
     novelty: np.ndarray | None = None
     signatures: np.ndarray | None = None
+    stamps: list[Stamp | None] | None = None
 
     def __post_init__(self) -> None:
         self.positions = np.asarray(self.positions, np.int64).reshape(-1)
@@ -188,7 +191,8 @@ class Embedded:
         failures = [(p - start, reason) for p, reason in self.failures if start <= p < stop]
         novelty = None if self.novelty is None else self.novelty[keep]
         signatures = None if self.signatures is None else self.signatures[keep]
-        return Embedded(self.positions[keep] - start, self.values[keep], failures, self.projected, novelty, signatures)
+        stamps = None if self.stamps is None else [s for s, k in zip(self.stamps, keep) if k]
+        return Embedded(self.positions[keep] - start, self.values[keep], failures, self.projected, novelty, signatures, stamps)
 
     def first_failure(self) -> tuple[int, str] | None:
         return min(self.failures) if self.failures else None

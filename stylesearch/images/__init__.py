@@ -14,7 +14,16 @@ Modules: :mod:`.safe` (decoding with limits), :mod:`.jpeg` (the fast paths and
 
 from .augment import load_augmented, random_resized_crop
 from .batches import Batch, ImageDataset, Sample, collate, decode_encoded
-from .jpeg import JpegFrame, decode_jpegs, jpeg_frame, load_tensor, read_plain_jpeg, resize_batch, small_plain_jpeg
+from .jpeg import (
+    JpegFrame,
+    decode_jpegs,
+    jpeg_frame,
+    load_tensor,
+    read_plain_jpeg,
+    read_source,
+    resize_batch,
+    small_plain_jpeg,
+)
 from .safe import (
     ALLOWED_FORMATS,
     MAX_FILE_BYTES,
@@ -47,6 +56,7 @@ __all__ = [
     "load_tensor",
     "random_resized_crop",
     "read_plain_jpeg",
+    "read_source",
     "resize_batch",
     "sniff_image_type",
     "small_plain_jpeg",

@@ -11,7 +11,8 @@ from typing import Union
 import torch
 
 from ..errors import ImageError
-from .jpeg import decode_jpegs, load_tensor, read_plain_jpeg, resize_batch
+from ..stamps import Stamp
+from .jpeg import decode_jpegs, load_tensor, read_plain_jpeg, read_source, resize_batch
 from .safe import ImageInput
 
 
@@ -23,43 +24,50 @@ class Batch:
     images: torch.Tensor  # uint8 [B, 3, S, S]; B may be 0
     failures: list[tuple[int, str]]
     encoded: list[tuple[int, bytes]] = field(default_factory=list)  # JPEG bytes, not decoded yet
+    stamps: dict[int, Stamp] = field(default_factory=dict)  # position → its file's stamp (when asked for)
 
     def pin_memory(self) -> Batch:
         """Called by a DataLoader with ``pin_memory=True``: page-locked images copy to a GPU
         asynchronously. (Encoded JPEGs stay as bytes: many small pinned buffers cost more
         than they save.)"""
-        return Batch(self.positions, self.images.pin_memory(), self.failures, self.encoded)
+        return Batch(self.positions, self.images.pin_memory(), self.failures, self.encoded, self.stamps)
 
 
-# (position, decoded uint8 [3, S, S] or None, error or None, JPEG bytes left to decode or None)
-Sample = tuple[int, Union[torch.Tensor, None], Union[str, None], Union[bytes, None]]  # noqa: UP007
+# (position, decoded uint8 [3, S, S] or None, error or None, JPEG bytes left to decode or None,
+# the file's stamp or None)
+Sample = tuple[int, Union[torch.Tensor, None], Union[str, None], Union[bytes, None], Union[Stamp, None]]  # noqa: UP007
 
 
 class ImageDataset(torch.utils.data.Dataset):
     """Decodes images in DataLoader workers; a failure is returned, never raised.
 
     With ``encoded=True`` a plain JPEG (:func:`read_plain_jpeg`) is returned undecoded, as
-    its bytes, for a batched decoder on the GPU; every other image is decoded here."""
+    its bytes, for a batched decoder on the GPU; every other image is decoded here. With
+    ``stamped=True`` each file's stamp is made from the bytes read (what an index records)."""
 
-    def __init__(self, sources: Sequence[ImageInput], size: int, *, flip: bool = False, encoded: bool = False) -> None:
+    def __init__(
+        self, sources: Sequence[ImageInput], size: int, *, flip: bool = False, encoded: bool = False, stamped: bool = False
+    ) -> None:
         self.sources = sources
         self.size = size
         self.flip = flip  # mirror left-right (a style-preserving augmentation)
         self.encoded = encoded
+        self.stamped = stamped
 
     def __len__(self) -> int:
         return len(self.sources)
 
     def __getitem__(self, position: int) -> Sample:
+        source, stamp = read_source(self.sources[position], self.stamped)  # each file read once
         if self.encoded:
-            data = read_plain_jpeg(self.sources[position])
+            data = read_plain_jpeg(source)
             if data is not None:
-                return position, None, None, data
+                return position, None, None, data, stamp
         try:
-            tensor = load_tensor(self.sources[position], self.size)
-            return position, tensor.flip(-1) if self.flip else tensor, None, None
+            tensor = load_tensor(source, self.size)
+            return position, tensor.flip(-1) if self.flip else tensor, None, None, stamp
         except ImageError as exc:
-            return position, None, str(exc), None
+            return position, None, str(exc), None, None
 
 
 def collate(samples: list[Sample]) -> Batch:
@@ -69,13 +77,14 @@ def collate(samples: list[Sample]) -> Batch:
     good = [(s[0], s[1]) for s in samples if s[1] is not None]
     failures = [(s[0], s[2] or "unknown error") for s in samples if s[1] is None and s[3] is None]
     encoded = [(s[0], s[3]) for s in samples if s[3] is not None]
+    stamps = {s[0]: s[4] for s in samples if s[4] is not None}
     if not good:
-        return Batch([], torch.empty((0, 3, 1, 1), dtype=torch.uint8), failures, encoded)
+        return Batch([], torch.empty((0, 3, 1, 1), dtype=torch.uint8), failures, encoded, stamps)
     _, height, width = good[0][1].shape
     out = torch.empty((len(good), height, width, 3), dtype=torch.uint8)
     for row, (_, t) in enumerate(good):
         out[row] = t.permute(1, 2, 0)
-    return Batch([p for p, _ in good], out.permute(0, 3, 1, 2), failures, encoded)
+    return Batch([p for p, _ in good], out.permute(0, 3, 1, 2), failures, encoded, stamps)
 
 
 def decode_encoded(batch: Batch, size: int, device: torch.device, *, flip: bool = False) -> Batch:
@@ -93,4 +102,4 @@ def decode_encoded(batch: Batch, size: int, device: torch.device, *, flip: bool 
     failures = batch.failures + [
         (positions[i], errors[i] or "unknown error") for i in range(len(positions)) if decoded[i] is None
     ]
-    return Batch(batch.positions + [positions[i] for i in kept], images, failures)
+    return Batch(batch.positions + [positions[i] for i in kept], images, failures, stamps=batch.stamps)

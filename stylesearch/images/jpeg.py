@@ -5,17 +5,18 @@ nvJPEG (:func:`read_plain_jpeg`, :func:`decode_jpegs`). :func:`jpeg_frame` reads
 from __future__ import annotations
 
 import io
+import os
 import struct
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import ImageError
+from ..stamps import Stamp, read_stamped
 from .safe import MAX_FILE_BYTES, MAX_PIXELS, ImageInput, load_image, resize_hwc, to_tensor
 
 
@@ -102,11 +103,18 @@ def _read_within(source: ImageInput, max_bytes: int) -> bytes | None:
         return None
     if isinstance(source, bytes):
         return source if 0 < len(source) <= max_bytes else None
-    try:
-        path = Path(source)
-        return path.read_bytes() if 0 < path.stat().st_size <= max_bytes else None  # a folder: OSError
-    except OSError:
-        return None
+    return read_stamped(source, max_bytes, stamped=False)[0]
+
+
+def read_source(source: ImageInput, stamped: bool) -> tuple[ImageInput, Stamp | None]:
+    """A file source read once — (its bytes, their stamp when ``stamped``: :mod:`stylesearch.stamps`)
+    — for the decoders below to take as bytes; any other source, or a file they should judge
+    themselves (empty, too large, unreadable), as it is, with no stamp."""
+    if isinstance(source, (str, os.PathLike)):
+        data, stamp = read_stamped(source, MAX_FILE_BYTES, stamped=stamped)
+        if data is not None:
+            return data, stamp
+    return source, None
 
 
 def _plain_jpeg(data: bytes | None, max_pixels: int = MAX_PIXELS) -> JpegFrame | None:

@@ -22,10 +22,10 @@ from ..index import IndexDir, MetadataStore, Record, SearchBackend, backend_clas
 from ..model.bundle import ModelBundle
 from ..model.embed import Embedder
 from ..model.sizing import resolve_image_size
-from ..results import IndexReport
+from ..results import Embedded, IndexReport
+from ..stamps import stamps_of
 from . import pipeline
 from .checkpoint import IngestCheckpoint, fingerprint
-from .sync import stamps_of
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def index_catalog(
         backend, built = backend_type.build(options.store, np.arange(len(done.positions), dtype=np.int64), done.values, options)
         log.info("index: %s", built)
     embedded = [items[p] for p in done.positions.tolist()]
-    records, labels = _write(index_dir, embedder, trained, backend, embedded, stages, done.signatures)
+    records, labels = _write(index_dir, embedder, trained, backend, embedded, stages, done)
     if checkpoint is not None:
         checkpoint.clear()  # published: nothing left to resume
     return IndexReport(str(index_dir), len(records), skipped, len(records), labels, time.perf_counter() - t0, stages)
@@ -127,14 +127,18 @@ def _write(
     backend: SearchBackend,
     embedded: list[Item],
     stages: dict[str, float],
-    signatures: np.ndarray | None = None,
+    done: Embedded,
 ) -> tuple[list[Record], dict[str, int]]:
     """Publish the built ``backend`` (vid ``i`` is ``embedded[i]``) with the embedder's model
-    bundle and the items' records, file stamps and copy signatures (when the pass kept them);
+    bundle and the items' records, file stamps (made by the decoders; read afresh where a
+    pass kept none: Ray, a resumed build) and copy signatures (when the pass kept them);
     (the records, the label counts)."""
     records = [Record(vid, item.id, path_text(item.path), item.label, item.attributes) for vid, item in enumerate(embedded)]
+    signatures = done.signatures
     with pipeline.stage(stages, "stamp"):  # what each file was, for a later sync
-        stamps = stamps_of([(vid, item.path) for vid, item in enumerate(embedded)])
+        made = done.stamps or [None] * len(embedded)
+        stamps = [(vid, *s) for vid, s in enumerate(made) if s is not None]
+        stamps += stamps_of([(vid, embedded[vid].path) for vid, s in enumerate(made) if s is None])
     assert embedder.projection is not None
     head = None if trained is None else trained.head
     bundle = ModelBundle(

@@ -34,6 +34,7 @@ from ..images import ImageInput
 from ..model.embed import Embedder, stream
 from ..model.projection import Projection
 from ..results import Embedded
+from ..stamps import Stamp
 from .checkpoint import IngestCheckpoint
 
 log = logging.getLogger(__name__)
@@ -114,11 +115,14 @@ class _Collector:
         self.pending: tuple[list[int], list[np.ndarray]] = ([], [])
         self.signatures = np.zeros((n, SIGNATURE_BYTES), np.uint8)  # copy signatures (stylesearch.copies)
         self.signed = np.zeros(n, bool)
+        self.stamps: list[Stamp | None] = [None] * n  # file stamps (stylesearch.stamps), from the decoders
 
     def sign(self, batch: Embedded) -> None:
         if batch.signatures is not None and len(batch.positions):
             self.signatures[batch.positions] = batch.signatures
             self.signed[batch.positions] = True
+        for position, stamp in zip(batch.positions.tolist(), batch.stamps or ()):
+            self.stamps[position] = stamp
 
     def store(self, positions: Sequence[int], projected: np.ndarray, *, record: bool = True) -> None:
         if self.vectors is None:
@@ -215,4 +219,5 @@ def run(
     # a resumed run has no signatures of the images embedded before it stopped: none are kept
     # (the duplicate pass makes them from the files)
     signatures = out.signatures[positions] if out.signed[positions].all() else None
-    return Embedded(positions, out.vectors[positions], sorted(out.failures), signatures=signatures)
+    stamps = [out.stamps[p] for p in positions.tolist()]  # None where a resumed run embedded it before
+    return Embedded(positions, out.vectors[positions], sorted(out.failures), signatures=signatures, stamps=stamps)

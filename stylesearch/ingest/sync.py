@@ -22,7 +22,6 @@ built (as ``add`` does). After the catalog has changed a lot, ``index`` it again
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,47 +30,16 @@ from ..catalog import Catalog, Columns, Item, Skipped, load_catalog, path_text
 from ..errors import CatalogError
 from ..index import Record, Snapshot
 from ..results import SyncReport
-
-Stamp = tuple[int, int, str]  # size, mtime_ns, digest
-CHUNK = 1 << 20
-
-
-def digest(path: Path) -> str:
-    """BLAKE2b-128 of a file's bytes, hex."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def stamp(path: Path, known: Stamp | None = None) -> Stamp:
-    """(size, mtime_ns, digest) of ``path``; the digest of ``known`` is reused when its size and
-    time are the same (no read)."""
-    st = os.stat(path)
-    if known is not None and known[0] == st.st_size and known[1] == st.st_mtime_ns:
-        return known
-    return st.st_size, st.st_mtime_ns, digest(path)
-
-
-def stamps_of(files: list[tuple[int, Path]]) -> list[tuple[int, int, int, str]]:
-    """(vid, size, mtime_ns, digest) of each (vid, file) that can still be read (one that
-    cannot has no stamp: a later sync embeds it again)."""
-    out = []
-    for vid, path in files:
-        try:
-            out.append((vid, *stamp(path)))
-        except OSError:
-            continue
-    return out
+from ..stamps import Stamp, stamp
 
 
 @dataclass
 class SyncPlan:
     """What a sync does. ``embed``: catalog items to embed (added, then updated);
     ``replaced``: the indexed records the updated ones replace; ``relabel``: records with new
-    path / label / attributes (same vid); ``removed``: records to drop; ``stamps``: item id →
-    file stamp to record (embedded ones and those whose stamp changed with the same content)."""
+    path / label / attributes (same vid); ``removed``: records to drop; ``restamp``: vid → the
+    new stamp of a file whose size or time changed with the same content (the embedded ones get
+    theirs from the decode pass that read them)."""
 
     added: list[Item] = field(default_factory=list)
     updated: list[Item] = field(default_factory=list)
@@ -79,7 +47,6 @@ class SyncPlan:
     relabel: list[Record] = field(default_factory=list)
     removed: list[Record] = field(default_factory=list)
     restamp: dict[int, Stamp] = field(default_factory=dict)
-    stamps: dict[str, Stamp] = field(default_factory=dict)
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)  # catalog files left out as it was read
 
@@ -126,15 +93,14 @@ def load(catalog: Catalog | str | os.PathLike[str], manifest: str | os.PathLike[
 def plan(catalog: Catalog, snapshot: Snapshot, media: Path) -> SyncPlan:
     """Compare ``catalog`` with the indexed items of ``snapshot`` (``media``: the index's
     folder of uploaded bytes, whose items are kept). Reads a file only when its size or
-    modification time is not the recorded one."""
+    modification time is not the recorded one (a new file is read only to be embedded)."""
     out = SyncPlan(skipped=list(catalog.skipped))
     indexed = {r.id: r for r in snapshot.meta.records()}
     known = snapshot.meta.stamps()
     for item in catalog.items:
         record = indexed.pop(item.id, None)
         if record is None:
-            out.added.append(item)
-            out.stamps[item.id] = stamp(item.path)
+            out.added.append(item)  # not read here: the decode pass stamps what it embeds
             continue
         before = known.get(record.vid)
         now = stamp(item.path, before)
@@ -143,7 +109,6 @@ def plan(catalog: Catalog, snapshot: Snapshot, media: Path) -> SyncPlan:
             # no record of the file (an index from before stamps) or new content: embed again
             out.updated.append(item)
             out.replaced.append(record)
-            out.stamps[item.id] = now
             continue
         if now != before:
             out.restamp[record.vid] = now

@@ -21,8 +21,9 @@ from torch import nn
 from ..config import DEFAULT_IMAGE_SIZE, EmbedConfig, RunConfig
 from ..copies import SIGNATURE_BYTES, THUMB, thumbnails
 from ..errors import ConfigError, ImageError
-from ..images import Batch, ImageInput, describe, load_tensor
+from ..images import Batch, ImageInput, describe, load_tensor, read_source
 from ..results import Embedded
+from ..stamps import Stamp
 from .backbones import Backbone, TunedBlocks, create_backbone
 from .bundle import ModelBundle
 from .projection import Projection
@@ -232,12 +233,13 @@ class Embedder:
         ``project``: once the embedder has a projection (it may get one between batches),
         batches come as style vectors (``projected``), computed on the device — on a GPU
         the statistics (113 KB per image at 128 px) then never cross to the CPU. ``sign``:
-        also the copy signatures of the same decoded pixels (what an index stores)."""
+        also the copy signatures of the same decoded pixels and the stamps of the same bytes
+        (what an index stores)."""
         show = self.run.progress if self.run.progress is not None else sys.stderr.isatty()
         from tqdm.auto import tqdm
 
         with tqdm(total=len(sources), desc=desc, unit="img", disable=not show, leave=False) as bar:
-            for batch in self.reader.read(sources, flip):
+            for batch in self.reader.read(sources, flip, stamped=sign):
                 yield self._embedded(batch, project, sign)
                 bar.update(len(batch.positions) + len(batch.failures))
 
@@ -250,20 +252,26 @@ class Embedder:
         stats = self._statistics(batch.images)
         values = stats.cpu().numpy() if projection is None else self.project(stats)
         signatures = _signatures(batch.images) if sign else None
-        return Embedded(np.asarray(batch.positions), values, batch.failures, projection is not None, signatures=signatures)
+        stamps = [batch.stamps.get(p) for p in batch.positions] if sign else None
+        return Embedded(
+            np.asarray(batch.positions), values, batch.failures, projection is not None, signatures=signatures, stamps=stamps
+        )
 
     def embed_lenient(self, images: Sequence[ImageInput], *, sign: bool = False) -> Embedded:
         """Decode and embed in-memory inputs (paths, bytes or PIL images) in the calling
         process: the style vectors of those that worked, and why the others failed; ``sign``:
-        their copy signatures too (what ``add`` stores)."""
+        their copy signatures and file stamps too (what ``add`` and ``sync`` store)."""
         size = self.config.image_size
         positions: list[int] = []
         tensors: list[torch.Tensor] = []
+        stamps: list[Stamp | None] = []
         failures: list[tuple[int, str]] = []
         for i, image in enumerate(images):
             try:
-                tensors.append(load_tensor(image, size))
+                source, stamp = read_source(image, sign)
+                tensors.append(load_tensor(source, size))
                 positions.append(i)
+                stamps.append(stamp)
             except ImageError as exc:
                 failures.append((i, str(exc)))
         chunks = [
@@ -276,7 +284,8 @@ class Embedder:
         signatures = None
         if sign:
             signatures = thumbnails(torch.stack(tensors).numpy()) if tensors else np.zeros((0, SIGNATURE_BYTES), np.uint8)
-        return Embedded(np.asarray(positions, np.int64), vectors, failures, novelty=novelty, signatures=signatures)
+        kept = stamps if sign else None
+        return Embedded(np.asarray(positions, np.int64), vectors, failures, novelty=novelty, signatures=signatures, stamps=kept)
 
     def embedded(self, images: Sequence[ImageInput]) -> Embedded:
         """Like :meth:`embed_lenient`, but all-or-nothing: every image's vector, or
@@ -309,7 +318,9 @@ def stream(
     order = np.arange(len(sources)) if order is None else np.asarray(order, np.int64)
     for batch in embedder.iter_raw([sources[int(i)] for i in order], desc=desc, flip=flip, project=project, sign=sign):
         failures = [(int(order[p]), r) for p, r in batch.failures]
-        yield Embedded(order[batch.positions], batch.values, failures, batch.projected, signatures=batch.signatures)
+        yield Embedded(
+            order[batch.positions], batch.values, failures, batch.projected, signatures=batch.signatures, stamps=batch.stamps
+        )
 
 
 def embed_all(embedder: Embedder, sources: Sequence[ImageInput], *, project: bool = True, desc: str = "embedding") -> Embedded:

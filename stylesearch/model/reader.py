@@ -55,9 +55,10 @@ class Reader:
             return self.run.workers
         return min(8, os.cpu_count() or 1) if self.device.type == "cuda" else 0
 
-    def read(self, sources: Sequence[ImageInput], flip: bool = False) -> Iterator[Batch]:
-        """Decoded batches of ``sources`` (mirrored when ``flip``), in order."""
-        dataset = ImageDataset(sources, self.image_size, flip=flip, encoded=self.decodes_on_device)
+    def read(self, sources: Sequence[ImageInput], flip: bool = False, stamped: bool = False) -> Iterator[Batch]:
+        """Decoded batches of ``sources`` (mirrored when ``flip``; with their files' stamps,
+        made by the decoders from the bytes they read, when ``stamped``), in order."""
+        dataset = ImageDataset(sources, self.image_size, flip=flip, encoded=self.decodes_on_device, stamped=stamped)
         if not dataset.encoded:
             yield from self._batches(dataset)
             return

@@ -30,7 +30,7 @@ from ..errors import ImageError
 from ..images import load_augmented, load_tensor
 from .backbones import TunedBlocks, create_backbone
 from .embed import Embedder, StyleModel, stream
-from .runtimes.torch import autocast
+from .runtimes.torch import autocast, training_precision
 
 
 def initial_features(
@@ -194,14 +194,14 @@ class TunedBackbone:
         return torch.stack(images).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 
     def train_batch(self, positions: np.ndarray, epoch_seed: int, generator: torch.Generator) -> torch.Tensor:
-        with autocast(self.device, "auto"):
+        with autocast(self.device, training_precision(self.device)):
             return self.model(self._decode(positions, epoch_seed)).float()
 
     @torch.no_grad()
     def features(self, positions: np.ndarray) -> torch.Tensor:
         out = []
         for start in range(0, len(positions), self.eval_batch):
-            with autocast(self.device, "auto"):
+            with autocast(self.device, training_precision(self.device)):
                 out.append(self.model(self._decode(positions[start : start + self.eval_batch], None)).float())
         return torch.cat(out)
 

@@ -253,6 +253,8 @@ class OpenVINORuntime(Runtime):
     def problem(cls, device: torch.device, precision: str) -> str | None:
         if device.type != "cpu":
             return f"the OpenVINO runtime runs on the CPU; use --device cpu or --engine torch (device {device})"
+        if precision == "fp16":
+            return "--precision fp16 is for CUDA GPUs: use fp32 or bf16 with the OpenVINO runtime"
         if not openvino_available():
             return "the OpenVINO runtime is not installed: pip install 'stylesearch[openvino]' or use --engine torch"
         return None
