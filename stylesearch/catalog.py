@@ -11,13 +11,13 @@ import csv
 import json
 import logging
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import CatalogError, did_you_mean
+from .listing import is_dir, is_file, kinds, listing, paused_gc, visible_files
 
 log = logging.getLogger(__name__)
 
@@ -104,47 +104,10 @@ def load_catalog(
         raise CatalogError(f"catalog folder {str(src)!r} does not exist: pass a folder of images or a manifest")
     if not src.is_dir():
         raise CatalogError(f"{str(src)!r} is not a folder: pass a folder of images, or a .csv/.jsonl manifest")
-    if manifest is not None:
-        return _from_manifest(src.resolve(), Path(manifest), confine, columns or Columns())
-    return _from_folder(src.resolve(), confine)
-
-
-def _listing(folder: str) -> tuple[list[os.DirEntry[str]], list[os.DirEntry[str]]]:
-    """(files, folders) directly in ``folder``, hidden names left out, each sorted by name: one
-    ``scandir``, whose entry types come with the listing (no ``stat`` per file, except for a
-    symbolic link, which is followed). A folder that cannot be listed has nothing."""
-    files: list[os.DirEntry[str]] = []
-    folders: list[os.DirEntry[str]] = []
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if not entry.name.startswith("."):
-                    (folders if _is_dir(entry) else files).append(entry)
-    except OSError:
-        return [], []
-    files.sort(key=lambda e: e.name)
-    folders.sort(key=lambda e: e.name)
-    return files, folders
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _visible_files(folder: str, rel: str) -> Iterator[tuple[os.DirEntry[str], str]]:
-    """(entry, path relative to the catalog, ``/``-separated) of the files under ``folder``
-    (``rel`` relative to the catalog), recursively: a folder's own files first, then its
-    sub-folders, all by name; hidden names left out, and links to folders not followed (no
-    loops)."""
-    files, folders = _listing(folder)
-    for entry in files:
-        yield entry, f"{rel}/{entry.name}"
-    for entry in folders:
-        if not entry.is_symlink():
-            yield from _visible_files(entry.path, f"{rel}/{entry.name}")
+    with paused_gc():
+        if manifest is not None:
+            return _from_manifest(src.resolve(), Path(manifest), confine, columns or Columns())
+        return _from_folder(src.resolve(), confine)
 
 
 FS_BYTES = "fs64:"  # a stored path that is not UTF-8: its bytes, base64 (no real path starts so)
@@ -194,34 +157,27 @@ def _from_folder(root: Path, confine: bool = False) -> Catalog:
     skipped: list[Skipped] = []
     top = str(root)
 
-    def consider(entry: os.DirEntry[str], rel: str, label: str | None) -> None:
+    def consider(entry: os.DirEntry[str], rel: str, label: str | None, parent: Path) -> None:
         suffix = os.path.splitext(entry.name)[1]
-        if not _is_file(entry):
+        if not is_file(entry):
             skipped.append(Skipped(printable(rel), "not a regular file (broken link or loop)"))
         elif confine and not Path(entry.path).resolve().is_relative_to(root):
             skipped.append(Skipped(printable(rel), "a link to a file outside the catalog folder (not allowed here)"))
         elif suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append(Skipped(printable(rel), f"not an image file name ({suffix or 'no suffix'})"))
         else:
-            items.append(Item(printable(rel[: -len(suffix)]), Path(entry.path), label))
+            items.append(Item(printable(rel[: -len(suffix)]), parent / entry.name, label))  # a child: no path parsing
 
-    files, folders = _listing(top)
+    files, folders = listing(top)
     for entry in sorted(files + folders, key=lambda e: e.name):
-        if _is_dir(entry):  # a label folder (a link to one is followed, as it was named at the top)
-            for inner, rel in _visible_files(entry.path, entry.name):
-                consider(inner, rel, entry.name)
+        if is_dir(entry):  # a label folder (a link to one is followed, as it was named at the top)
+            for inner, rel, parent in visible_files(root / entry.name, entry.name):
+                consider(inner, rel, entry.name, parent)
         else:
-            consider(entry, entry.name, None)
+            consider(entry, entry.name, None, root)
     if not items and not skipped:
         raise CatalogError(f"catalog folder {str(root)!r} has no images: put images in it or in one folder per label")
     return Catalog(root, items, skipped)
-
-
-def _is_file(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_file()
-    except OSError:
-        return False
 
 
 def _read_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -303,13 +259,14 @@ def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: C
         raise CatalogError(f"manifest {manifest.name} lists no usable images")
     _check_columns(manifest, rows, columns)
     paths = [_row_path(manifest, root, line, row, columns.path, confine) for line, row in rows]
-    kinds = _kinds(paths)
+    found = kinds(paths)
+    folders: dict[str, Path] = {}  # each file's Path made as a child of its folder's (no parsing of the whole path)
     items: list[Item] = []
     skipped: list[Skipped] = []
     missing: list[str] = []
     seen: dict[str, int] = {}
     reserved = set(columns.reserved)
-    for (line, row), (raw_path, path), kind in zip(rows, paths, kinds):
+    for (line, row), (raw_path, path), kind in zip(rows, paths, found):
         if kind is None:
             missing.append(raw_path)
             continue
@@ -324,7 +281,9 @@ def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: C
             continue
         label = str(row.get(columns.label) or "").strip() or None
         attributes = {str(k): str(v) for k, v in row.items() if k not in reserved and v not in (None, "")}
-        items.append(Item(item_id, Path(path), label, attributes))
+        parent, name = os.path.split(path)
+        folder = folders.get(parent) or folders.setdefault(parent, Path(parent))
+        items.append(Item(item_id, folder / name, label, attributes))
     if missing:
         shown = ", ".join(repr(m) for m in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
@@ -350,6 +309,8 @@ def _row_path(manifest: Path, root: Path, line: int, row: dict[str, Any], column
                 f"use a path relative to the catalog folder {top!r}"
             )
         path = str(Path(raw_path))
+    elif not raw_path.startswith(".") and "/." not in raw_path and "//" not in raw_path and os.sep == "/":
+        path = f"{top.rstrip('/')}/{raw_path.rstrip('/')}"  # nothing to normalise: inside the folder as written
     else:
         # textual containment (no per-component lstat as resolve() does); links are followed
         # only when confined
@@ -365,36 +326,3 @@ def _row_path(manifest: Path, root: Path, line: int, row: dict[str, Any], column
             f"catalog folder {top!r}, which is not allowed here"
         )
     return raw_path, path
-
-
-LISTED = 32  # a folder named by at least this many rows is listed once instead of a stat per row
-
-
-def _kinds(paths: list[tuple[str, str]]) -> list[str | None]:
-    """Per (written, full) path: ``"file"`` (anything that is not a folder: decoding judges
-    it), ``"folder"``, or ``None`` when nothing is there (a broken link either). Folders named
-    by many rows are listed with one ``scandir`` (their entries' types come with the listing);
-    the rest, and any name a listing does not settle, get a ``stat``."""
-    parents: dict[str, int] = {}
-    split = [os.path.split(full) for _, full in paths]
-    for parent, _ in split:
-        parents[parent] = parents.get(parent, 0) + 1
-    listings: dict[str, dict[str, os.DirEntry[str]]] = {}
-    for parent, count in parents.items():
-        if count >= LISTED:
-            try:
-                with os.scandir(parent) as entries:
-                    listings[parent] = {e.name: e for e in entries}
-            except OSError:
-                continue
-    out: list[str | None] = []
-    for (_, full), (parent, name) in zip(paths, split):
-        entry = listings.get(parent, {}).get(name)
-        if entry is not None and not entry.is_symlink():
-            out.append("folder" if entry.is_dir(follow_symlinks=False) else "file")
-            continue
-        try:
-            out.append("folder" if stat.S_ISDIR(os.stat(full).st_mode) else "file")
-        except OSError:
-            out.append(None)
-    return out

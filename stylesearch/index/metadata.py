@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DuplicateItemError, IndexCorruptError, ItemNotFoundError
+from ..listing import paused_gc
 from .filters import Where, WhereLike
 
 METADATA_FILE = "metadata.sqlite"
@@ -70,7 +71,7 @@ class MetadataStore:
 
     ``building``: the database of a generation being written (not yet published, so a crash
     throws it away and publishing fsyncs it): no fsync per transaction and the rollback
-    journal in memory — bulk writes several times faster."""
+    journal in memory, and a larger page cache — bulk writes about a third faster."""
 
     def __init__(self, path: Path, *, building: bool = False) -> None:
         self.path = path
@@ -79,6 +80,7 @@ class MetadataStore:
             if building:
                 self.conn.execute("PRAGMA synchronous = OFF")
                 self.conn.execute("PRAGMA journal_mode = MEMORY")
+                self.conn.execute("PRAGMA cache_size = -65536")  # 64 MB: the id index's pages stay in memory
             self.conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"cannot open metadata {str(path)!r} ({exc}); rebuild the index") from exc
@@ -100,7 +102,8 @@ class MetadataStore:
 
     def add(self, records: Iterable[Record]) -> None:
         """Insert records in one transaction; a taken id raises and inserts nothing."""
-        rows = [(r.vid, r.id, r.path, r.label, attributes_text(r.attributes)) for r in records]
+        with paused_gc():
+            rows = [(r.vid, r.id, r.path, r.label, attributes_text(r.attributes)) for r in records]
         with self.lock:
             try:
                 self.conn.execute("BEGIN")

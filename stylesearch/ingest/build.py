@@ -19,6 +19,7 @@ from ..config import DEFAULT_INDEX_DIR, EmbedConfig, IndexConfig, RunConfig
 from ..errors import CatalogError, ConfigError, StyleSearchError
 from ..generation import publish
 from ..index import IndexDir, MetadataStore, Record, SearchBackend, backend_class
+from ..listing import paused_gc
 from ..model.bundle import ModelBundle
 from ..model.embed import Embedder
 from ..model.sizing import resolve_image_size
@@ -133,7 +134,7 @@ def _write(
     bundle and the items' records, file stamps (made by the decoders; read afresh where a
     pass kept none: Ray, a resumed build) and copy signatures (when the pass kept them);
     (the records, the label counts)."""
-    records = [Record(vid, item.id, path_text(item.path), item.label, item.attributes) for vid, item in enumerate(embedded)]
+    records = records_of(embedded)
     signatures = done.signatures
     with pipeline.stage(stages, "stamp"):  # what each file was, for a later sync
         made = done.stamps or [None] * len(embedded)
@@ -159,6 +160,12 @@ def _write(
         snapshot.close()
     backend.after_publish(previous)
     return records, labels
+
+
+def records_of(items: list[Item]) -> list[Record]:
+    """The metadata records of ``items`` (vid ``i`` is ``items[i]``), made in bulk."""
+    with paused_gc():
+        return [Record(vid, item.id, path_text(item.path), item.label, item.attributes) for vid, item in enumerate(items)]
 
 
 def _checkpoint(
