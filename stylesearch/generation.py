@@ -75,16 +75,23 @@ def manifest_for(bundle: ModelBundle, backend: SearchBackend, meta: MetadataStor
 
 
 def write_generation(
-    gen: Path, bundle: ModelBundle, backend: SearchBackend, meta: MetadataStore, created: str | None = None
+    gen: Path,
+    bundle: ModelBundle,
+    backend: SearchBackend,
+    meta: MetadataStore,
+    created: str | None = None,
+    computed_by: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write everything but the metadata (already at ``gen/metadata.sqlite``) into ``gen``;
-    returns its manifest."""
+    returns its manifest. ``computed_by``: the runtimes and arithmetics that computed its
+    vectors (``torch fp16 on cuda:0``, ``openvino fp32``…), said in the manifest."""
     bundle.save(gen / MODEL_DIR)
     backend.save(gen)
     if meta.count() != len(backend):
         raise IndexCorruptError(f"internal error: {meta.count()} metadata rows for {len(backend)} vectors; nothing was written")
     backend.sync(meta)  # an external engine (Milvus) learns the generation's changes
     manifest = manifest_for(bundle, backend, meta, created)
+    manifest["computed_by"] = list(computed_by or [])
     manifest[calibration.MANIFEST_KEY] = calibration.fit(backend, meta, calibration.for_classify(bundle.projection))
     write_json(gen / MANIFEST_FILE, manifest)
     return manifest
@@ -96,17 +103,24 @@ def publish(
     backend: SearchBackend,
     change_metadata: Callable[[MetadataStore], object],
     base: Snapshot | None = None,
+    computed_by: str | bool | None = None,
 ) -> Snapshot:
     """Write a generation holding ``backend`` and publish it: its metadata is ``base``'s (none
-    for a full build) changed by ``change_metadata``. Returns the new generation opened
-    (sharing ``backend``). The caller holds ``folder.lock()``."""
+    for a full build) changed by ``change_metadata``; ``computed_by``: what computed the
+    vectors it adds (:meth:`~stylesearch.model.embed.Embedder.describe_runtime`; ``None``
+    or ``False`` when it adds none), listed after ``base``'s in the manifest. Returns the new generation
+    opened (sharing ``backend``). The caller holds ``folder.lock()``."""
+    runtimes = [str(r) for r in base.manifest.get("computed_by", [])] if base is not None else []
+    if isinstance(computed_by, str) and computed_by not in runtimes:
+        runtimes.append(computed_by)
     with folder.new_generation() as gen:
         if base is not None:
             base.meta.backup_to(gen / METADATA_FILE)
         meta = MetadataStore(gen / METADATA_FILE, building=True)
         try:
             change_metadata(meta)
-            manifest = write_generation(gen, bundle, backend, meta, None if base is None else base.manifest.get("created"))
+            created = None if base is None else base.manifest.get("created")
+            manifest = write_generation(gen, bundle, backend, meta, created, runtimes)
         finally:
             meta.close()
     final = folder.current()

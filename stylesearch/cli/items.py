@@ -45,6 +45,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             + "".join(f", {k}={v}" for k, v in info["search_params"].items())
             + f") on {info['search_backend']}; vectors {info['vector_dtype']}",
             f"device:     {info['device']}; style model run by {info['engine']}",
+            "vectors by: " + (", ".join(info.get("computed_by") or []) or "not recorded (an older index)"),
             f"updated:    {info['updated']} (created {info['created']})",
         ]
     )

@@ -154,6 +154,7 @@ class Snapshot:
             "index_type": m.get("index_type", "flat"),
             "search_params": m.get("search_params") or {},
             "vector_dtype": m.get("vector_dtype"),
+            "computed_by": m.get("computed_by", []),
             "search_backend": self.backend.backend,
             "created": m.get("created"),
             "updated": m.get("updated"),

@@ -155,7 +155,7 @@ def _write(
             if signatures is not None:
                 meta.set_signatures([r.vid for r in records], signatures)
 
-        snapshot = publish(folder, bundle, backend, write_metadata)
+        snapshot = publish(folder, bundle, backend, write_metadata, computed_by=embedder.describe_runtime())
         labels = snapshot.labels()
         snapshot.close()
     backend.after_publish(previous)

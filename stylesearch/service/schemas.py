@@ -292,6 +292,10 @@ class IndexInfo(BaseModel):
     head: dict[str, Any] | None
     search_backend: str
     device: str
+    computed_by: list[str] = Field(
+        default_factory=list,
+        description="what computed the index's vectors: runtime and arithmetic, e.g. 'torch fp16 on cuda:0', 'openvino fp32'",
+    )
     card_fields: list[str] = Field(
         default_factory=list, description="attributes the page's cards show ($STYLESEARCH_CARD_FIELDS; empty: two short ones)"
     )
