@@ -68,7 +68,9 @@ def fit_projection(embedder: Embedder, raw_batches: list[np.ndarray]) -> None:
         return
     t0 = time.perf_counter()
     config = embedder.config
-    embedder.projection = Projection.fit_pca(raw, dim, whiten=config.whiten, shrink=config.whiten_shrink, pad=True, novelty=True)
+    embedder.projection = Projection.fit_pca(
+        raw, dim, whiten=config.whiten, shrink=config.whiten_shrink, pad=True, novelty=True, device=embedder.device
+    )  # on a GPU, the fit (six randomised PCAs with the novelty reference's folds) runs there
     if raw.shape[0] <= dim:
         log.warning(
             "only %d images to fit the style projection, which needs more than %d (--dim) to fit every dimension: "

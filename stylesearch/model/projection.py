@@ -52,6 +52,28 @@ def int8_rows(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.rint(weight / scale), -127, 127).astype(np.int8), scale
 
 
+def randomized_basis(centered: torch.Tensor, q: int, seed: int, niter: int = 2) -> torch.Tensor:
+    """The top ``q`` right singular vectors float32 [R, q] of ``centered`` [N, R] (N < R), by a
+    randomised range finder (Halko et al., 2011) with ``niter`` power iterations.
+
+    Unlike ``torch.pca_lowrank``, every QR is of an [N, q] matrix (never of [R, q]) and the
+    last SVD is an eigendecomposition of the q × q Gram matrix in float64, so the cost is a
+    few matrix products (on 1,200 × 58,212 fashion statistics, 2 CPU cores: 2.2 s against
+    2.5 s, and closer to the exact SVD's span: mean principal-angle cosine 0.920 vs 0.902).
+    The Gaussian test matrix comes from a seeded CPU generator whatever the device, so a GPU
+    and a CPU fit the same basis (to float rounding)."""
+    r = centered.shape[1]
+    test = torch.randn(r, q, generator=torch.Generator().manual_seed(seed)).to(centered.device)
+    basis = torch.linalg.qr(centered @ test).Q  # [N, q]: the range of the data
+    for _ in range(niter):
+        basis = torch.linalg.qr(centered @ (centered.T @ basis)).Q
+    small = (basis.T @ centered).double()  # [q, R]
+    values, vectors = torch.linalg.eigh(small @ small.T)  # ascending
+    order = torch.argsort(values, descending=True)
+    values, vectors = values[order].clamp_min(1e-30), vectors[:, order]
+    return ((small.T @ vectors) / values.sqrt()).float()
+
+
 @dataclass
 class Projection:
     """Affine map of raw statistics to style vectors: ``normalize(x @ matrix + bias)``.
@@ -186,6 +208,7 @@ class Projection:
         reference: int | None = None,
         pad: bool = False,
         novelty: bool = False,
+        device: torch.device | str = "cpu",
     ) -> Projection:
         """PCA of float32 [N, R] to ``min(dim, N-1, R)`` components (randomised SVD).
         ``whiten`` > 0 divides each component by (its variance + ``shrink`` × the mean kept
@@ -200,32 +223,35 @@ class Projection:
         photos added later keep what differs outside it instead of being flattened into it.
 
         ``novelty``: also fit the reference that tells photos unlike the catalog
-        (:mod:`stylesearch.model.novelty`), with the same PCA refitted on folds of ``raw``."""
+        (:mod:`stylesearch.model.novelty`), with the same PCA refitted on folds of ``raw``.
+
+        ``device``: where the arithmetic runs (a GPU indexing a catalog fits there); the
+        random test matrix is drawn on the CPU, so every device fits the same basis (to float
+        rounding)."""
         n, r = raw.shape
         k = max(1, min(dim, n - 1, r))
-        x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
+        x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(device)
         mean = x.mean(0)
         centered = x - mean
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            if k + 10 < min(n, r):
-                _, _, v = torch.pca_lowrank(centered, q=k + 10, center=False, niter=2)
-            else:
-                _, _, vh = torch.linalg.svd(centered, full_matrices=False)
-                v = vh.T
+        if k + 10 < min(n, r):
+            v = randomized_basis(centered, k + 10, seed)
+        else:
+            _, _, vh = torch.linalg.svd(centered.cpu(), full_matrices=False)
+            v = vh.T.to(device)
         matrix = v[:, :k].contiguous()
         if whiten > 0:
-            matrix = matrix * torch.from_numpy(whitening(((centered @ matrix).pow(2).mean(0)).numpy(), whiten, shrink, reference))
+            variance = (centered @ matrix).pow(2).mean(0).cpu().numpy()
+            matrix = matrix * torch.from_numpy(whitening(variance, whiten, shrink, reference)).to(device)
         if pad and k < min(dim, r):
-            fitted = v[:, :k]
+            fitted = v[:, :k].cpu()
             extra = torch.randn(r, min(dim, r) - k, generator=torch.Generator().manual_seed(seed))
             extra, _ = torch.linalg.qr(extra - fitted @ (fitted.T @ extra))
-            matrix = torch.cat([matrix, extra * matrix[:, -1].norm()], 1).contiguous()
-        out = cls(matrix.numpy().astype(np.float32), (-(mean @ matrix)).numpy().astype(np.float32), "pca")
+            matrix = torch.cat([matrix, extra.to(device) * matrix[:, -1].norm()], 1).contiguous()
+        out = cls(matrix.cpu().numpy().astype(np.float32), (-(mean @ matrix)).cpu().numpy().astype(np.float32), "pca")
         if novelty:
 
             def refit(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-                part = cls.fit_pca(rows, dim, seed, pad=pad)  # the same span; whitening changes no distance
+                part = cls.fit_pca(rows, dim, seed, pad=pad, device=device)  # the same span; whitening changes no distance
                 assert part.matrix is not None
                 return rows.mean(axis=0, dtype=np.float64), part.matrix, np.linalg.norm(part.matrix, axis=0)
 
