@@ -26,6 +26,7 @@ from ..results import Embedded
 from ..stamps import Stamp
 from .backbones import Backbone, TunedBlocks, create_backbone
 from .bundle import ModelBundle
+from .fetch import Fetch
 from .projection import Projection
 from .reader import Reader
 from .runtimes import IR, Product, Runtime, Target, create_runtime
@@ -55,13 +56,13 @@ def cpu_micro_batch(image_size: int) -> int:
     return max(1, (16 * 128 * 128) // (image_size * image_size))
 
 
-def _signatures(images: torch.Tensor) -> np.ndarray:
-    """Copy signatures (:func:`stylesearch.copies.thumbnails`) of a decoded batch; pooled where
-    the batch is (on a GPU only the 3 KB thumbnails cross to the CPU)."""
+def _signatures(images: torch.Tensor) -> torch.Tensor:
+    """Copy signatures uint8 [B, S] (:func:`stylesearch.copies.thumbnails`) of a decoded batch,
+    pooled where the batch is (on a GPU only the 3 KB thumbnails cross to the CPU)."""
     if images.device.type == "cpu":
-        return thumbnails(images.numpy())
+        return torch.from_numpy(thumbnails(images.numpy()))
     pooled = torch.nn.functional.adaptive_avg_pool2d(images.float(), THUMB).round().clamp(0, 255).to(torch.uint8)
-    return pooled.cpu().numpy().reshape(len(images), -1)
+    return pooled.reshape(len(images), -1)
 
 
 class StyleModel(nn.Module):
@@ -234,28 +235,38 @@ class Embedder:
         batches come as style vectors (``projected``), computed on the device — on a GPU
         the statistics (113 KB per image at 128 px) then never cross to the CPU. ``sign``:
         also the copy signatures of the same decoded pixels and the stamps of the same bytes
-        (what an index stores)."""
+        (what an index stores). Each batch comes once the next one is queued on the device
+        (:mod:`.fetch`: a GPU computes while the caller handles a batch)."""
         show = self.run.progress if self.run.progress is not None else sys.stderr.isatty()
         from tqdm.auto import tqdm
 
         with tqdm(total=len(sources), desc=desc, unit="img", disable=not show, leave=False) as bar:
+            pending: Fetch | None = None
             for batch in self.reader.read(sources, flip, stamped=sign):
-                yield self._embedded(batch, project, sign)
+                current = self._embedded(batch, project, sign)
+                if pending is not None:
+                    yield pending.result()
+                pending = current
                 bar.update(len(batch.positions) + len(batch.failures))
+            if pending is not None:
+                yield pending.result()
 
     @torch.inference_mode()
-    def _embedded(self, batch: Batch, project: bool, sign: bool) -> Embedded:
+    def _embedded(self, batch: Batch, project: bool, sign: bool) -> Fetch:
         projection = self.projection if project else None
         if not batch.positions:
             width = self.raw_dim if projection is None else projection.dim
-            return Embedded(np.zeros(0, np.int64), np.zeros((0, width), np.float32), batch.failures, projection is not None)
+            return Fetch([], torch.zeros((0, width)), batch.failures, projection is not None)
         stats = self._statistics(batch.images)
-        values = stats.cpu().numpy() if projection is None else self.project(stats)
+        if projection is None:
+            values = stats
+        elif stats.is_cuda:  # projected on the device, fetched without waiting
+            values = projection.apply_tensor(stats)
+        else:
+            values = torch.from_numpy(self.project(stats))
         signatures = _signatures(batch.images) if sign else None
         stamps = [batch.stamps.get(p) for p in batch.positions] if sign else None
-        return Embedded(
-            np.asarray(batch.positions), values, batch.failures, projection is not None, signatures=signatures, stamps=stamps
-        )
+        return Fetch(batch.positions, values, batch.failures, projection is not None, signatures, stamps)
 
     def embed_lenient(self, images: Sequence[ImageInput], *, sign: bool = False) -> Embedded:
         """Decode and embed in-memory inputs (paths, bytes or PIL images) in the calling

@@ -152,7 +152,7 @@ class Projection:
         y = self._affine(x, linear)
         scale = np.linalg.norm(self.matrix, axis=0).astype(np.float64)
         found = self.novelty.measure(x.cpu().numpy(), y.cpu().numpy(), np.maximum(scale, EPS))
-        return self._normalised(y), self.novelty.p_values(*found)
+        return self._normalised(y).cpu().numpy(), self.novelty.p_values(*found)
 
     def apply(self, raw: np.ndarray | torch.Tensor, linear: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """float32 [N, R] → float32 [N, D], L2-normalised. Computed with torch, on the device
@@ -161,7 +161,11 @@ class Projection:
         compiled product, :class:`~stylesearch.model.runtimes.openvino.OpenVINOLinear`). The weight is
         read as [D, R] rows: for one query, 2x faster here than the [R, D] layout."""
         x = torch.as_tensor(raw, dtype=torch.float32)
-        return self._normalised(self._affine(x, linear))
+        return self._normalised(self._affine(x, linear)).cpu().numpy()
+
+    def apply_tensor(self, raw: torch.Tensor) -> torch.Tensor:
+        """:meth:`apply` of a tensor, left where it is (on a GPU: no wait for the result)."""
+        return self._normalised(self._affine(raw.float(), None))
 
     def _affine(self, x: torch.Tensor, linear: Callable[[np.ndarray], np.ndarray] | None) -> torch.Tensor:
         """``x @ matrix + bias``, before any normalisation."""
@@ -172,11 +176,11 @@ class Projection:
         weight, bias = self.torch_params(x.device)
         return F.linear(x, weight, bias)
 
-    def _normalised(self, y: torch.Tensor) -> np.ndarray:
+    def _normalised(self, y: torch.Tensor) -> torch.Tensor:
         if self.parts:
             blocks = y.split([size for size, _ in self.parts], dim=1)
             y = torch.cat([F.normalize(b, dim=1, eps=EPS) * w for b, (_, w) in zip(blocks, self.parts)], dim=1)
-        return F.normalize(y, dim=1, eps=EPS).cpu().numpy()
+        return F.normalize(y, dim=1, eps=EPS)
 
     def for_query(self, vectors: np.ndarray, purpose: QueryPurpose | str) -> np.ndarray:
         """Stored-form vectors float32 [N, D] → query vectors for ``purpose`` (a
