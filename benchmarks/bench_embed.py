@@ -250,7 +250,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[-1, 1], help="-1: auto (decoding threads on CPU)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=64, help="images per batch (and per forward pass on CUDA)")
-    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"], help="backbone arithmetic")
+    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "fp16", "bf16"], help="backbone arithmetic")
     parser.add_argument("--decodes", nargs="+", default=["cpu"], choices=["cpu", "device"], help="where JPEGs are decoded")
     parser.add_argument("--engines", nargs="+", help="ENGINE:PRECISION, e.g. torch:fp32 openvino:int8 (compare engines)")
     parser.add_argument("--model-n", type=int, default=640, help="decoded photos timed through the style model alone")

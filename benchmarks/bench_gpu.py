@@ -11,7 +11,7 @@ Needs a CUDA GPU (run it through ``benchmarks/bench_gpu.sh``). Two parts:
   single-query latency, and agreement with FAISS's exact CPU search (``IndexFlatIP``) on 1,000
   queries: the share of queries with the same top-10 id set, and recall@10.
 - **parity** (skipped with ``--parity 0``): ``--parity`` fashion-usage photos indexed on the
-  CPU (fp32, CPU decoding, FAISS) and on the GPU (the defaults: bf16, nvJPEG decoding, torch
+  CPU (fp32, CPU decoding, FAISS) and on the GPU (the defaults: fp16, nvJPEG decoding, torch
   search); test photos queried on both: the share of queries with the same top-10, and the
   mean cosine between the two paths' vectors of the same photo.
 
@@ -135,7 +135,7 @@ def parity_part(n: int, image_size: int, device: str) -> dict[str, Any]:
             scores, ids = engine.snapshot.backend.search(vectors, K)
             stored = engine.snapshot.backend.vectors.astype(np.float32)
             results[name] = (vectors, ids, stored)
-        # the GPU path (nvJPEG, bf16) with the CPU index's projection: the same vector space
+        # the GPU path (nvJPEG, fp16) with the CPU index's projection: the same vector space
         cpu_engine = StyleSearch.open(Path(tmp) / "cpu", run=RunConfig(device="cpu", progress=False))
         projection = cpu_engine.embedder.projection
         gpu_embedder = Embedder(config, RunConfig(device=device, batch_size=256, progress=False), projection=projection)
