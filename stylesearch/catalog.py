@@ -168,7 +168,10 @@ def _from_folder(root: Path, confine: bool = False) -> Catalog:
         else:
             items.append(Item(printable(rel[: -len(suffix)]), parent / entry.name, label))  # a child: no path parsing
 
-    files, folders = listing(top)
+    try:
+        files, folders = listing(top, strict=True)
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalog folder {top!r} ({exc.strerror or exc}): check its permissions") from exc
     for entry in sorted(files + folders, key=lambda e: e.name):
         if is_dir(entry):  # a label folder (a link to one is followed, as it was named at the top)
             for inner, rel, parent in visible_files(root / entry.name, entry.name):

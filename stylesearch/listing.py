@@ -26,10 +26,11 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def listing(folder: str) -> tuple[list[os.DirEntry[str]], list[os.DirEntry[str]]]:
+def listing(folder: str, *, strict: bool = False) -> tuple[list[os.DirEntry[str]], list[os.DirEntry[str]]]:
     """(files, folders) directly in ``folder``, hidden names left out, each sorted by name: one
     ``scandir``, whose entry types come with the listing (no ``stat`` per file, except for a
-    symbolic link, which is followed). A folder that cannot be listed has nothing."""
+    symbolic link, which is followed). A folder that cannot be listed has nothing (``strict``:
+    raises the ``OSError``)."""
     files: list[os.DirEntry[str]] = []
     folders: list[os.DirEntry[str]] = []
     try:
@@ -38,6 +39,8 @@ def listing(folder: str) -> tuple[list[os.DirEntry[str]], list[os.DirEntry[str]]
                 if not entry.name.startswith("."):
                     (folders if is_dir(entry) else files).append(entry)
     except OSError:
+        if strict:
+            raise
         return [], []
     files.sort(key=lambda e: e.name)
     folders.sort(key=lambda e: e.name)

@@ -112,3 +112,18 @@ def test_manifest_paths_are_normalised_and_checked(tmp_path: Path) -> None:
     (root / "gone.csv").write_text("path\n" + "\n".join(f"many/{n}.png" for n in range(35)) + "\nmany/nope.png\n")
     with pytest.raises(Exception, match="1 missing file"):
         load_catalog(root / "gone.csv")
+
+
+def test_an_unreadable_catalog_folder_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "cat"
+    noise(root / "a" / "p.png", seed=1)
+    real = os.scandir
+
+    def refuse(path: str) -> object:
+        if Path(path) == root:
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)  # as for a folder without read permission (root reads any)
+    with pytest.raises(Exception, match="cannot read catalog folder .*Permission denied.*check its permissions"):
+        load_catalog(root)
