@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from .runtimes.openvino import CALIBRATION_IMAGES
 from .statistics import StyleStatistics
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 NOVELTY_ROWS = 256  # batches up to this many rows get their novelty measured (queries; catalog batches are smaller too)
@@ -182,7 +184,18 @@ class Embedder:
         """uint8 [B, 3, S, S] → raw statistics float32 [B, R]."""
         if images.shape[0] == 0:
             return np.zeros((0, self.raw_dim), np.float32)
-        return self._statistics(images).cpu().numpy()
+        out = self._statistics(images).cpu().numpy()
+        return out if np.isfinite(out).all() else self._exactly(lambda: self._statistics(images).cpu().numpy())
+
+    def _exactly(self, compute: Callable[[], T]) -> T:
+        """``compute()`` again with the runtime in fp32: a batch whose reduced-precision
+        (fp16) activations overflowed, which a check of its fetched results found."""
+        log.warning("the %s arithmetic overflowed on a batch; computed it in fp32 instead", self.describe_runtime())
+        self.runtime.exact = True
+        try:
+            return compute()
+        finally:
+            self.runtime.exact = False
 
     def _statistics(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [B >= 1, 3, S, S] → raw statistics float32 [B, R], left on the device."""
@@ -241,15 +254,23 @@ class Embedder:
         from tqdm.auto import tqdm
 
         with tqdm(total=len(sources), desc=desc, unit="img", disable=not show, leave=False) as bar:
-            pending: Fetch | None = None
+            pending: tuple[Batch, Fetch] | None = None
             for batch in self.reader.read(sources, flip, stamped=sign):
-                current = self._embedded(batch, project, sign)
+                current = (batch, self._embedded(batch, project, sign))
                 if pending is not None:
-                    yield pending.result()
+                    yield self._settled(*pending, project, sign)
                 pending = current
                 bar.update(len(batch.positions) + len(batch.failures))
             if pending is not None:
-                yield pending.result()
+                yield self._settled(*pending, project, sign)
+
+    def _settled(self, batch: Batch, fetch: Fetch, project: bool, sign: bool) -> Embedded:
+        """A fetched batch, checked: one with a non-finite value (fp16 overflow) is computed
+        again in fp32 (checked here, on the CPU, so that the device never waits for a check)."""
+        done = fetch.result()
+        if np.isfinite(done.values).all():
+            return done
+        return self._exactly(lambda: self._embedded(batch, project, sign).result())
 
     @torch.inference_mode()
     def _embedded(self, batch: Batch, project: bool, sign: bool) -> Fetch:

@@ -5,6 +5,9 @@ the same top-10 lists (``benchmarks/bench_precision.py`` measures bf16 beside it
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -12,8 +15,12 @@ from benchmarks.bench_precision import compare, fashion_photos
 from benchmarks.protocols import dataset_root
 from stylesearch.config import RunConfig
 from stylesearch.errors import ConfigError
+from stylesearch.images import load_tensor
+from stylesearch.model.embed import Embedder
 from stylesearch.model.runtimes.base import runtime_class
-from stylesearch.model.runtimes.torch import CUDA_AUTO, autocast, resolved, training_precision
+from stylesearch.model.runtimes.torch import CUDA_AUTO, TorchRuntime, autocast, resolved, training_precision
+
+from ..conftest import SMALL, noise
 
 
 def test_auto_is_fp16_on_cuda_and_fp32_on_cpu() -> None:
@@ -38,3 +45,26 @@ def test_the_gpus_arithmetic_keeps_the_cpus_rankings() -> None:
     print(f"fp32 vs {name} on 500 photos: {result}")
     assert result["cos_min"] >= 0.99  # measured 0.99996
     assert result["same_top10"] >= 0.90  # measured 0.960 (bf16: 0.702)
+
+
+def test_a_batch_that_overflows_is_computed_again_in_fp32(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fp16 can overflow where fp32 does not: a fetched batch is checked on the CPU (the
+    device never waits for a check) and computed again in fp32, with a warning."""
+    paths = [noise(tmp_path / f"{i}.png", i) for i in range(5)]
+    embedder = Embedder(SMALL, RunConfig(device="cpu", engine="torch", batch_size=2, progress=False))
+    expected = np.concatenate([b.values for b in embedder.iter_raw(paths)])
+    real = TorchRuntime.__call__
+
+    def overflowing(self: TorchRuntime, images: torch.Tensor) -> torch.Tensor:
+        out = real(self, images)
+        return out if self.exact else out * float("inf")
+
+    monkeypatch.setattr(TorchRuntime, "__call__", overflowing)
+    with caplog.at_level("WARNING"):
+        again = np.concatenate([b.values for b in embedder.iter_raw(paths)])
+        single = embedder.raw(torch.stack([load_tensor(p, SMALL.image_size) for p in paths[:2]]))
+    assert np.isfinite(again).all() and np.allclose(again, expected, atol=1e-5)
+    assert np.isfinite(single).all() and np.allclose(single, expected[:2], atol=1e-5)
+    assert "overflowed" in caplog.text and not embedder.runtime.exact

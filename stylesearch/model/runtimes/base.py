@@ -50,6 +50,9 @@ class Runtime:
 
     def __init__(self, target: Target) -> None:
         self.target = target
+        # compute in fp32 whatever the precision: set while a batch whose reduced-precision
+        # statistics overflowed is recomputed (only torch's fp16 can overflow)
+        self.exact = False
 
     @classmethod
     def problem(cls, device: torch.device, precision: str) -> str | None:

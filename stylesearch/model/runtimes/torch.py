@@ -4,15 +4,11 @@ policy (indexing, queries and training alike)."""
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Any
 
 import torch
 
 from .base import Runtime, register_runtime
-
-log = logging.getLogger(__name__)
-
 
 # The GPU's arithmetic under ``auto``. Measured (benchmarks/bench_precision.py, 500 fashion
 # photos, the same projection): fp16 convolutions keep 96 % of the fp32 top-10 lists exactly
@@ -58,15 +54,9 @@ class TorchRuntime(Runtime):
         return None
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        device, precision = self.target.device, self.target.run.precision
-        x = images.contiguous(memory_format=torch.channels_last)
-        with autocast(device, precision):
-            stats = self.target.model(x).float()
-        if resolved(device, precision) == "fp16" and not bool(torch.isfinite(stats).all()):
-            # an activation beyond fp16's range (a tuned model can grow them): this batch in fp32
-            log.warning("fp16 overflowed on a batch; computed it in fp32 instead")
-            stats = self.target.model(x).float()
-        return stats
+        precision = "fp32" if self.exact else self.target.run.precision
+        with autocast(self.target.device, precision):
+            return self.target.model(images.contiguous(memory_format=torch.channels_last)).float()
 
     def describe(self) -> str:
         device = self.target.device
