@@ -115,10 +115,7 @@ def measure(folder: Path) -> dict[str, float]:
                 records = records_of(catalog.items)
             else:  # before issue 28, as ingest/build.py made them
                 records = [Record(v, i.id, path_text(i.path), i.label, i.attributes) for v, i in enumerate(catalog.items)]
-            try:
-                meta = MetadataStore(Path(tmp) / "metadata.sqlite", building=True)  # type: ignore[call-arg]
-            except TypeError:  # before issue 28
-                meta = MetadataStore(Path(tmp) / "metadata.sqlite")
+            meta = MetadataStore(Path(tmp) / "metadata.sqlite")
             meta.add(records)
             meta.set_stamps(stamps)
             meta.close()

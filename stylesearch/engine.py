@@ -376,7 +376,8 @@ class StyleSearch:
     ) -> None:
         """Add items whose style vectors (float32 [N, D]) and copy signatures are already computed
         (:meth:`embed_lenient`); ``paths`` are the images (bytes are kept under ``media/``)."""
-        self._write(changes.adding(self.index_dir.root, vectors, ids, paths, labels, attributes, signatures), computed=True)
+        change = changes.adding(self.index_dir.root, vectors, ids, paths, labels, attributes, signatures)
+        self._write(change, self.embedder.describe_runtime())
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove items by id (all or none: an unknown id raises). Returns how many."""
@@ -403,17 +404,16 @@ class StyleSearch:
         todo = catalog_sync.plan(catalog_sync.load(catalog, manifest, columns), self._snapshot, self.index_dir.root / "media")
         done = self.embedder.embed_lenient([str(i.path) for i in todo.embed], sign=True)
         change = changes.syncing(todo, done)
-        generation = self._write(change, computed=bool(todo.embed)) if todo.changes() else None
+        generation = self._write(change, self.embedder.describe_runtime() if todo.embed else None) if todo.changes() else None
         return todo.report(done.failures, len(self._snapshot), time.perf_counter() - t0, generation)
 
-    def _write(self, change: changes.Change, computed: bool = False) -> int:
-        """Under the write locks, on the latest generation: ``change``'s backend and metadata (``computed``: new vectors)."""
+    def _write(self, change: changes.Change, computed_by: str | None = None) -> int:
+        """Under the write locks, on the latest generation: ``change``'s backend and metadata, published (see publish)."""
         with self._write_lock, self.index_dir.lock():
             self.refresh()
             base = self._snapshot
             backend, change_metadata = change(base)
-            runtime = computed and self.embedder.describe_runtime()
-            snapshot = publish(self.index_dir, self.bundle, backend, change_metadata, base, runtime)
+            snapshot = publish(self.index_dir, self.bundle, backend, change_metadata, base, computed_by)
             accelerate(snapshot.backend, str(self.embedder.device))
             # Swap in one assignment; readers holding the old snapshot finish on it undisturbed.
             with self._snapshot_lock:

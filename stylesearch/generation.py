@@ -103,20 +103,20 @@ def publish(
     backend: SearchBackend,
     change_metadata: Callable[[MetadataStore], object],
     base: Snapshot | None = None,
-    computed_by: str | bool | None = None,
+    computed_by: str | None = None,
 ) -> Snapshot:
     """Write a generation holding ``backend`` and publish it: its metadata is ``base``'s (none
     for a full build) changed by ``change_metadata``; ``computed_by``: what computed the
     vectors it adds (:meth:`~stylesearch.model.embed.Embedder.describe_runtime`; ``None``
-    or ``False`` when it adds none), listed after ``base``'s in the manifest. Returns the new generation
+    when it adds none), listed after ``base``'s in the manifest. Returns the new generation
     opened (sharing ``backend``). The caller holds ``folder.lock()``."""
     runtimes = [str(r) for r in base.manifest.get("computed_by", [])] if base is not None else []
-    if isinstance(computed_by, str) and computed_by not in runtimes:
+    if computed_by is not None and computed_by not in runtimes:
         runtimes.append(computed_by)
     with folder.new_generation() as gen:
         if base is not None:
             base.meta.backup_to(gen / METADATA_FILE)
-        meta = MetadataStore(gen / METADATA_FILE, building=True)
+        meta = MetadataStore(gen / METADATA_FILE)
         try:
             change_metadata(meta)
             created = None if base is None else base.manifest.get("created")

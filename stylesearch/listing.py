@@ -74,7 +74,11 @@ def is_file(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-LISTED = 32  # a folder named by at least this many rows is listed once instead of a stat per row
+# A folder named by at least this many rows is listed once instead of a stat per row. Measured:
+# listing costs about 0.1 stat per entry (200 entries: 19 stats; 2,000: 187), so it pays where
+# the manifest names more than about 1 in 10 of a folder's files; at worst (32 rows in a huge
+# folder) it costs 0.1 stat per file of that folder.
+LISTED = 32
 
 
 def kinds(paths: list[tuple[str, str]]) -> list[str | None]:

@@ -185,7 +185,9 @@ class Embedder:
         if images.shape[0] == 0:
             return np.zeros((0, self.raw_dim), np.float32)
         out = self._statistics(images).cpu().numpy()
-        return out if np.isfinite(out).all() else self._exactly(lambda: self._statistics(images).cpu().numpy())
+        if not self.runtime.may_overflow or np.isfinite(out).all():
+            return out
+        return self._exactly(lambda: self._statistics(images).cpu().numpy())
 
     def _exactly(self, compute: Callable[[], T]) -> T:
         """``compute()`` again with the runtime in fp32: a batch whose reduced-precision
@@ -268,7 +270,7 @@ class Embedder:
         """A fetched batch, checked: one with a non-finite value (fp16 overflow) is computed
         again in fp32 (checked here, on the CPU, so that the device never waits for a check)."""
         done = fetch.result()
-        if np.isfinite(done.values).all():
+        if not self.runtime.may_overflow or np.isfinite(done.values).all():
             return done
         return self._exactly(lambda: self._embedded(batch, project, sign).result())
 

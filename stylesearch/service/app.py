@@ -224,12 +224,12 @@ def _add_docs(app: FastAPI) -> None:
 
     assets = Path(fastapi_offline.__file__).parent / "static"
     app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+    page = {"openapi_url": app.openapi_url or "/openapi.json", "title": "stylesearch — API"}
 
     @app.get("/docs", include_in_schema=False)
     async def swagger() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title="stylesearch — API",
+            **page,
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/docs-assets/favicon.png",
@@ -238,8 +238,7 @@ def _add_docs(app: FastAPI) -> None:
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title="stylesearch — API",
+            **page,
             redoc_js_url="/docs-assets/redoc.standalone.js",
             redoc_favicon_url="/docs-assets/favicon.png",
             with_google_fonts=False,

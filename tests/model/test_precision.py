@@ -24,6 +24,7 @@ from ..conftest import SMALL, noise
 
 
 def test_auto_is_fp16_on_cuda_and_fp32_on_cpu() -> None:
+    assert not Embedder(SMALL, RunConfig(device="cpu", engine="torch", precision="bf16")).runtime.may_overflow
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert torch.float16 == CUDA_AUTO and resolved(cuda, "auto") == "fp16" and resolved(cpu, "auto") == "fp32"
     assert resolved(cuda, "bf16") == "bf16" and training_precision(cuda) == "bf16" and training_precision(cpu) == "fp32"
@@ -62,6 +63,7 @@ def test_a_batch_that_overflows_is_computed_again_in_fp32(
         return out if self.exact else out * float("inf")
 
     monkeypatch.setattr(TorchRuntime, "__call__", overflowing)
+    monkeypatch.setattr(TorchRuntime, "may_overflow", property(lambda self: True))  # as fp16 on a GPU
     with caplog.at_level("WARNING"):
         again = np.concatenate([b.values for b in embedder.iter_raw(paths)])
         single = embedder.raw(torch.stack([load_tensor(p, SMALL.image_size) for p in paths[:2]]))

@@ -51,8 +51,14 @@ class Runtime:
     def __init__(self, target: Target) -> None:
         self.target = target
         # compute in fp32 whatever the precision: set while a batch whose reduced-precision
-        # statistics overflowed is recomputed (only torch's fp16 can overflow)
+        # statistics overflowed is recomputed (see may_overflow)
         self.exact = False
+
+    @property
+    def may_overflow(self) -> bool:
+        """Whether this runtime's arithmetic can overflow where fp32 does not (fp16's range),
+        so that its results are worth checking; bf16 and int8 keep fp32's range."""
+        return False
 
     @classmethod
     def problem(cls, device: torch.device, precision: str) -> str | None:

@@ -58,6 +58,10 @@ class TorchRuntime(Runtime):
         with autocast(self.target.device, precision):
             return self.target.model(images.contiguous(memory_format=torch.channels_last)).float()
 
+    @property
+    def may_overflow(self) -> bool:
+        return resolved(self.target.device, self.target.run.precision) == "fp16"
+
     def describe(self) -> str:
         device = self.target.device
         return f"torch {resolved(device, self.target.run.precision)} on {device}"
