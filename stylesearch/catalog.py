@@ -158,7 +158,9 @@ def _from_folder(root: Path, confine: bool = False) -> Catalog:
     top = str(root)
 
     def consider(entry: os.DirEntry[str], rel: str, label: str | None, parent: Path) -> None:
-        suffix = os.path.splitext(entry.name)[1]
+        name = entry.name
+        dot = name.rfind(".")
+        suffix = name[dot:] if 0 < dot < len(name) - 1 else ""  # Path.suffix, without making a Path
         if not is_file(entry):
             skipped.append(Skipped(printable(rel), "not a regular file (broken link or loop)"))
         elif confine and not Path(entry.path).resolve().is_relative_to(root):

@@ -72,6 +72,7 @@ def test_sync_reads_only_files_whose_size_or_time_changed(tmp_path: Path, monkey
 def test_folder_listing_keeps_its_order_and_refusals(tmp_path: Path) -> None:
     root = tmp_path / "cat"
     names = ("b/z.jpg", "b/a.JPG", "b/sub/m.png", "b/sub/deeper/k.webp", "a/x.jpeg", "top.png", "b/notes.txt", "b/.hidden.jpg")
+    names += ("b/odd.",)
     for rel in names:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(b"x")
@@ -92,7 +93,10 @@ def test_folder_listing_keeps_its_order_and_refusals(tmp_path: Path) -> None:
     assert {(s.path, s.reason.split(" (")[0]) for s in catalog.skipped} == {
         ("b/broken.jpg", "not a regular file"),
         ("b/notes.txt", "not an image file name"),
+        ("b/odd.", "not an image file name"),
     }
+    odd = {s.reason for s in catalog.skipped if s.path == "b/odd."}
+    assert odd == {"not an image file name (no suffix)"}  # as Path.suffix says
 
 
 def test_manifest_paths_are_normalised_and_checked(tmp_path: Path) -> None:
