@@ -143,18 +143,19 @@ def test_a_photo_unlike_the_catalog_gets_a_banner(page, built_index: Path, demo_
         app = create_app(Settings(index=str(index), device="cpu", min_familiarity=floor))  # type: ignore[call-arg]
         port = _free_port()
         srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-        threading.Thread(target=srv.run, daemon=True).start()
+        thread = threading.Thread(target=srv.run, daemon=True)
+        thread.start()
         deadline = time.monotonic() + 60
         while not srv.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        servers.append((srv, f"http://127.0.0.1:{port}"))
+        servers.append((srv, thread, f"http://127.0.0.1:{port}"))
     query = str(demo_data[1][0][0])
     from PIL import Image
 
     odd = tmp_path / "noise.png"  # random pixels: nothing in the catalog is like them
     Image.fromarray(np.random.default_rng(7).integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(odd)
     try:
-        page.goto(servers[0][1] + "/")
+        page.goto(servers[0][2] + "/")
         page.wait_for_selector("#results .card")
         assert not page.is_visible("#ooc-banner")
         page.set_input_files("#file", str(odd))
@@ -162,15 +163,19 @@ def test_a_photo_unlike_the_catalog_gets_a_banner(page, built_index: Path, demo_
         assert "looks like nothing in this catalog" in page.inner_text("#ooc-banner")
         assert "looks like nothing in this catalog" in page.inner_text("#style-label")
         page.screenshot(path=os.environ.get("STYLESEARCH_SCREENSHOT_OOC", str(tmp_path / "ooc.png")), full_page=True)
-        page.goto(servers[1][1] + "/")
+        page.goto(servers[1][2] + "/")
         page.wait_for_selector("#results .card")
         page.set_input_files("#file", query)
         page.wait_for_function("document.querySelector('#results-title').textContent.startsWith('Same style as')")
         assert not page.is_visible("#ooc-banner")
         assert "of the 10 nearest labelled items are" in page.inner_text("#style-evidence")
     finally:
-        for srv, _ in servers:
+        # leave these servers' page before stopping them: the page is shared with the next
+        # tests, and its pending image loads would fail there as connection errors
+        page.goto("about:blank")
+        for srv, thread, _ in servers:
             srv.should_exit = True
+            thread.join(timeout=30)
 
 
 def test_mood_board_pins_two_items_pushes_one_away_and_groups(page, server: str) -> None:  # type: ignore[no-untyped-def]
