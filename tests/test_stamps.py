@@ -131,3 +131,17 @@ def test_an_unreadable_catalog_folder_is_a_clear_error(tmp_path: Path, monkeypat
     monkeypatch.setattr(os, "scandir", refuse)  # as for a folder without read permission (root reads any)
     with pytest.raises(Exception, match="cannot read catalog folder .*Permission denied.*check its permissions"):
         load_catalog(root)
+
+
+def test_the_listing_shortcuts_make_the_paths_the_library_would() -> None:
+    """``parent_and_name`` is ``os.path.split`` and ``child`` is ``folder / name`` for the paths
+    a listing or a normalised manifest row gives (the shortcuts only skip the parsing)."""
+    from stylesearch.listing import child, parent_and_name
+
+    for path in ("/a.jpg", "/x/y/z.jpg", "/x/y/", "/x/a b/café.png", "//net/share/p.jpg", "/x/..", "rel/p.jpg", "p.jpg"):
+        assert parent_and_name(path) == os.path.split(path), path
+    for folder in (Path("/"), Path("/x/y"), Path("rel"), Path(".")):
+        for name in ("p.jpg", "a b.PNG", "café.webp", "..."):
+            made = child(folder, name)
+            assert made == folder / name and str(made) == str(folder / name) and made.parts == (folder / name).parts
+            assert made.name == name and made.parent == folder

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS signatures (
 # pass makes the missing ones from the files (``stylesearch reindex`` stores them).
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     vid: int
     id: str
