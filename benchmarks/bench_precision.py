@@ -40,7 +40,7 @@ from stylesearch.model.projection import Projection  # noqa: E402
 
 def fashion_photos(n: int, seed: int = 0) -> list[Path]:
     """``n`` seeded photos of fashion-usage's ``train`` split."""
-    from protocols import dataset_root, read_rows  # the benchmarks' own module
+    from benchmarks.protocols import dataset_root, read_rows  # the benchmarks' own module (the repository is on sys.path)
 
     root = dataset_root()
     rows = [r for r in read_rows(root) if r.get("split", "train") == "train"]

@@ -255,7 +255,7 @@ def _check_columns(manifest: Path, rows: list[tuple[int, dict[str, Any]]], colum
 
 def _from_manifest(root: Path, manifest: Path, confine: bool = False, columns: Columns | None = None) -> Catalog:
     """A manifest catalog: every row's path checked as text (no per-row ``resolve``), then
-    whether the files exist, a folder at a time (:func:`_kinds`)."""
+    whether the files exist, a folder at a time (:func:`~stylesearch.listing.kinds`)."""
     if not manifest.is_file():
         raise CatalogError(f"manifest {str(manifest)!r} does not exist")
     columns = columns or Columns()

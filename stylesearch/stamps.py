@@ -14,7 +14,6 @@ import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 Stamp = tuple[int, int, str]  # size, mtime_ns, digest
 CHUNK = 1 << 20
@@ -68,7 +67,7 @@ def stamps_of(files: Sequence[tuple[int, str | os.PathLike[str]]], threads: int 
 
     def one(item: tuple[int, str | os.PathLike[str]]) -> tuple[int, int, int, str] | None:
         try:
-            return (item[0], *stamp(Path(item[1])))
+            return (item[0], *stamp(item[1]))
         except OSError:
             return None
 
